@@ -1,0 +1,3 @@
+"""krise: a crisis-communication command centre for Norwegian municipalities."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,5 @@
+"""Allow ``python -m krise_tui``."""
+
+from krise_tui.cli import main
+
+raise SystemExit(main())

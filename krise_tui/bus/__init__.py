@@ -1,0 +1,1 @@
+"""The MQTT bus: topics, signed envelopes, the session and the brokers."""

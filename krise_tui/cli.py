@@ -1,0 +1,247 @@
+"""``krise`` — the command-line entry point.
+
+Subcommands are thin: they load settings, build a runtime or call a core function, and
+turn errors into one clear line and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from krise_tui import __version__
+from krise_tui.bus.broker import (
+    STANDARD_BRIDGES,
+    WEAK_BROKER_WARNING,
+    BrokerError,
+    BrokerKind,
+    bridge_acl_block,
+    choose_embedded,
+    write_endpoint,
+    write_password_file,
+)
+from krise_tui.bus.envelope import KeyFileError, write_key_pair
+from krise_tui.config import Settings, load_settings
+from krise_tui.journal.store import JournalError, verify_file
+
+log = logging.getLogger("krise")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, object] = {}
+    for name in ("org", "journal", "data_dir", "lang", "operator"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    return load_settings(**overrides)
+
+
+def _setup_logging(settings: Settings, *, to_file: bool) -> None:
+    level = os.environ.get("KRISE_LOG_LEVEL", "INFO").upper()
+    if to_file:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        logging.basicConfig(
+            filename=settings.data_dir / "krise.log",
+            level=level,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
+
+
+# --- subcommands ---------------------------------------------------------------------------
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from krise_tui.console.app import ConsoleApp
+    from krise_tui.runtime import ConsoleRuntime
+
+    settings = _settings(args)
+    _setup_logging(settings, to_file=True)
+    ConsoleApp(ConsoleRuntime(settings)).run()
+    return 0
+
+
+def cmd_staff(args: argparse.Namespace) -> int:
+    from krise_tui.runtime import StaffRuntime
+    from krise_tui.staff.app import StaffApp
+
+    settings = _settings(args)
+    _setup_logging(settings, to_file=True)
+    StaffApp(StaffRuntime(settings, args.id), settings.org_name).run()
+    return 0
+
+
+def cmd_broker(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    _setup_logging(settings, to_file=False)
+
+    async def run() -> None:
+        broker = choose_embedded(args.kind, settings.broker_dir)
+        if args.port:
+            broker.port = args.port
+        endpoint = await broker.start()
+        write_endpoint(settings.broker_dir / "endpoint.json", endpoint)
+        print(f"krise broker: {endpoint.kind} on {endpoint.host}:{endpoint.port}", flush=True)
+        print(f"endpoint and local credentials: {settings.broker_dir / 'endpoint.json'}")
+        if endpoint.kind is BrokerKind.AMQTT:
+            print(WEAK_BROKER_WARNING)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        await broker.stop()
+        with contextlib.suppress(FileNotFoundError):
+            (settings.broker_dir / "endpoint.json").unlink()
+
+    asyncio.run(run())
+    return 0
+
+
+def cmd_broker_users(args: argparse.Namespace) -> int:
+    users: dict[str, str] = {}
+    for name in args.console:
+        users[name] = secrets.token_urlsafe(18)
+    for sid in args.staff:
+        users[sid] = secrets.token_urlsafe(18)
+    for channel in args.bridge:
+        users[f"bridge-{channel}"] = secrets.token_urlsafe(18)
+    if not users:
+        print(
+            "krise broker users: name at least one --console, --staff or --bridge user",
+            file=sys.stderr,
+        )
+        return 2
+    write_password_file(Path(args.passwd), users)
+    print(f"# wrote {len(users)} users to {args.passwd} (mode 0600); passwords follow, once:")
+    for name, password in users.items():
+        print(f"{name} {password}")
+    extra = [ch for ch in args.bridge if ch not in STANDARD_BRIDGES]
+    if extra:
+        print("\n# add these blocks to broker/acl for the new bridges:")
+        for ch in extra:
+            print(bridge_acl_block(ch))
+    return 0
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    directory = Path(args.dir) if args.dir else settings.keys_path
+    priv, pub = write_key_pair(directory, overwrite=args.force)
+    print(f"private key: {priv} (0600, keep it on the console machine)")
+    print(f"public key:  {pub} (copy to staff terminals and bridges)")
+    return 0
+
+
+def cmd_journal_verify(args: argparse.Namespace) -> int:
+    report = verify_file(Path(args.path), expect_head=args.expect_head)
+    if report.ok:
+        print(f"{args.path}: OK, {report.rows} events, head {report.head_hash}")
+        return 0
+    where = f" (first bad seq {report.bad_seq})" if report.bad_seq is not None else ""
+    print(f"{args.path}: BROKEN{where}: {report.reason}", file=sys.stderr)
+    return 1
+
+
+def cmd_journal_show(args: argparse.Namespace) -> int:
+    from krise_tui.core.describe import describe
+    from krise_tui.core.events import event_from_json
+    from krise_tui.journal.store import Journal
+
+    async def run() -> None:
+        async with await Journal.open(Path(args.path)) as journal:
+            for row in await journal.tail(args.tail):
+                event = event_from_json(row.body)
+                print(f"{row.seq:>6}  {row.ts[:19]}  {describe(event, args.lang)}")
+
+    asyncio.run(run())
+    return 0
+
+
+# --- parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="krise",
+        description="Kriseledelsens kommunikasjonssentral / crisis-communication command centre.",
+    )
+    parser.add_argument("--version", action="version", version=f"krise {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--org", help="organisation slug (overrides KRISE_ORG / krise.toml)")
+    common.add_argument("--data-dir", type=Path, help="where journal, keys and broker files live")
+    common.add_argument("--journal", type=Path, help="journal file (SQLite)")
+    common.add_argument("--lang", choices=["nb", "en"], help="interface language")
+    common.add_argument("--operator", help="who is at this console")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("console", parents=[common], help="run the crisis leadership's console")
+    p.set_defaults(func=cmd_console)
+
+    p = sub.add_parser("staff", parents=[common], help="run a staff terminal")
+    p.add_argument("--id", required=True, help="this terminal's staff id (its broker user)")
+    p.set_defaults(func=cmd_staff)
+
+    p = sub.add_parser(
+        "broker", parents=[common], help="run a broker for a drill room, or manage users"
+    )
+    p.add_argument("--kind", choices=["auto", "mosquitto", "amqtt"], default="auto")
+    p.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    p.set_defaults(func=cmd_broker)
+    bsub = p.add_subparsers(dest="broker_command", metavar="SUBCOMMAND")
+    u = bsub.add_parser("users", help="write a mosquitto password file with generated passwords")
+    u.add_argument("--passwd", required=True, help="password file to write (0600)")
+    u.add_argument("--console", action="append", default=[], metavar="USER")
+    u.add_argument("--staff", action="append", default=[], metavar="STAFF_ID")
+    u.add_argument("--bridge", action="append", default=[], metavar="CHANNEL")
+    u.set_defaults(func=cmd_broker_users)
+
+    p = sub.add_parser("keys", help="signing keys")
+    ksub = p.add_subparsers(dest="keys_command", metavar="SUBCOMMAND", required=True)
+    k = ksub.add_parser("init", parents=[common], help="create the console's Ed25519 key pair")
+    k.add_argument("--dir", help="directory (default: {data_dir}/keys)")
+    k.add_argument("--force", action="store_true", help="overwrite an existing key")
+    k.set_defaults(func=cmd_keys_init)
+
+    p = sub.add_parser("journal", help="inspect and verify journals")
+    jsub = p.add_subparsers(dest="journal_command", metavar="SUBCOMMAND", required=True)
+    j = jsub.add_parser("verify", help="check the hash chain; exit 1 naming the first bad row")
+    j.add_argument("path")
+    j.add_argument("--expect-head", help="hash the newest row must have (detects truncation)")
+    j.set_defaults(func=cmd_journal_verify)
+    j = jsub.add_parser("show", help="print the newest events")
+    j.add_argument("path")
+    j.add_argument("--tail", type=int, default=50)
+    j.add_argument("--lang", choices=["nb", "en"], default="nb")
+    j.set_defaults(func=cmd_journal_show)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (BrokerError, KeyFileError, JournalError, FileNotFoundError) as exc:
+        print(f"krise: {exc}", file=sys.stderr)
+        return 1
+    except ValidationError as exc:
+        print(f"krise: invalid configuration:\n{exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Textual console for the crisis leadership."""

@@ -1,0 +1,1 @@
+"""The headless core: events, state fold, engine and outbox. Never imports textual."""

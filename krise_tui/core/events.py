@@ -1,0 +1,155 @@
+"""Events: the only truth in krise.
+
+Every change to an incident is an event. Events are immutable pydantic models in a
+discriminated union on ``type``; the journal stores their canonical JSON, the state is a
+fold over them, and a drill recording is just a list of them.
+
+Adding a feature means adding event classes here, a branch in ``state.apply`` and a
+command in ``engine``: nothing else needs to know.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+
+class EventBase(BaseModel):
+    """Fields every event carries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    """Unique event id (hex)."""
+    org: str
+    """Organisation slug, e.g. ``hattfjelldal``."""
+    incident_id: str
+    """The incident this event belongs to."""
+    actor: str
+    """Who caused it: an operator id, ``system``, ``bus`` or ``drill``."""
+    ts: datetime
+    """When it happened (timezone-aware)."""
+
+
+class IncidentOpened(EventBase):
+    """The crisis leadership opened an incident."""
+
+    type: Literal["incident.opened"] = "incident.opened"
+    title: str
+    level: int = 1
+
+
+class CurrentMessageSet(EventBase):
+    """A message became the currently approved message (the one voice outward)."""
+
+    type: Literal["message.current_set"] = "message.current_set"
+    version_id: str
+    """SHA-256 over the message's canonical content: every channel carries this id."""
+    text: str
+
+
+class OutboxRequested(EventBase):
+    """An effect (an MQTT publish now; channel deliveries later) was requested.
+
+    Journaled *before* it is attempted, so a crash never loses it; the same
+    ``effect_id`` and the same bytes are used for every retry.
+    """
+
+    type: Literal["outbox.requested"] = "outbox.requested"
+    effect_id: str
+    kind: Literal["mqtt.publish"] = "mqtt.publish"
+    topic: str
+    payload: str
+    """The exact payload (a signed envelope as JSON text)."""
+    qos: int = 1
+    retain: bool = False
+    stream: str | None = None
+    """Signed stream this publish advances (``freeze``, ``message``…), if any."""
+    seq: int | None = None
+    """The envelope's sequence number on that stream."""
+
+
+class OutboxConfirmed(EventBase):
+    """The effect was confirmed (QoS 1 PUBACK, or the channel's receipt)."""
+
+    type: Literal["outbox.confirmed"] = "outbox.confirmed"
+    effect_id: str
+
+
+class OutboxAttemptFailed(EventBase):
+    """One attempt at an effect failed; it stays pending and will be retried."""
+
+    type: Literal["outbox.attempt_failed"] = "outbox.attempt_failed"
+    effect_id: str
+    attempt: int
+    reason: str
+
+
+class InboundKind(StrEnum):
+    """What an accepted inbound bus message was."""
+
+    POST = "post"
+    ACK = "ack"
+    RECEIPT = "receipt"
+
+
+class InboundReceived(EventBase):
+    """A message from the bus was accepted (validated) and journaled."""
+
+    type: Literal["inbound.received"] = "inbound.received"
+    topic: str
+    kind: InboundKind
+    key: str
+    """Deduplication key (e.g. ``channel:post-id``): the same key is journaled once."""
+    channel: str | None = None
+    body: dict[str, Any]
+
+
+class InboundRejected(EventBase):
+    """A message from the bus was malformed; kept (excerpt) with the reason, never lost."""
+
+    type: Literal["inbound.rejected"] = "inbound.rejected"
+    topic: str
+    reason: str
+    size: int
+    excerpt: str
+    """The first bytes of the payload, hex-escaped where not printable."""
+
+
+class PresenceChanged(EventBase):
+    """A participant (staff terminal, bridge, console) went online or offline."""
+
+    type: Literal["presence.changed"] = "presence.changed"
+    role: str
+    member_id: str
+    online: bool
+
+
+Event = Annotated[
+    IncidentOpened
+    | CurrentMessageSet
+    | OutboxRequested
+    | OutboxConfirmed
+    | OutboxAttemptFailed
+    | InboundReceived
+    | InboundRejected
+    | PresenceChanged,
+    Field(discriminator="type"),
+]
+"""Any event (discriminated on ``type``)."""
+
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_LIST_ADAPTER: TypeAdapter[list[Event]] = TypeAdapter(list[Event])
+
+
+def event_to_json(event: EventBase) -> dict[str, Any]:
+    """Return the JSON-ready dict of an event (the journal's stored form)."""
+    return event.model_dump(mode="json")
+
+
+def event_from_json(data: str | bytes) -> Event:
+    """Parse one event from its JSON text."""
+    return EVENT_ADAPTER.validate_json(data)

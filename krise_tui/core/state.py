@@ -1,0 +1,249 @@
+"""Incident state: a pure fold of events.
+
+``fold(events)`` gives the same state for the same events, every time, on every
+machine; ``state_hash`` turns a state into a short fingerprint for replay tests.
+The state is a plain mutable dataclass so that folding 100,000 events stays cheap;
+treat a state you did not fold yourself as read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from krise_tui.core.events import (
+    CurrentMessageSet,
+    EventBase,
+    InboundReceived,
+    InboundRejected,
+    IncidentOpened,
+    OutboxAttemptFailed,
+    OutboxConfirmed,
+    OutboxRequested,
+    PresenceChanged,
+)
+from krise_tui.core.ids import canonical_json
+
+
+class EffectStatus(StrEnum):
+    """Where an outbox entry is."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+
+
+@dataclass
+class Effect:
+    """One outbox entry, as known from the journal."""
+
+    effect_id: str
+    topic: str
+    payload: str
+    qos: int
+    retain: bool
+    requested_at: datetime
+    status: EffectStatus = EffectStatus.PENDING
+    attempts: int = 0
+    last_error: str | None = None
+
+
+@dataclass
+class CurrentMessage:
+    """The currently approved message."""
+
+    version_id: str
+    text: str
+    set_at: datetime
+    set_by: str
+
+
+@dataclass
+class IncidentState:
+    """Everything the console knows about one incident."""
+
+    org: str = ""
+    incident_id: str = ""
+    title: str = ""
+    level: int = 0
+    opened_at: datetime | None = None
+    current_message: CurrentMessage | None = None
+    effects: dict[str, Effect] = field(default_factory=dict)
+    seqs: dict[str, int] = field(default_factory=dict)
+    """Last signed ``seq`` issued per stream (never goes back, survives restart)."""
+    inbound_keys: set[str] = field(default_factory=set)
+    inbound_count: int = 0
+    rejected_count: int = 0
+    presence: dict[str, bool] = field(default_factory=dict)
+    """``role/id`` -> online."""
+    event_count: int = 0
+    last_event_at: datetime | None = None
+
+    @property
+    def is_open(self) -> bool:
+        """Whether an incident has been opened."""
+        return self.opened_at is not None
+
+    def pending_effects(self) -> list[Effect]:
+        """Outbox entries not yet confirmed, oldest first."""
+        return [e for e in self.effects.values() if e.status is EffectStatus.PENDING]
+
+    def next_seq(self, stream: str) -> int:
+        """The ``seq`` the next signed envelope on ``stream`` must carry."""
+        return self.seqs.get(stream, 0) + 1
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready, order-independent view of the state (for hashing and export)."""
+        return {
+            "org": self.org,
+            "incident_id": self.incident_id,
+            "title": self.title,
+            "level": self.level,
+            "opened_at": _iso(self.opened_at),
+            "current_message": None
+            if self.current_message is None
+            else {
+                "version_id": self.current_message.version_id,
+                "text": self.current_message.text,
+                "set_at": _iso(self.current_message.set_at),
+                "set_by": self.current_message.set_by,
+            },
+            "effects": {
+                k: {
+                    "topic": e.topic,
+                    "payload": e.payload,
+                    "qos": e.qos,
+                    "retain": e.retain,
+                    "requested_at": _iso(e.requested_at),
+                    "status": str(e.status),
+                    "attempts": e.attempts,
+                    "last_error": e.last_error,
+                }
+                for k, e in self.effects.items()
+            },
+            "seqs": self.seqs,
+            "inbound_keys": sorted(self.inbound_keys),
+            "inbound_count": self.inbound_count,
+            "rejected_count": self.rejected_count,
+            "presence": self.presence,
+            "event_count": self.event_count,
+            "last_event_at": _iso(self.last_event_at),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> IncidentState:
+        """Rebuild a state from :meth:`to_json` output (journal snapshots)."""
+        msg = data["current_message"]
+        return cls(
+            org=data["org"],
+            incident_id=data["incident_id"],
+            title=data["title"],
+            level=data["level"],
+            opened_at=_dt(data["opened_at"]),
+            current_message=None
+            if msg is None
+            else CurrentMessage(
+                version_id=msg["version_id"],
+                text=msg["text"],
+                set_at=_dt_required(msg["set_at"]),
+                set_by=msg["set_by"],
+            ),
+            effects={
+                k: Effect(
+                    effect_id=k,
+                    topic=e["topic"],
+                    payload=e["payload"],
+                    qos=e["qos"],
+                    retain=e["retain"],
+                    requested_at=_dt_required(e["requested_at"]),
+                    status=EffectStatus(e["status"]),
+                    attempts=e["attempts"],
+                    last_error=e["last_error"],
+                )
+                for k, e in data["effects"].items()
+            },
+            seqs=dict(data["seqs"]),
+            inbound_keys=set(data["inbound_keys"]),
+            inbound_count=data["inbound_count"],
+            rejected_count=data["rejected_count"],
+            presence=dict(data["presence"]),
+            event_count=data["event_count"],
+            last_event_at=_dt(data["last_event_at"]),
+        )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _dt_required(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def apply(state: IncidentState, event: EventBase) -> IncidentState:
+    """Apply one event to ``state`` in place and return it."""
+    state.event_count += 1
+    state.last_event_at = event.ts
+    if not state.org:
+        state.org = event.org
+    match event:
+        case IncidentOpened():
+            state.incident_id = event.incident_id
+            state.title = event.title
+            state.level = event.level
+            state.opened_at = event.ts
+        case CurrentMessageSet():
+            state.current_message = CurrentMessage(
+                version_id=event.version_id, text=event.text, set_at=event.ts, set_by=event.actor
+            )
+        case OutboxRequested():
+            state.effects[event.effect_id] = Effect(
+                effect_id=event.effect_id,
+                topic=event.topic,
+                payload=event.payload,
+                qos=event.qos,
+                retain=event.retain,
+                requested_at=event.ts,
+            )
+            if event.stream is not None and event.seq is not None:
+                state.seqs[event.stream] = max(state.seqs.get(event.stream, 0), event.seq)
+        case OutboxConfirmed():
+            effect = state.effects.get(event.effect_id)
+            if effect is not None:
+                effect.status = EffectStatus.CONFIRMED
+                effect.attempts += 1
+        case OutboxAttemptFailed():
+            effect = state.effects.get(event.effect_id)
+            if effect is not None:
+                effect.attempts = max(effect.attempts, event.attempt)
+                effect.last_error = event.reason
+        case InboundReceived():
+            state.inbound_keys.add(event.key)
+            state.inbound_count += 1
+        case InboundRejected():
+            state.rejected_count += 1
+        case PresenceChanged():
+            state.presence[f"{event.role}/{event.member_id}"] = event.online
+        case _:  # pragma: no cover - the union is closed; new events must be added above
+            raise TypeError(f"state.apply does not know event type {type(event).__name__}")
+    return state
+
+
+def fold(events: Iterable[EventBase], state: IncidentState | None = None) -> IncidentState:
+    """Fold ``events`` into a state (a new one unless ``state`` is given)."""
+    current = state if state is not None else IncidentState()
+    for event in events:
+        apply(current, event)
+    return current
+
+
+def state_hash(state: IncidentState) -> str:
+    """SHA-256 (hex) of the state's canonical JSON."""
+    return hashlib.sha256(canonical_json(state.to_json())).hexdigest()

@@ -1,0 +1,466 @@
+"""Runtimes: the headless processes behind the console and the staff terminal.
+
+:class:`ConsoleRuntime` wires journal, engine, outbox and bus: every command goes
+``decide → journal.append → fold → listeners → outbox``. The Textual apps are thin views
+that call :meth:`ConsoleRuntime.submit` and redraw when a listener fires, so everything
+here is testable without a terminal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from krise_tui.bus import topics
+from krise_tui.bus.broker import (
+    WEAK_BROKER_WARNING,
+    BrokerKind,
+    EmbeddedBroker,
+    Endpoint,
+    choose_embedded,
+    read_endpoint,
+    write_endpoint,
+)
+from krise_tui.bus.envelope import (
+    Envelope,
+    KeyFileError,
+    Signer,
+    Verifier,
+    VerifyStatus,
+    load_private_key,
+    load_public_key,
+    write_key_pair,
+)
+from krise_tui.bus.session import BusSession, LinkState, NotConnectedError, SessionConfig
+from krise_tui.config import Settings
+from krise_tui.core.engine import (
+    Accepted,
+    Command,
+    ConfirmEffect,
+    Context,
+    Decision,
+    FailEffectAttempt,
+    OpenIncident,
+    ReceiveFromBus,
+    Rejection,
+    decide,
+)
+from krise_tui.core.events import EventBase
+from krise_tui.core.ids import Clock, SystemClock, new_id
+from krise_tui.core.state import Effect, IncidentState, fold
+from krise_tui.journal.store import SNAPSHOT_EVERY, Journal
+
+log = logging.getLogger(__name__)
+
+StateListener = Callable[[IncidentState, list[EventBase]], object]
+LinkListener = Callable[[LinkState, str], object]
+
+
+@dataclass
+class BrokerInfo:
+    """What the views show about the broker."""
+
+    kind: BrokerKind
+    host: str
+    port: int
+    warning: str = ""
+
+    @property
+    def label(self) -> str:
+        """E.g. ``mosquitto 127.0.0.1:41234``."""
+        return f"{self.kind} {self.host}:{self.port}"
+
+
+@dataclass
+class Login:
+    """Resolved broker address and credentials for one participant."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    kind: BrokerKind
+
+
+def resolve_login(settings: Settings, role: str, member_id: str | None = None) -> Login:
+    """Where and as whom to connect: the configured broker, else the local embedded one."""
+    b = settings.broker
+    if b.host:
+        return Login(b.host, b.port, b.username, b.secret(), BrokerKind.EXTERNAL)
+    endpoint = read_endpoint(settings.broker_dir / "endpoint.json")
+    user, password = endpoint.login(role, member_id)
+    return Login(endpoint.host, endpoint.port, user, password, endpoint.kind)
+
+
+def ensure_signer(settings: Settings) -> Signer:
+    """Load the console's signing key, creating a key pair on the very first run."""
+    key_path = settings.keys_path / "console.key"
+    if not key_path.exists():
+        write_key_pair(settings.keys_path)
+        log.warning("created a new signing key pair in %s", settings.keys_path)
+    return Signer(load_private_key(key_path))
+
+
+@dataclass
+class OutboxPolicy:
+    """Retry timing for outbox entries."""
+
+    backoff_min: float = 0.5
+    backoff_max: float = 30.0
+    publish_timeout: float = 10.0
+
+
+@dataclass
+class ConsoleRuntime:
+    """The console's engine room."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+    signer: Signer | None = None
+    outbox_policy: OutboxPolicy = field(default_factory=OutboxPolicy)
+    start_bus: bool = True
+
+    def __post_init__(self) -> None:
+        self.state = IncidentState()
+        self.journal: Journal | None = None
+        self.session: BusSession | None = None
+        self.broker: EmbeddedBroker | None = None
+        self.broker_info: BrokerInfo | None = None
+        self.link_state = LinkState.CONNECTING
+        self.link_detail = ""
+        self._state_listeners: list[StateListener] = []
+        self._link_listeners: list[LinkListener] = []
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._outbox_wake = asyncio.Event()
+        self._attempts: dict[str, int] = {}
+        self._in_flight: set[str] = set()
+        self._next_try: dict[str, float] = {}
+        self._last_snapshot = 0
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the journal, fold it, start (or find) the broker, connect, resume the outbox."""
+        s = self.settings
+        if self.signer is None:
+            self.signer = ensure_signer(s)
+        self.journal = await Journal.open(s.journal_path)
+        self.state = await self.journal.load_state()
+        self._last_snapshot = await self.journal.latest_snapshot_seq()
+        if not self.state.is_open:
+            await self.submit(OpenIncident(title=s.incident_title))
+        if not self.start_bus:
+            return
+        login = await self._broker_login()
+        self.session = BusSession(
+            SessionConfig(
+                host=login.host,
+                port=login.port,
+                client_id=s.broker.client_id or f"krise-console-{s.org}",
+                username=login.username,
+                password=login.password,
+                subscriptions=topics.console_subscriptions(s.org),
+                presence_topic=topics.presence(s.org, "console", "console"),
+                keepalive=s.broker.keepalive,
+            ),
+            self._on_bus_message,
+            on_state=self._on_link_state,
+        )
+        self._tasks.append(asyncio.create_task(self.session.run(), name="bus-session"))
+        self._tasks.append(asyncio.create_task(self._outbox_loop(), name="outbox"))
+
+    async def _broker_login(self) -> Login:
+        s = self.settings
+        if s.broker.host:
+            self.broker_info = BrokerInfo(BrokerKind.EXTERNAL, s.broker.host, s.broker.port)
+            return resolve_login(s, "console")
+        self.broker = choose_embedded(s.broker.embedded, s.broker_dir)
+        endpoint: Endpoint = await self.broker.start()
+        write_endpoint(s.broker_dir / "endpoint.json", endpoint)
+        warning = WEAK_BROKER_WARNING if endpoint.kind is BrokerKind.AMQTT else ""
+        self.broker_info = BrokerInfo(endpoint.kind, endpoint.host, endpoint.port, warning)
+        log.info("broker in use: %s", self.broker_info.label)
+        user, password = endpoint.login("console")
+        return Login(endpoint.host, endpoint.port, user, password, endpoint.kind)
+
+    async def stop(self) -> None:
+        """Stop cleanly: presence offline, tasks ended, broker stopped, journal closed."""
+        if self.session is not None:
+            await self.session.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self.broker is not None:
+            await self.broker.stop()
+            endpoint_file = self.settings.broker_dir / "endpoint.json"
+            with contextlib.suppress(FileNotFoundError):
+                endpoint_file.unlink()
+            self.broker = None
+        if self.journal is not None:
+            await self.journal.close()
+            self.journal = None
+
+    # --- commands ----------------------------------------------------------------------
+
+    def context(self, actor: str | None = None) -> Context:
+        """The engine context for a command issued now."""
+        assert self.signer is not None, "start() first"
+        return Context(
+            org=self.settings.org,
+            actor=actor or self.settings.operator,
+            now=self.clock.now(),
+            signer=self.signer,
+            incident_id=self.state.incident_id or new_id(),
+        )
+
+    async def submit(self, command: Command, *, actor: str | None = None) -> Decision:
+        """Decide, journal, fold, notify — one command at a time."""
+        if self.journal is None:
+            raise RuntimeError("the console runtime is not started")
+        async with self._lock:
+            decision = decide(self.state, command, self.context(actor))
+            if isinstance(decision, Rejection) or not decision.events:
+                return decision
+            seqs = await self.journal.append(decision.events)
+            fold(decision.events, self.state)
+            await self._maybe_snapshot(seqs[-1])
+        self._notify(decision)
+        return decision
+
+    async def _maybe_snapshot(self, seq: int) -> None:
+        """Snapshot now and then so a restart folds only the newest events."""
+        assert self.journal is not None
+        if seq - self._last_snapshot < SNAPSHOT_EVERY or self.state.event_count != seq:
+            return  # not due, or another writer shares this journal: its fold is not ours
+        await self.journal.save_snapshot(self.state, seq)
+        self._last_snapshot = seq
+
+    def _notify(self, decision: Accepted) -> None:
+        for listener in list(self._state_listeners):
+            try:
+                listener(self.state, decision.events)
+            except Exception:
+                log.exception("state listener failed")
+        self._outbox_wake.set()
+
+    def on_state(self, listener: StateListener) -> None:
+        """Call ``listener(state, new_events)`` after every accepted command."""
+        self._state_listeners.append(listener)
+
+    def on_link(self, listener: LinkListener) -> None:
+        """Call ``listener(link_state, detail)`` when the broker connection changes."""
+        self._link_listeners.append(listener)
+
+    # --- bus -----------------------------------------------------------------------------
+
+    async def _on_bus_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        decision = await self.submit(ReceiveFromBus(topic, payload), actor="bus")
+        if isinstance(decision, Accepted):
+            for event in decision.events:
+                if getattr(event, "type", "") == "inbound.rejected":
+                    log.warning("rejected bus message: %s", getattr(event, "reason", ""))
+
+    def _on_link_state(self, state: LinkState, detail: str) -> None:
+        self.link_state = state
+        self.link_detail = detail
+        if state is LinkState.CONNECTED:
+            self._outbox_wake.set()
+        for listener in list(self._link_listeners):
+            try:
+                listener(state, detail)
+            except Exception:
+                log.exception("link listener failed")
+
+    # --- outbox ---------------------------------------------------------------------------
+
+    async def _outbox_loop(self) -> None:
+        """Deliver pending effects; retry with capped backoff; never post one twice at once."""
+        loop = asyncio.get_running_loop()
+        while True:
+            self._outbox_wake.clear()
+            now = loop.time()
+            waits: list[float] = []
+            session = self.session
+            if session is not None and session.connected:
+                for effect in self.state.pending_effects():
+                    if effect.effect_id in self._in_flight:
+                        continue
+                    due = self._next_try.get(effect.effect_id, 0.0)
+                    if due > now:
+                        waits.append(due - now)
+                        continue
+                    self._in_flight.add(effect.effect_id)
+                    self._tasks.append(
+                        asyncio.create_task(
+                            self._attempt(effect), name=f"outbox-{effect.effect_id}"
+                        )
+                    )
+            self._tasks = [t for t in self._tasks if not t.done()]
+            timeout = min(waits) if waits else None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_wake.wait(), timeout)
+
+    async def _attempt(self, effect: Effect) -> None:
+        assert self.session is not None
+        attempt = self._attempts.get(effect.effect_id, effect.attempts) + 1
+        self._attempts[effect.effect_id] = attempt
+        try:
+            await self.session.publish(
+                effect.topic,
+                effect.payload,
+                qos=effect.qos,
+                retain=effect.retain,
+                timeout=self.outbox_policy.publish_timeout,
+            )
+        except NotConnectedError as exc:
+            p = self.outbox_policy
+            delay = min(p.backoff_max, p.backoff_min * 2 ** (attempt - 1))
+            self._next_try[effect.effect_id] = asyncio.get_running_loop().time() + delay * (
+                0.5 + random.random() / 2
+            )
+            await self.submit(
+                FailEffectAttempt(effect.effect_id, attempt, str(exc)), actor="outbox"
+            )
+        else:
+            await self.submit(ConfirmEffect(effect.effect_id), actor="outbox")
+        finally:
+            self._in_flight.discard(effect.effect_id)
+            self._outbox_wake.set()
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until no outbox entry is pending (tests, clean shutdown)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.state.pending_effects():
+            if loop.time() > deadline:
+                raise TimeoutError(f"{len(self.state.pending_effects())} outbox entries pending")
+            await asyncio.sleep(0.02)
+
+
+# --- staff terminal -----------------------------------------------------------------------
+
+
+@dataclass
+class StaffView:
+    """What a staff terminal shows (verified content only)."""
+
+    current_message: str | None = None
+    message_version: str | None = None
+    message_issued_at: datetime | None = None
+    warnings: list[str] = field(default_factory=list)
+    last_update: datetime | None = None
+
+
+@dataclass
+class StaffRuntime:
+    """A staff terminal's engine: verify what arrives, keep the view, never obey forgeries."""
+
+    settings: Settings
+    staff_id: str
+    clock: Clock = field(default_factory=SystemClock)
+    verifier: Verifier | None = None
+
+    def __post_init__(self) -> None:
+        self.view = StaffView()
+        self.session: BusSession | None = None
+        self.link_state = LinkState.CONNECTING
+        self.link_detail = ""
+        self._listeners: list[Callable[[StaffView], object]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Load the public key, connect, subscribe (retained state arrives at once)."""
+        s = self.settings
+        topics.staff_ack(s.org, self.staff_id)  # validates the id early, with a clear error
+        if self.verifier is None:
+            try:
+                key = load_public_key(s.public_key_path)
+            except KeyFileError as exc:
+                raise KeyFileError(f"{exc} (copy the console's console.pub here)") from exc
+            self.verifier = Verifier([key], org=s.org)
+        login = resolve_login(s, "staff", self.staff_id)
+        self.session = BusSession(
+            SessionConfig(
+                host=login.host,
+                port=login.port,
+                client_id=f"krise-staff-{s.org}-{self.staff_id}",
+                username=login.username,
+                password=login.password,
+                subscriptions=topics.staff_subscriptions(s.org),
+                presence_topic=topics.presence(s.org, "staff", self.staff_id),
+                keepalive=s.broker.keepalive,
+            ),
+            self._on_message,
+            on_state=self._on_link,
+        )
+        self._task = asyncio.create_task(self.session.run(), name="staff-bus-session")
+
+    async def stop(self) -> None:
+        """Disconnect cleanly."""
+        if self.session is not None:
+            await self.session.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+
+    def on_change(self, listener: Callable[[StaffView], object]) -> None:
+        """Call ``listener(view)`` whenever the view changes."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(self.view)
+            except Exception:
+                log.exception("staff view listener failed")
+
+    def _on_link(self, state: LinkState, detail: str) -> None:
+        self.link_state = state
+        self.link_detail = detail
+        self._changed()
+
+    async def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        self.handle(topic, payload)
+
+    def handle(self, topic: str, payload: bytes) -> None:
+        """Verify and apply one message (public so tests can feed it directly)."""
+        assert self.verifier is not None
+        parsed = topics.parse(topic)
+        result = self.verifier.check(payload)
+        if result.status is VerifyStatus.DUPLICATE:
+            return
+        if not result.ok or result.envelope is None:
+            self._warn(f"Ugyldig melding på {topic} – ignorert ({result.reason})")
+            return
+        env = result.envelope
+        if parsed is not None and parsed.kind == "message" and env.type == "message.current":
+            self._apply_message(env)
+        else:
+            self._warn(f"Uventet meldingstype {env.type!r} på {topic} – ignorert")
+
+    def _apply_message(self, env: Envelope) -> None:
+        variants = env.body.get("variants")
+        if not isinstance(variants, dict) or not isinstance(variants.get("nb"), str):
+            self._warn("Gjeldende budskap mangler norsk tekst – ignorert")
+            return
+        self.view.current_message = variants["nb"]
+        self.view.message_version = str(env.body.get("version_id", ""))
+        self.view.message_issued_at = env.issued_at
+        self.view.last_update = self.clock.now()
+        self._changed()
+
+    def _warn(self, text: str) -> None:
+        log.warning(text)
+        self.view.warnings.append(text)
+        del self.view.warnings[:-20]
+        self._changed()
