@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from krise_tui.bus import topics
 from krise_tui.bus.broker import (
@@ -45,13 +46,16 @@ from krise_tui.core.engine import (
     Context,
     Decision,
     FailEffectAttempt,
+    LiftFreeze,
     OpenIncident,
     ReceiveFromBus,
     Rejection,
+    RemindUnacknowledged,
     decide,
 )
 from krise_tui.core.events import EventBase
 from krise_tui.core.ids import Clock, SystemClock, new_id
+from krise_tui.core.rollcall import RollCall, StaffStatus, roll_call
 from krise_tui.core.state import Effect, IncidentState, fold
 from krise_tui.journal.store import SNAPSHOT_EVERY, Journal
 
@@ -124,6 +128,11 @@ class ConsoleRuntime:
     signer: Signer | None = None
     outbox_policy: OutboxPolicy = field(default_factory=OutboxPolicy)
     start_bus: bool = True
+    roster: Mapping[str, str | None] | None = None
+    """Staff id -> department (from the org file). ``None``: accept any staff id (demo)."""
+    remind_after: timedelta = timedelta(minutes=10)
+    """Remind unacknowledged terminals this long after a freeze notice (playbook-set)."""
+    timer_interval: float = 1.0
 
     def __post_init__(self) -> None:
         self.state = IncidentState()
@@ -174,6 +183,7 @@ class ConsoleRuntime:
         )
         self._tasks.append(asyncio.create_task(self.session.run(), name="bus-session"))
         self._tasks.append(asyncio.create_task(self._outbox_loop(), name="outbox"))
+        self._tasks.append(asyncio.create_task(self._timer_loop(), name="timers"))
 
     async def _broker_login(self) -> Login:
         s = self.settings
@@ -220,6 +230,8 @@ class ConsoleRuntime:
             now=self.clock.now(),
             signer=self.signer,
             incident_id=self.state.incident_id or new_id(),
+            roster=self.roster,
+            org_name=self.settings.org_name,
         )
 
     async def submit(self, command: Command, *, actor: str | None = None) -> Decision:
@@ -336,6 +348,39 @@ class ConsoleRuntime:
             self._in_flight.discard(effect.effect_id)
             self._outbox_wake.set()
 
+    # --- timers: freeze expiry and reminders ---------------------------------------------
+
+    async def _timer_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.timer_interval)
+            try:
+                await self.tick()
+            except Exception:
+                log.exception("timer tick failed")
+
+    async def tick(self) -> None:
+        """Act on what is due now: lift an expired freeze, remind the unacknowledged."""
+        freeze = self.state.freeze
+        if freeze is None or not freeze.active:
+            return
+        now = self.clock.now()
+        if freeze.expires_at is not None and now >= freeze.expires_at:
+            await self.submit(LiftFreeze("Utløpt / expired"), actor="system")
+            return
+        if now - freeze.changed_at >= self.remind_after:
+            due = [i for i in self.unacknowledged() if i not in self.state.reminders]
+            if due:
+                await self.submit(RemindUnacknowledged(tuple(due)), actor="system")
+
+    def roll_call(self) -> RollCall:
+        """The roll-call for the current freeze."""
+        return roll_call(self.state, self.roster)
+
+    def unacknowledged(self) -> list[str]:
+        """Staff in scope who have not acknowledged the current freeze notice."""
+        rc = self.roll_call()
+        return rc.ids(StaffStatus.PENDING) + rc.ids(StaffStatus.OFFLINE)
+
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until no outbox entry is pending (tests, clean shutdown)."""
         loop = asyncio.get_running_loop()
@@ -350,14 +395,50 @@ class ConsoleRuntime:
 
 
 @dataclass
+class FreezeNotice:
+    """A verified freeze notice as the staff terminal shows it."""
+
+    seq: int
+    reason: str
+    since: datetime | None
+    expires_at: datetime | None
+    departments: list[str]
+    message: str | None
+    message_version: str | None
+    notice: dict[str, str]
+    issued_at: datetime
+
+
+@dataclass
 class StaffView:
     """What a staff terminal shows (verified content only)."""
 
     current_message: str | None = None
     message_version: str | None = None
     message_issued_at: datetime | None = None
+    freeze: FreezeNotice | None = None
+    """The active freeze in this terminal's scope (``None``: not frozen)."""
+    acked_seq: int | None = None
+    ack_pending: int | None = None
+    """An acknowledgement waiting for the connection to come back."""
+    acked_at: datetime | None = None
+    reminded_at: datetime | None = None
     warnings: list[str] = field(default_factory=list)
     last_update: datetime | None = None
+
+    @property
+    def needs_ack(self) -> bool:
+        """A freeze is shown and this terminal has not acknowledged it yet."""
+        return self.freeze is not None and self.acked_seq != self.freeze.seq
+
+
+def _parse_dt(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -366,6 +447,7 @@ class StaffRuntime:
 
     settings: Settings
     staff_id: str
+    department: str | None = None
     clock: Clock = field(default_factory=SystemClock)
     verifier: Verifier | None = None
 
@@ -395,7 +477,7 @@ class StaffRuntime:
                 client_id=f"krise-staff-{s.org}-{self.staff_id}",
                 username=login.username,
                 password=login.password,
-                subscriptions=topics.staff_subscriptions(s.org),
+                subscriptions=topics.staff_subscriptions(s.org, self.staff_id),
                 presence_topic=topics.presence(s.org, "staff", self.staff_id),
                 keepalive=s.broker.keepalive,
             ),
@@ -427,6 +509,9 @@ class StaffRuntime:
     def _on_link(self, state: LinkState, detail: str) -> None:
         self.link_state = state
         self.link_detail = detail
+        if state is LinkState.CONNECTED and self.view.ack_pending is not None:
+            # Sent from the session's own task: the connection is up right now.
+            asyncio.get_running_loop().create_task(self.acknowledge(), name="staff-resend-ack")
         self._changed()
 
     async def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
@@ -443,8 +528,13 @@ class StaffRuntime:
             self._warn(f"Ugyldig melding på {topic} – ignorert ({result.reason})")
             return
         env = result.envelope
-        if parsed is not None and parsed.kind == "message" and env.type == "message.current":
+        kind = parsed.kind if parsed is not None else ""
+        if kind == "message" and env.type == "message.current":
             self._apply_message(env)
+        elif kind == "freeze" and env.type == "freeze":
+            self._apply_freeze(env)
+        elif kind == "staff.remind" and env.type == "freeze.reminder":
+            self._apply_reminder(env)
         else:
             self._warn(f"Uventet meldingstype {env.type!r} på {topic} – ignorert")
 
@@ -458,6 +548,65 @@ class StaffRuntime:
         self.view.message_issued_at = env.issued_at
         self.view.last_update = self.clock.now()
         self._changed()
+
+    def _apply_freeze(self, env: Envelope) -> None:
+        body = env.body
+        departments = [str(d) for d in body.get("departments") or []]
+        in_scope = not departments or (self.department in departments)
+        if not body.get("active") or not in_scope:
+            self.view.freeze = None
+        else:
+            message = body.get("message") or {}
+            variants = message.get("variants") or {}
+            notice = body.get("notice") or {}
+            self.view.freeze = FreezeNotice(
+                seq=env.seq,
+                reason=str(body.get("reason", "")),
+                since=_parse_dt(body.get("since")),
+                expires_at=_parse_dt(body.get("expires_at")),
+                departments=departments,
+                message=variants.get("nb") if isinstance(variants.get("nb"), str) else None,
+                message_version=message.get("version_id"),
+                notice={str(k): str(v) for k, v in notice.items()},
+                issued_at=env.issued_at,
+            )
+            if self.view.freeze.message is not None:
+                self.view.current_message = self.view.freeze.message
+                self.view.message_version = self.view.freeze.message_version
+        self.view.reminded_at = None
+        self.view.last_update = self.clock.now()
+        self._changed()
+
+    def _apply_reminder(self, env: Envelope) -> None:
+        freeze = self.view.freeze
+        if freeze is None or env.body.get("freeze_seq") != freeze.seq:
+            return  # a reminder for a notice that is no longer current
+        self.view.reminded_at = env.issued_at
+        self._changed()
+
+    async def acknowledge(self) -> bool:
+        """Acknowledge the shown freeze notice (QoS 1); kept and resent if offline."""
+        freeze = self.view.freeze
+        seq = self.view.ack_pending if self.view.ack_pending is not None else None
+        if freeze is not None and self.view.acked_seq != freeze.seq:
+            seq = freeze.seq
+        if seq is None or self.session is None:
+            return False
+        now = self.clock.now()
+        body = json.dumps({"staff_id": self.staff_id, "seq": seq, "at": now.isoformat()})
+        try:
+            await self.session.publish(
+                topics.staff_ack(self.settings.org, self.staff_id), body, qos=1
+            )
+        except NotConnectedError:
+            self.view.ack_pending = seq
+            self._changed()
+            return False
+        self.view.ack_pending = None
+        self.view.acked_seq = seq
+        self.view.acked_at = now
+        self._changed()
+        return True
 
     def _warn(self, text: str) -> None:
         log.warning(text)

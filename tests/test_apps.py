@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import DataTable, Input, Label, Static
 
 from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Signer, Verifier
@@ -91,4 +91,70 @@ async def test_staff_app_reports_a_missing_public_key(
     async with staff.run_test() as pilot:
         await eventually(lambda: "console.pub" in static_text(staff, "#warning"), what="error")
         assert "no such public key file" in static_text(staff, "#warning")
+        await pilot.press("ctrl+q")
+
+
+async def test_console_freezes_shows_rollcall_and_lifts(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    from krise_tui.console.app import FreezeScreen, RollCallScreen
+    from krise_tui.core.rollcall import StaffStatus
+
+    roster = {"ansatt-001": "helse", "ansatt-002": "skole"}
+    runtime = ConsoleRuntime(make_settings(mosquitto.endpoint), signer=signer, roster=roster)
+    console = ConsoleApp(runtime)
+    async with console.run_test(size=(100, 30)) as pilot:
+        await eventually(lambda: "MQTT ✓" in static_text(console, "#status"), what="connected")
+        assert "FRYS ○ av" in static_text(console, "#status")
+        await pilot.press("f")
+        await eventually(lambda: isinstance(console.screen, FreezeScreen), what="freeze dialog")
+        await pilot.press(*"Flom i sentrum")
+        await pilot.press("enter")
+        await eventually(lambda: isinstance(console.screen, ConfirmScreen), what="confirmation")
+        assert "Frys publisering for alle ansatte?" in str(
+            console.screen.query_one("#question", Label).render()
+        )
+        await pilot.press("j")
+        await eventually(
+            lambda: "FRYS ● 0/2 kvittert" in static_text(console, "#status"), what="frozen"
+        )
+
+        terminal = StaffRuntime(
+            make_settings(mosquitto.endpoint, user="ansatt-001"),
+            "ansatt-001",
+            department="helse",
+            verifier=Verifier([signer.public_key], org="test"),
+        )
+        await terminal.start()
+        try:
+            await eventually(lambda: terminal.view.freeze is not None, what="notice")
+            await terminal.acknowledge()
+            await eventually(
+                lambda: "1/2 kvittert" in static_text(console, "#status"), what="ack counted"
+            )
+        finally:
+            await terminal.stop()
+
+        await pilot.press("s")
+        await eventually(lambda: isinstance(console.screen, RollCallScreen), what="roll-call")
+        people = console.screen.query_one("#people", DataTable)
+        rows = {
+            str(people.get_row_at(i)[0]): str(people.get_row_at(i)[2])
+            for i in range(people.row_count)
+        }
+        assert rows["ansatt-001"] == "✓ kvittert"
+        assert rows["ansatt-002"].startswith("○ frakoblet")
+        await pilot.press("e")
+        exported = list(runtime.settings.data_dir.glob("opprop-*.csv"))
+        assert len(exported) == 1 and "ansatt-002" in exported[0].read_text(encoding="utf-8")
+        await pilot.press("escape")
+
+        await pilot.press("f")
+        await eventually(lambda: isinstance(console.screen, FreezeScreen), what="lift dialog")
+        await pilot.press(*"Faren er over")
+        await pilot.press("enter")
+        await eventually(lambda: isinstance(console.screen, ConfirmScreen), what="confirm lift")
+        await pilot.press("j")
+        await eventually(lambda: "FRYS ○ av" in static_text(console, "#status"), what="lifted")
+        assert runtime.roll_call().ids(StaffStatus.ACKED) == []  # no active notice any more
         await pilot.press("ctrl+q")

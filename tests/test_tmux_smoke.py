@@ -44,9 +44,9 @@ async def test_console_and_staff_in_tmux(tmux: list[str], tmp_path: Path) -> Non
             "-s",
             "console",
             "-x",
-            "100",
+            "80",
             "-y",
-            "30",
+            "24",
             f"env {env} {KRISE} console --org smoke",
         ],
         check=True,
@@ -84,6 +84,24 @@ async def test_console_and_staff_in_tmux(tmux: list[str], tmp_path: Path) -> Non
         lambda: "Flomvarsel for sentrum." in capture(tmux, "staff"), timeout=30, what="staff"
     )
     assert "signert av kriseledelsen ✓" in capture(tmux, "staff")
+
+    # Freeze from the console: the terminal shows the notice; Enter acknowledges it.
+    subprocess.run([*tmux, "send-keys", "-t", "console", "f"], check=True)
+    await eventually(lambda: "Frys ansattes publisering" in capture(tmux, "console"), what="dialog")
+    subprocess.run([*tmux, "send-keys", "-t", "console", "-l", "Flom i sentrum"], check=True)
+    subprocess.run([*tmux, "send-keys", "-t", "console", "Enter"], check=True)
+    await eventually(lambda: "Frys publisering for" in capture(tmux, "console"), what="confirm")
+    subprocess.run([*tmux, "send-keys", "-t", "console", "j"], check=True)
+    await eventually(
+        lambda: "HAR FRYST PUBLISERING" in capture(tmux, "staff"), timeout=15, what="notice"
+    )
+    assert "Flomvarsel for sentrum." in capture(tmux, "staff")
+    subprocess.run([*tmux, "send-keys", "-t", "staff", "Enter"], check=True)
+    await eventually(lambda: "✓ Kvittert" in capture(tmux, "staff"), what="acknowledged")
+    await eventually(
+        lambda: "1/1 kvittert" in capture(tmux, "console"),
+        what=f"roll-call; console shows:\n{capture(tmux, 'console')}",
+    )
 
     subprocess.run([*tmux, "send-keys", "-t", "staff", "C-q"], check=True)
     subprocess.run([*tmux, "send-keys", "-t", "console", "C-q"], check=True)

@@ -8,6 +8,7 @@
 | krise/v1/{org}/channel/{ch}/receipt     | bridge          | no       |
 | krise/v1/{org}/channel/{ch}/in          | bridge, drill   | no       |
 | krise/v1/{org}/staff/{id}/ack           | staff terminal  | no       |
+| krise/v1/{org}/staff/{id}/remind        | console         | no       |
 | krise/v1/{org}/presence/{role}/{id}     | everyone (will) | yes      |
 """
 
@@ -60,6 +61,11 @@ def staff_ack(org: str, staff_id: str) -> str:
     return f"{ROOT}/{_seg(org, 'org')}/staff/{_seg(staff_id, 'staff id')}/ack"
 
 
+def staff_remind(org: str, staff_id: str) -> str:
+    """A signed reminder to one staff terminal to acknowledge the freeze."""
+    return f"{ROOT}/{_seg(org, 'org')}/staff/{_seg(staff_id, 'staff id')}/remind"
+
+
 def presence(org: str, role: str, member_id: str) -> str:
     """Retained online/offline presence (set as last will)."""
     return f"{ROOT}/{_seg(org, 'org')}/presence/{_seg(role, 'role')}/{_seg(member_id, 'id')}"
@@ -76,9 +82,9 @@ def console_subscriptions(org: str) -> list[str]:
     ]
 
 
-def staff_subscriptions(org: str) -> list[str]:
+def staff_subscriptions(org: str, staff_id: str) -> list[str]:
     """What a staff terminal listens to."""
-    return [freeze(org), message_current(org)]
+    return [freeze(org), message_current(org), staff_remind(org, staff_id)]
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,7 @@ class ParsedTopic:
     org: str
     kind: str
     """``freeze``, ``message``, ``channel.in``, ``channel.out``, ``channel.receipt``,
-    ``staff.ack`` or ``presence``."""
+    ``staff.ack``, ``staff.remind`` or ``presence``."""
     channel: str | None = None
     member_id: str | None = None
     role: str | None = None
@@ -109,6 +115,8 @@ def parse(topic: str) -> ParsedTopic | None:
             return ParsedTopic(org, f"channel.{leaf}", channel=ch)
         case ["staff", sid, "ack"]:
             return ParsedTopic(org, "staff.ack", member_id=sid)
+        case ["staff", sid, "remind"]:
+            return ParsedTopic(org, "staff.remind", member_id=sid)
         case ["presence", role, mid]:
             return ParsedTopic(org, "presence", member_id=mid, role=role)
         case _:

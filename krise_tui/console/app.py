@@ -7,8 +7,10 @@ after a confirmation that names what will happen.
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -20,9 +22,18 @@ from textual.worker import Worker, WorkerState
 
 from krise_tui.bus.session import LinkState
 from krise_tui.core.describe import describe
-from krise_tui.core.engine import PublishCurrentMessage, Rejection, message_version_id
+from krise_tui.core.engine import (
+    ExtendFreeze,
+    Freeze,
+    LiftFreeze,
+    PublishCurrentMessage,
+    Rejection,
+    RemindUnacknowledged,
+    message_version_id,
+)
 from krise_tui.core.events import EventBase
-from krise_tui.core.state import EffectStatus, IncidentState
+from krise_tui.core.rollcall import StaffStatus
+from krise_tui.core.state import EffectStatus, FreezeState, IncidentState
 from krise_tui.runtime import ConsoleRuntime
 
 LINK_LABEL = {
@@ -56,9 +67,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm"):
-            yield Label(self.question, id="question")
+            yield Label(self.question, id="question", markup=False)
             with Horizontal(id="confirm-buttons"):
-                yield Button("Ja, publiser (j)", id="yes", variant="primary")
+                yield Button("Ja (j)", id="yes", variant="primary")
                 yield Button("Avbryt (n)", id="no")
 
     def action_answer(self, answer: bool) -> None:
@@ -69,6 +80,194 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
 
+@dataclass(frozen=True)
+class FreezeRequest:
+    """What the freeze dialog asks for."""
+
+    action: str
+    """``freeze``, ``extend`` or ``lift``."""
+    reason: str = ""
+    departments: tuple[str, ...] = ()
+    minutes: int | None = None
+
+
+def _minutes(text: str) -> int | None:
+    text = text.strip()
+    if not text:
+        return None
+    value = int(text)
+    if value <= 0:
+        raise ValueError("must be positive")
+    return value
+
+
+class FreezeScreen(ModalScreen[FreezeRequest | None]):
+    """Freeze employee posting, or extend / lift the active freeze."""
+
+    BINDINGS = [Binding("escape", "cancel", "avbryt")]
+
+    def __init__(self, freeze: FreezeState | None) -> None:
+        super().__init__()
+        self.freeze = freeze if freeze is not None and freeze.active else None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="freeze-dialog"):
+            if self.freeze is None:
+                yield Label("Frys ansattes publisering", classes="dialog-title")
+                yield Label("Grunn (vises på ansattes skjerm):")
+                yield Input(placeholder="f.eks. Flom i sentrum – kriseledelsen taler", id="reason")
+                yield Label("Avdelinger (kommaseparert, tomt = alle ansatte):")
+                yield Input(placeholder="alle", id="departments")
+                yield Label("Varighet i minutter (tomt = til den oppheves):")
+                yield Input(placeholder="", id="minutes")
+                with Horizontal(classes="dialog-buttons"):
+                    yield Button("Frys", id="freeze", variant="warning")
+                    yield Button("Avbryt (esc)", id="cancel")
+            else:
+                scope = ", ".join(self.freeze.departments) or "alle ansatte"
+                yield Label(
+                    f"Publisering er fryst siden {self.freeze.since.astimezone():%H:%M} "
+                    f"· gjelder: {scope}\nGrunn: {self.freeze.reason}",
+                    classes="dialog-title",
+                )
+                yield Label("Begrunnelse for å oppheve, eller ny varighet i minutter:")
+                yield Input(placeholder="begrunnelse", id="reason")
+                yield Input(placeholder="minutter (for å forlenge)", id="minutes")
+                with Horizontal(classes="dialog-buttons"):
+                    yield Button("Opphev frys", id="lift", variant="error")
+                    yield Button("Forleng", id="extend")
+                    yield Button("Avbryt (esc)", id="cancel")
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        """Enter acts like the main button (a confirmation still follows)."""
+        if self.freeze is None:
+            self._act("freeze")
+        else:
+            self._act("extend" if event.input.id == "minutes" else "lift")
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self._act(event.button.id or "cancel")
+
+    def _act(self, action: str) -> None:
+        if action == "cancel":
+            self.dismiss(None)
+            return
+        reason = self.query_one("#reason", Input).value.strip()
+        try:
+            minutes = _minutes(self.query_one("#minutes", Input).value)
+        except ValueError:
+            self.notify("Varighet må være et helt antall minutter.", severity="error")
+            return
+        if action in ("freeze", "lift") and not reason:
+            self.notify("Skriv en begrunnelse.", severity="error")
+            return
+        if action == "extend" and minutes is None:
+            self.notify("Skriv ny varighet i minutter.", severity="error")
+            return
+        departments: tuple[str, ...] = ()
+        if action == "freeze":
+            raw = self.query_one("#departments", Input).value
+            departments = tuple(d.strip() for d in raw.split(",") if d.strip())
+        self.dismiss(FreezeRequest(action, reason, departments, minutes))
+
+
+class RollCallScreen(ModalScreen[None]):
+    """Opprop: per department, who has acknowledged the freeze notice."""
+
+    BINDINGS = [
+        Binding("escape,o", "dismiss_screen", "tilbake"),
+        Binding("r", "remind", "påminn"),
+        Binding("e", "export", "eksporter"),
+    ]
+
+    def __init__(self, runtime: ConsoleRuntime) -> None:
+        super().__init__()
+        self.runtime = runtime
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="rollcall"):
+            yield Static("", id="rollcall-title")
+            yield DataTable(id="departments", cursor_type="row")
+            yield DataTable(id="people", cursor_type="row", zebra_stripes=True)
+            yield Static("r påminn de som ikke har kvittert · e eksporter · esc tilbake")
+
+    def on_mount(self) -> None:
+        self.query_one("#departments", DataTable).add_columns(
+            "avdeling", "kvittert", "ikke kvittert", "frakoblet"
+        )
+        self.query_one("#people", DataTable).add_columns("ansatt", "avdeling", "status", "siden")
+        self.refresh_data()
+
+    def refresh_data(self) -> None:
+        rc = self.runtime.roll_call()
+        freeze = self.runtime.state.freeze
+        if freeze is None or not freeze.active:
+            title = (
+                "Ingen aktiv frys. Oppropet gjelder forrige frysmelding."
+                if freeze
+                else ("Ingen frys er sendt ennå.")
+            )
+        else:
+            title = f"Opprop for frysmelding nr. {freeze.seq}"
+        acked = rc.count(StaffStatus.ACKED)
+        self.query_one("#rollcall-title", Static).update(
+            f"{title}\nkvittert {acked} / {rc.total} · ikke ennå "
+            f"{rc.count(StaffStatus.PENDING)} · frakoblet {rc.count(StaffStatus.OFFLINE)}"
+        )
+        depts = self.query_one("#departments", DataTable)
+        depts.clear()
+        for d in rc.departments:
+            depts.add_row(
+                d.department,
+                str(d.count(StaffStatus.ACKED)),
+                str(d.count(StaffStatus.PENDING)),
+                str(d.count(StaffStatus.OFFLINE)),
+            )
+        people = self.query_one("#people", DataTable)
+        people.clear()
+        for d in rc.departments:
+            for row in d.rows:
+                since = f"{row.since.astimezone():%H:%M}" if row.since else "–"
+                word = STATUS_WORDS[row.status]
+                if row.reminded_at is not None and row.status is not StaffStatus.ACKED:
+                    word += " (påminnet)"
+                people.add_row(row.staff_id, row.department, word, since)
+
+    def action_dismiss_screen(self) -> None:
+        self.dismiss(None)
+
+    @work(name="remind", group="rollcall", exit_on_error=False)
+    async def action_remind(self) -> None:
+        ids = self.runtime.unacknowledged()
+        if not ids:
+            self.notify("Alle har kvittert.")
+            return
+        decision = await self.runtime.submit(RemindUnacknowledged(tuple(ids)))
+        if isinstance(decision, Rejection):
+            self.notify(decision.reason, severity="error")
+        else:
+            self.notify(f"Påminnelse sendt til {len(ids)} terminaler.")
+
+    def action_export(self) -> None:
+        now = self.runtime.clock.now()
+        path = self.runtime.settings.data_dir / f"opprop-{now:%Y%m%d-%H%M%S}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(self.runtime.roll_call().to_csv(), encoding="utf-8")
+        self.notify(f"Oppropet er lagret i {path}", title="Eksportert")
+
+
+STATUS_WORDS = {
+    StaffStatus.ACKED: "✓ kvittert",
+    StaffStatus.PENDING: "… ikke kvittert",
+    StaffStatus.OFFLINE: "○ frakoblet",
+}
+
+
 class ConsoleApp(App[None]):
     """kriseledelsens konsoll."""
 
@@ -76,9 +275,12 @@ class ConsoleApp(App[None]):
     TITLE = "krise"
     BINDINGS = [
         Binding("n", "new_message", "ny melding"),
+        Binding("f", "freeze", "frys/opphev"),
+        Binding("s", "rollcall", "ansatte"),
         Binding("j", "focus_journal", "logg"),
         Binding("question_mark", "help", "hjelp"),
         Binding("ctrl+q", "quit", "avslutt", priority=True),
+        Binding("escape", "focus_journal", "", show=False),
     ]
 
     class StateChanged(Message):
@@ -102,9 +304,10 @@ class ConsoleApp(App[None]):
         self.started = False
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="status")
-        yield Static("", id="banner")
-        yield Static("Ingen gjeldende budskap ennå.", id="current")
+        # markup=False: operator and bus texts must show exactly as written
+        yield Static("", id="status", markup=False)
+        yield Static("", id="banner", markup=False)
+        yield Static("Ingen gjeldende budskap ennå.", id="current", markup=False)
         yield DataTable(id="journal", cursor_type="row", zebra_stripes=True)
         yield Input(placeholder="Ny melding – Enter for å publisere (n)", id="compose")
         yield Footer()
@@ -147,6 +350,8 @@ class ConsoleApp(App[None]):
         for offset, event in enumerate(message.events, start=1):
             self._add_row(base + offset, event)
         self._refresh_all()
+        if isinstance(self.screen, RollCallScreen):
+            self.screen.refresh_data()
 
     def on_console_app_link_changed(self, message: LinkChanged) -> None:
         self._refresh_status()
@@ -161,7 +366,7 @@ class ConsoleApp(App[None]):
 
     def _add_row(self, seq: int, event: EventBase) -> None:
         table = self.query_one("#journal", DataTable)
-        table.add_row(str(seq), f"{event.ts.astimezone():%H:%M:%S}", describe(event))
+        table.add_row(str(seq), f"{event.ts.astimezone():%H:%M:%S}", Text(describe(event)))
         table.move_cursor(row=table.row_count - 1)
 
     def _show_banner(self, text: str) -> None:
@@ -177,13 +382,23 @@ class ConsoleApp(App[None]):
         rt = self.runtime
         st = rt.state
         info = rt.broker_info
-        broker = f"MQTT {LINK_LABEL[rt.link_state]} {info.label if info else ''}".rstrip()
-        title = st.title or "Ingen hendelse"
+        width = max(self.size.width, 80)
+        broker = f"MQTT {LINK_LABEL[rt.link_state]} {info.kind if info else ''}".rstrip()
+        if info is not None and width >= 110:
+            broker = f"MQTT {LINK_LABEL[rt.link_state]} {info.label}"
         now = rt.clock.now()
-        self.query_one("#status", Static).update(
-            f" {title} · nivå {st.level} · {t_plus(st.opened_at, now)}   {broker}"
-            f"   {rt.settings.org_name}"
-        )
+        if st.freeze is not None and st.freeze.active:
+            rc = rt.roll_call()
+            freeze = f"FRYS ● {rc.count(StaffStatus.ACKED)}/{rc.total} kvittert"
+        else:
+            freeze = "FRYS ○ av"
+        right = f" · nivå {st.level} · {t_plus(st.opened_at, now)}  {broker}  {freeze}"
+        # The line must fit 80 columns: the title gives way, never the state.
+        room = max(8, width - len(right) - 2)
+        title = st.title or "Ingen hendelse"
+        if len(title) > room:
+            title = title[: room - 1] + "…"
+        self.query_one("#status", Static).update(f" {title}{right}")
 
     def _refresh_current(self, state: IncidentState) -> None:
         msg = state.current_message
@@ -217,11 +432,55 @@ class ConsoleApp(App[None]):
 
     def action_help(self) -> None:
         self.notify(
-            "n ny melding · j logg · ctrl+q avslutt. Meldingen publiseres til ansatte "
-            "(signert, lagret i megleren) etter bekreftelse.",
+            "n ny melding · f frys/opphev · s ansatte (opprop) · j logg · ctrl+q avslutt.\n"
+            "Meldinger og frys publiseres signert til ansattes terminaler etter bekreftelse.",
             title="Hjelp",
             timeout=8,
         )
+
+    def action_freeze(self) -> None:
+        def after(request: FreezeRequest | None) -> None:
+            if request is None:
+                return
+            if request.action == "freeze":
+                scope = ", ".join(request.departments) or "alle ansatte"
+                question = (
+                    f"Frys publisering for {scope}?\n\nGrunn: {request.reason}\n"
+                    "Alle terminaler i omfanget får en signert frysmelding med gjeldende budskap."
+                )
+            elif request.action == "lift":
+                question = f"Opphev frysen for alle terminaler?\n\nBegrunnelse: {request.reason}"
+            else:
+                question = f"Forleng frysen med {request.minutes} minutter fra nå?"
+
+            def confirmed(ok: bool | None) -> None:
+                if ok:
+                    self._apply_freeze(request)
+
+            self.push_screen(ConfirmScreen(question), confirmed)
+
+        self.push_screen(FreezeScreen(self.runtime.state.freeze), after)
+
+    @work(name="freeze", group="freeze", exit_on_error=False)
+    async def _apply_freeze(self, request: FreezeRequest) -> None:
+        now = self.runtime.clock.now()
+        expires = None if request.minutes is None else now + timedelta(minutes=request.minutes)
+        command: Freeze | ExtendFreeze | LiftFreeze
+        if request.action == "freeze":
+            command = Freeze(request.reason, request.departments, expires)
+        elif request.action == "extend":
+            command = ExtendFreeze(expires, request.reason)
+        else:
+            command = LiftFreeze(request.reason)
+        decision = await self.runtime.submit(command)
+        if isinstance(decision, Rejection):
+            self.notify(decision.reason, title="Ikke utført", severity="error")
+        else:
+            done = {"freeze": "Publisering er fryst.", "extend": "Frysen er forlenget."}
+            self.notify(done.get(request.action, "Frysen er opphevet."))
+
+    def action_rollcall(self) -> None:
+        self.push_screen(RollCallScreen(self.runtime))
 
     @on(Input.Submitted, "#compose")
     def _compose_submitted(self, event: Input.Submitted) -> None:
@@ -245,4 +504,5 @@ class ConsoleApp(App[None]):
             self.notify(decision.reason, title="Ikke publisert", severity="error")
             return
         self.query_one("#compose", Input).value = ""
+        self.query_one("#journal", DataTable).focus()  # keys work again (f, s, n …)
         self.notify("Publisert som gjeldende budskap.", title="Publisert")

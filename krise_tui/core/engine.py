@@ -9,7 +9,7 @@ engine never raises for a refused command.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +20,9 @@ from krise_tui.core import inbound
 from krise_tui.core.events import (
     CurrentMessageSet,
     EventBase,
+    FreezeAction,
+    FreezeChanged,
+    InboundKind,
     InboundReceived,
     InboundRejected,
     IncidentOpened,
@@ -27,6 +30,7 @@ from krise_tui.core.events import (
     OutboxConfirmed,
     OutboxRequested,
     PresenceChanged,
+    RemindersSent,
 )
 from krise_tui.core.ids import canonical_json, new_id
 from krise_tui.core.state import EffectStatus, IncidentState
@@ -75,7 +79,50 @@ class FailEffectAttempt:
     reason: str
 
 
-Command = OpenIncident | PublishCurrentMessage | ReceiveFromBus | ConfirmEffect | FailEffectAttempt
+@dataclass(frozen=True)
+class Freeze:
+    """Freeze employee posting (all staff, or the named departments)."""
+
+    reason: str
+    departments: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+    notice: tuple[tuple[str, str], ...] = ()
+    """Notice text per language from the playbook, as ``(lang, text)`` pairs."""
+
+
+@dataclass(frozen=True)
+class ExtendFreeze:
+    """Move (or remove, with ``None``) the active freeze's expiry."""
+
+    expires_at: datetime | None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class LiftFreeze:
+    """Lift the freeze."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class RemindUnacknowledged:
+    """Send a signed reminder to these staff terminals (those that have not acknowledged)."""
+
+    staff_ids: tuple[str, ...]
+
+
+Command = (
+    OpenIncident
+    | PublishCurrentMessage
+    | ReceiveFromBus
+    | ConfirmEffect
+    | FailEffectAttempt
+    | Freeze
+    | ExtendFreeze
+    | LiftFreeze
+    | RemindUnacknowledged
+)
 
 
 # --- results -----------------------------------------------------------------------------
@@ -108,6 +155,9 @@ class Context:
     signer: Signer
     incident_id: str
     new_id: Callable[[], str] = new_id
+    roster: Mapping[str, str | None] | None = None
+    """Known staff ids -> department. ``None``: no roster (demo), any staff id is accepted."""
+    org_name: str = ""
 
 
 def message_version_id(variants: dict[str, str]) -> str:
@@ -134,6 +184,14 @@ def decide(state: IncidentState, command: Command, ctx: Context) -> Decision:
             return _publish_current(state, command, ctx)
         case ReceiveFromBus():
             return _receive(state, command, ctx)
+        case Freeze():
+            return _freeze(state, command, ctx)
+        case ExtendFreeze():
+            return _extend_freeze(state, command, ctx)
+        case LiftFreeze():
+            return _lift_freeze(state, command, ctx)
+        case RemindUnacknowledged():
+            return _remind(state, command, ctx)
         case ConfirmEffect():
             effect = state.effects.get(command.effect_id)
             if effect is None:
@@ -170,6 +228,178 @@ def _open_incident(state: IncidentState, cmd: OpenIncident, ctx: Context) -> Dec
     return Accepted([IncidentOpened(**base, title=title, level=cmd.level)])
 
 
+def _freeze_events(
+    state: IncidentState,
+    ctx: Context,
+    *,
+    action: FreezeAction,
+    active: bool,
+    departments: list[str],
+    reason: str,
+    expires_at: datetime | None,
+    notice: dict[str, str],
+    message: tuple[str, str] | None,
+) -> list[EventBase]:
+    """A FreezeChanged event and the signed, retained notice that carries it."""
+    seq = state.next_seq("freeze")
+    previous = state.freeze
+    since = ctx.now if action is FreezeAction.FREEZE or previous is None else previous.since
+    version_id, text = message if message is not None else (None, None)
+    body: dict[str, Any] = {
+        "active": active,
+        "action": str(action),
+        "departments": departments,
+        "reason": reason,
+        "since": since.isoformat(),
+        "expires_at": None if expires_at is None else expires_at.isoformat(),
+        "notice": notice,
+        "message": None
+        if version_id is None
+        else {"version_id": version_id, "variants": {"nb": text}},
+        "incident_id": state.incident_id,
+        "org_name": ctx.org_name,
+    }
+    envelope = ctx.signer.sign(type="freeze", org=ctx.org, seq=seq, body=body, issued_at=ctx.now)
+    return [
+        FreezeChanged(
+            **_base(ctx, state),
+            action=action,
+            active=active,
+            departments=departments,
+            reason=reason,
+            expires_at=expires_at,
+            message_version_id=version_id,
+            message_text=text,
+            notice=notice,
+            seq=seq,
+        ),
+        OutboxRequested(
+            **_base(ctx, state),
+            effect_id=ctx.new_id(),
+            topic=topics.freeze(ctx.org),
+            payload=envelope.to_json(),
+            qos=1,
+            retain=True,
+            stream="freeze",
+            seq=seq,
+        ),
+    ]
+
+
+def _current_message(state: IncidentState) -> tuple[str, str] | None:
+    msg = state.current_message
+    return None if msg is None else (msg.version_id, msg.text)
+
+
+def _freeze(state: IncidentState, cmd: Freeze, ctx: Context) -> Decision:
+    if not state.is_open:
+        return Rejection("open an incident first")
+    if state.freeze is not None and state.freeze.active:
+        return Rejection("posting is already frozen (extend or lift it instead)")
+    reason = cmd.reason.strip()
+    if not reason:
+        return Rejection("a freeze needs a reason")
+    if cmd.expires_at is not None and cmd.expires_at <= ctx.now:
+        return Rejection("the expiry must be in the future")
+    departments = sorted(set(cmd.departments))
+    if ctx.roster is not None and departments:
+        known = {d for d in ctx.roster.values() if d}
+        unknown = [d for d in departments if d not in known]
+        if unknown:
+            return Rejection(f"unknown department(s): {', '.join(unknown)}")
+    return Accepted(
+        _freeze_events(
+            state,
+            ctx,
+            action=FreezeAction.FREEZE,
+            active=True,
+            departments=departments,
+            reason=reason,
+            expires_at=cmd.expires_at,
+            notice=dict(cmd.notice),
+            message=_current_message(state),
+        )
+    )
+
+
+def _extend_freeze(state: IncidentState, cmd: ExtendFreeze, ctx: Context) -> Decision:
+    current = state.freeze
+    if current is None or not current.active:
+        return Rejection("posting is not frozen")
+    if cmd.expires_at is not None and cmd.expires_at <= ctx.now:
+        return Rejection("the new expiry must be in the future")
+    return Accepted(
+        _freeze_events(
+            state,
+            ctx,
+            action=FreezeAction.EXTEND,
+            active=True,
+            departments=current.departments,
+            reason=cmd.reason.strip() or current.reason,
+            expires_at=cmd.expires_at,
+            notice=current.notice,
+            message=_current_message(state),
+        )
+    )
+
+
+def _lift_freeze(state: IncidentState, cmd: LiftFreeze, ctx: Context) -> Decision:
+    current = state.freeze
+    if current is None or not current.active:
+        return Rejection("posting is not frozen")
+    reason = cmd.reason.strip()
+    if not reason:
+        return Rejection("lifting a freeze needs a reason")
+    return Accepted(
+        _freeze_events(
+            state,
+            ctx,
+            action=FreezeAction.LIFT,
+            active=False,
+            departments=current.departments,
+            reason=reason,
+            expires_at=None,
+            notice={},
+            message=_current_message(state),
+        )
+    )
+
+
+def _remind(state: IncidentState, cmd: RemindUnacknowledged, ctx: Context) -> Decision:
+    current = state.freeze
+    if current is None or not current.active:
+        return Rejection("posting is not frozen")
+    staff_ids = sorted(set(cmd.staff_ids))
+    if not staff_ids:
+        return Rejection("nobody to remind")
+    events: list[EventBase] = [
+        RemindersSent(**_base(ctx, state), freeze_seq=current.seq, staff_ids=staff_ids)
+    ]
+    seq = state.next_seq("reminder")
+    for staff_id in staff_ids:
+        envelope = ctx.signer.sign(
+            type="freeze.reminder",
+            org=ctx.org,
+            seq=seq,
+            body={"staff_id": staff_id, "freeze_seq": current.seq},
+            issued_at=ctx.now,
+        )
+        events.append(
+            OutboxRequested(
+                **_base(ctx, state),
+                effect_id=ctx.new_id(),
+                topic=topics.staff_remind(ctx.org, staff_id),
+                payload=envelope.to_json(),
+                qos=1,
+                retain=False,
+                stream="reminder",
+                seq=seq,
+            )
+        )
+        seq += 1
+    return Accepted(events)
+
+
 def _publish_current(state: IncidentState, cmd: PublishCurrentMessage, ctx: Context) -> Decision:
     text = cmd.text.strip()
     if not text:
@@ -189,21 +419,48 @@ def _publish_current(state: IncidentState, cmd: PublishCurrentMessage, ctx: Cont
         body={"version_id": version_id, "variants": {"nb": text}, "incident_id": state.incident_id},
         issued_at=ctx.now,
     )
-    return Accepted(
-        [
-            CurrentMessageSet(**_base(ctx, state), version_id=version_id, text=text),
-            OutboxRequested(
-                **_base(ctx, state),
-                effect_id=ctx.new_id(),
-                topic=topics.message_current(ctx.org),
-                payload=envelope.to_json(),
-                qos=1,
-                retain=True,
-                stream="message",
-                seq=seq,
-            ),
-        ]
-    )
+    events: list[EventBase] = [
+        CurrentMessageSet(**_base(ctx, state), version_id=version_id, text=text),
+        OutboxRequested(
+            **_base(ctx, state),
+            effect_id=ctx.new_id(),
+            topic=topics.message_current(ctx.org),
+            payload=envelope.to_json(),
+            qos=1,
+            retain=True,
+            stream="message",
+            seq=seq,
+        ),
+    ]
+    current = state.freeze
+    if current is not None and current.active:
+        # The freeze notice always carries the current approved message.
+        events += _freeze_events(
+            state,
+            ctx,
+            action=FreezeAction.UPDATE,
+            active=True,
+            departments=current.departments,
+            reason=current.reason,
+            expires_at=current.expires_at,
+            notice=current.notice,
+            message=(version_id, text),
+        )
+    return Accepted(events)
+
+
+def _ack_problem(state: IncidentState, body: dict[str, Any], ctx: Context) -> str:
+    """Why an acknowledgement cannot count ('' when it can)."""
+    staff_id = str(body["staff_id"])
+    seq = int(body["seq"])
+    if ctx.roster is not None and staff_id not in ctx.roster:
+        return f"ack from unknown staff id {staff_id!r}"
+    current = state.freeze
+    if current is None:
+        return f"ack for seq {seq}, but no freeze notice has been published"
+    if seq != current.seq:
+        return f"stale ack for seq {seq} (the current freeze notice is seq {current.seq})"
+    return ""
 
 
 def _receive(state: IncidentState, cmd: ReceiveFromBus, ctx: Context) -> Decision:
@@ -237,6 +494,20 @@ def _receive(state: IncidentState, cmd: ReceiveFromBus, ctx: Context) -> Decisio
         )
     if result.key in state.inbound_keys:
         return Accepted([])  # a QoS 1 redelivery: journaled once already
+    if result.kind is InboundKind.ACK:
+        problem = _ack_problem(state, result.body, ctx)
+        if problem:
+            return Accepted(
+                [
+                    InboundRejected(
+                        **_base(ctx, state),
+                        topic=cmd.topic[:500],
+                        reason=f"{cmd.topic}: {problem}",
+                        size=len(cmd.payload),
+                        excerpt=inbound.excerpt(cmd.payload),
+                    )
+                ]
+            )
     return Accepted(
         [
             InboundReceived(

@@ -128,9 +128,47 @@ class PresenceChanged(EventBase):
     online: bool
 
 
+class FreezeAction(StrEnum):
+    """What a freeze change did."""
+
+    FREEZE = "freeze"
+    EXTEND = "extend"
+    UPDATE = "update"
+    """The current message changed while frozen: the notice carries the new one."""
+    LIFT = "lift"
+
+
+class FreezeChanged(EventBase):
+    """Employee posting was frozen, extended, updated or lifted (signed, retained notice)."""
+
+    type: Literal["freeze.changed"] = "freeze.changed"
+    action: FreezeAction
+    active: bool
+    departments: list[str] = Field(default_factory=list)
+    """Departments in scope; empty means all staff."""
+    reason: str
+    expires_at: datetime | None = None
+    message_version_id: str | None = None
+    message_text: str | None = None
+    notice: dict[str, str] = Field(default_factory=dict)
+    """The playbook's notice text per language."""
+    seq: int
+    """The notice's envelope ``seq`` on the ``freeze`` stream: acks must name it."""
+
+
+class RemindersSent(EventBase):
+    """Reminders went to staff terminals that had not acknowledged the freeze."""
+
+    type: Literal["freeze.reminders_sent"] = "freeze.reminders_sent"
+    freeze_seq: int
+    staff_ids: list[str]
+
+
 Event = Annotated[
     IncidentOpened
     | CurrentMessageSet
+    | FreezeChanged
+    | RemindersSent
     | OutboxRequested
     | OutboxConfirmed
     | OutboxAttemptFailed

@@ -18,6 +18,9 @@ from typing import Any
 from krise_tui.core.events import (
     CurrentMessageSet,
     EventBase,
+    FreezeAction,
+    FreezeChanged,
+    InboundKind,
     InboundReceived,
     InboundRejected,
     IncidentOpened,
@@ -25,6 +28,7 @@ from krise_tui.core.events import (
     OutboxConfirmed,
     OutboxRequested,
     PresenceChanged,
+    RemindersSent,
 )
 from krise_tui.core.ids import canonical_json
 
@@ -62,6 +66,36 @@ class CurrentMessage:
 
 
 @dataclass
+class FreezeState:
+    """The freeze as the console last published it."""
+
+    active: bool
+    seq: int
+    departments: list[str]
+    reason: str
+    since: datetime
+    """When this freeze was first activated (unchanged by extend/update)."""
+    changed_at: datetime
+    by: str
+    expires_at: datetime | None = None
+    message_version_id: str | None = None
+    message_text: str | None = None
+    notice: dict[str, str] = field(default_factory=dict)
+
+    def covers(self, department: str | None) -> bool:
+        """Whether a staff member of ``department`` is in scope."""
+        return not self.departments or (department is not None and department in self.departments)
+
+
+@dataclass
+class Ack:
+    """A staff terminal's acknowledgement of a freeze notice."""
+
+    seq: int
+    at: datetime
+
+
+@dataclass
 class IncidentState:
     """Everything the console knows about one incident."""
 
@@ -79,6 +113,13 @@ class IncidentState:
     rejected_count: int = 0
     presence: dict[str, bool] = field(default_factory=dict)
     """``role/id`` -> online."""
+    presence_at: dict[str, datetime] = field(default_factory=dict)
+    """``role/id`` -> when its presence last changed."""
+    freeze: FreezeState | None = None
+    acks: dict[str, Ack] = field(default_factory=dict)
+    """staff id -> newest acknowledgement."""
+    reminders: dict[str, datetime] = field(default_factory=dict)
+    """staff id -> when the last reminder for the current freeze went out."""
     event_count: int = 0
     last_event_at: datetime | None = None
 
@@ -129,6 +170,24 @@ class IncidentState:
             "inbound_count": self.inbound_count,
             "rejected_count": self.rejected_count,
             "presence": self.presence,
+            "presence_at": {k: _iso(v) for k, v in self.presence_at.items()},
+            "freeze": None
+            if self.freeze is None
+            else {
+                "active": self.freeze.active,
+                "seq": self.freeze.seq,
+                "departments": self.freeze.departments,
+                "reason": self.freeze.reason,
+                "since": _iso(self.freeze.since),
+                "changed_at": _iso(self.freeze.changed_at),
+                "by": self.freeze.by,
+                "expires_at": _iso(self.freeze.expires_at),
+                "message_version_id": self.freeze.message_version_id,
+                "message_text": self.freeze.message_text,
+                "notice": self.freeze.notice,
+            },
+            "acks": {k: {"seq": a.seq, "at": _iso(a.at)} for k, a in self.acks.items()},
+            "reminders": {k: _iso(v) for k, v in self.reminders.items()},
             "event_count": self.event_count,
             "last_event_at": _iso(self.last_event_at),
         }
@@ -170,6 +229,24 @@ class IncidentState:
             inbound_count=data["inbound_count"],
             rejected_count=data["rejected_count"],
             presence=dict(data["presence"]),
+            presence_at={k: _dt_required(v) for k, v in data["presence_at"].items()},
+            freeze=None
+            if data["freeze"] is None
+            else FreezeState(
+                active=data["freeze"]["active"],
+                seq=data["freeze"]["seq"],
+                departments=list(data["freeze"]["departments"]),
+                reason=data["freeze"]["reason"],
+                since=_dt_required(data["freeze"]["since"]),
+                changed_at=_dt_required(data["freeze"]["changed_at"]),
+                by=data["freeze"]["by"],
+                expires_at=_dt(data["freeze"]["expires_at"]),
+                message_version_id=data["freeze"]["message_version_id"],
+                message_text=data["freeze"]["message_text"],
+                notice=dict(data["freeze"]["notice"]),
+            ),
+            acks={k: Ack(seq=a["seq"], at=_dt_required(a["at"])) for k, a in data["acks"].items()},
+            reminders={k: _dt_required(v) for k, v in data["reminders"].items()},
             event_count=data["event_count"],
             last_event_at=_dt(data["last_event_at"]),
         )
@@ -224,13 +301,38 @@ def apply(state: IncidentState, event: EventBase) -> IncidentState:
             if effect is not None:
                 effect.attempts = max(effect.attempts, event.attempt)
                 effect.last_error = event.reason
+        case FreezeChanged():
+            previous = state.freeze
+            fresh = event.action is FreezeAction.FREEZE or previous is None
+            state.freeze = FreezeState(
+                active=event.active,
+                seq=event.seq,
+                departments=list(event.departments),
+                reason=event.reason,
+                since=event.ts if fresh or previous is None else previous.since,
+                changed_at=event.ts,
+                by=event.actor,
+                expires_at=event.expires_at,
+                message_version_id=event.message_version_id,
+                message_text=event.message_text,
+                notice=dict(event.notice),
+            )
+            state.reminders.clear()
+        case RemindersSent():
+            for staff_id in event.staff_ids:
+                state.reminders[staff_id] = event.ts
         case InboundReceived():
             state.inbound_keys.add(event.key)
             state.inbound_count += 1
+            if event.kind is InboundKind.ACK:
+                staff_id = str(event.body["staff_id"])
+                state.acks[staff_id] = Ack(seq=int(event.body["seq"]), at=event.ts)
         case InboundRejected():
             state.rejected_count += 1
         case PresenceChanged():
-            state.presence[f"{event.role}/{event.member_id}"] = event.online
+            key = f"{event.role}/{event.member_id}"
+            state.presence[key] = event.online
+            state.presence_at[key] = event.ts
         case _:  # pragma: no cover - the union is closed; new events must be added above
             raise TypeError(f"state.apply does not know event type {type(event).__name__}")
     return state

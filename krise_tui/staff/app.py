@@ -1,12 +1,13 @@
-"""The staff terminal (Textual): shows the verified current message from the leadership.
+"""The staff terminal (Textual): the leadership's freeze notice and current message.
 
 Works in a plain 80×24 terminal without colours: every state is said in words. Only
 envelopes verified against the console's public key change the screen; anything else
-is reported on the warning line and ignored.
+is reported on the warning line and ignored. Enter acknowledges a freeze notice.
 """
 
 from __future__ import annotations
 
+from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.message import Message
@@ -24,25 +25,85 @@ LINK_WORDS = {
 }
 
 
+def render_notice(view: StaffView, org_name: str, website: str | None = None) -> str:
+    """The notice text for ``view`` (plain text: no information by colour)."""
+    org = org_name.upper()
+    freeze = view.freeze
+    if freeze is not None:
+        since = f"{freeze.since.astimezone():%H:%M}" if freeze.since else "nå"
+        scope = "alle ansatte" if not freeze.departments else ", ".join(freeze.departments)
+        lines = [
+            f"{org} – KRISELEDELSEN HAR FRYST PUBLISERING",
+            f"siden {since} · gjelder: {scope}",
+        ]
+        if freeze.expires_at is not None:
+            lines.append(f"varer til {freeze.expires_at.astimezone():%d.%m %H:%M}")
+        lines += ["", f"Grunn: {freeze.reason}", ""]
+        if freeze.notice.get("nb"):
+            lines += [freeze.notice["nb"], ""]
+        lines += [
+            "Du skal ikke uttale deg på vegne av kommunen i sosiale medier nå.",
+            "Du kan dele kommunens offisielle melding:",
+            "",
+            f"  «{freeze.message}»" if freeze.message else "  (ingen godkjent melding ennå)",
+            "",
+        ]
+        if website:
+            lines.append(f"Spørsmål fra publikum? Henvis til {website}")
+        lines.append("Din private ytringsfrihet gjelder som før.")
+        lines.append("")
+        if view.acked_seq == freeze.seq and view.acked_at is not None:
+            lines.append(f"✓ Kvittert {view.acked_at.astimezone():%H:%M} – takk.")
+        elif view.ack_pending == freeze.seq:
+            lines.append("… Kvittering ikke sendt ennå – sendes når terminalen er tilkoblet.")
+        else:
+            if view.reminded_at is not None:
+                lines.append("PÅMINNELSE: kriseledelsen venter på din kvittering.")
+            lines.append("[ Enter ] Jeg har lest og forstått")
+        return "\n".join(lines)
+    if view.current_message is None:
+        return (
+            f"{org}\n\nIngen melding fra kriseledelsen.\n\n"
+            "Denne terminalen viser kommunens gjeldende budskap når det kommer."
+        )
+    issued = (
+        f"{view.message_issued_at.astimezone():%d.%m %H:%M}"
+        if view.message_issued_at
+        else "ukjent tid"
+    )
+    return (
+        f"{org} – GJELDENDE BUDSKAP FRA KRISELEDELSEN\n"
+        f"utstedt {issued} · versjon {(view.message_version or '')[:8]}\n\n"
+        f"«{view.current_message}»\n\n"
+        "Publisering er ikke fryst. Du kan dele kommunens offisielle melding.\n"
+        "Din private ytringsfrihet gjelder som før."
+    )
+
+
 class StaffApp(App[None]):
     """ansattterminal."""
 
     CSS_PATH = "app.tcss"
     TITLE = "krise – ansatt"
-    BINDINGS = [Binding("ctrl+q", "quit", "avslutt", priority=True)]
+    BINDINGS = [
+        Binding("enter", "acknowledge", "kvitter"),
+        Binding("ctrl+q", "quit", "avslutt", priority=True),
+    ]
 
     class ViewChanged(Message):
         """The runtime's view changed."""
 
-    def __init__(self, runtime: StaffRuntime, org_name: str) -> None:
+    def __init__(self, runtime: StaffRuntime, org_name: str, website: str | None = None) -> None:
         super().__init__()
         self.runtime = runtime
         self.org_name = org_name
+        self.website = website
 
     def compose(self) -> ComposeResult:
-        yield Static("", id="notice")
-        yield Static("", id="warning")
-        yield Static("", id="statusline")
+        # markup=False: texts come from the bus and must show exactly as sent
+        yield Static("", id="notice", markup=False)
+        yield Static("", id="warning", markup=False)
+        yield Static("", id="statusline", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -63,29 +124,15 @@ class StaffApp(App[None]):
     def on_staff_app_view_changed(self, _message: ViewChanged) -> None:
         self._render_view(self.runtime.view)
 
+    @work(name="acknowledge", group="ack", exclusive=True, exit_on_error=False)
+    async def action_acknowledge(self) -> None:
+        if self.runtime.view.needs_ack:
+            await self.runtime.acknowledge()
+
     def _render_view(self, view: StaffView) -> None:
-        org = self.org_name.upper()
-        if view.current_message is None:
-            body = (
-                f"{org}\n\nIngen melding fra kriseledelsen.\n\n"
-                "Denne terminalen viser kommunens gjeldende budskap når det kommer."
-            )
-        else:
-            issued = (
-                f"{view.message_issued_at.astimezone():%d.%m %H:%M}"
-                if view.message_issued_at
-                else "ukjent tid"
-            )
-            body = (
-                f"{org} – GJELDENDE BUDSKAP FRA KRISELEDELSEN\n"
-                f"utstedt {issued} · versjon {(view.message_version or '')[:8]}\n\n"
-                f"«{view.current_message}»\n\n"
-                "Du kan dele kommunens offisielle melding.\n"
-                "Din private ytringsfrihet gjelder som før."
-            )
-        self.query_one("#notice", Static).update(body)
+        self.query_one("#notice", Static).update(render_notice(view, self.org_name, self.website))
         self.query_one("#warning", Static).update(view.warnings[-1] if view.warnings else "")
-        signed = "signert av kriseledelsen ✓" if view.current_message else "ingen melding"
+        signed = "signert av kriseledelsen ✓" if view.last_update else "ingen melding"
         updated = (
             f"sist oppdatert {view.last_update.astimezone():%H:%M}" if view.last_update else ""
         )
