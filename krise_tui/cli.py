@@ -73,12 +73,73 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def cmd_staff(args: argparse.Namespace) -> int:
+    if args.simulate:
+        return cmd_simulate(args)
+    if not args.id:
+        print("krise staff: --id is required (or --simulate N)", file=sys.stderr)
+        return 2
     from krise_tui.runtime import StaffRuntime
     from krise_tui.staff.app import StaffApp
 
     settings = _settings(args)
     _setup_logging(settings, to_file=True)
-    StaffApp(StaffRuntime(settings, args.id), settings.org_name).run()
+    StaffApp(StaffRuntime(settings, args.id, department=args.dept), settings.org_name).run()
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Run N headless staff terminals against the local (or configured) broker."""
+    import time
+
+    from krise_tui.bus.broker import read_endpoint, sim_staff_id
+    from krise_tui.simulate import SimConfig, start_simulation
+
+    settings = _settings(args)
+    _setup_logging(settings, to_file=False)
+    if settings.broker.host:
+        host, port = settings.broker.host, settings.broker.port
+        password = settings.broker.secret()
+    else:
+        endpoint = read_endpoint(settings.broker_dir / "endpoint.json")
+        host, port = endpoint.host, endpoint.port
+        creds = endpoint.credentials
+        if creds is not None and args.simulate > creds.simulated:
+            print(
+                f"krise staff: this broker has {creds.simulated} simulated users;"
+                f" --simulate {args.simulate} is too many",
+                file=sys.stderr,
+            )
+            return 2
+        password = None if creds is None else creds.sim_password
+    cfg = SimConfig(
+        host=host,
+        port=port,
+        org=settings.org,
+        public_key_pem=settings.public_key_path.read_bytes(),
+        staff_ids=tuple(sim_staff_id(i) for i in range(1, args.simulate + 1)),
+        password=password,
+        ack_delay=(0.0, args.ack_delay),
+        department=args.dept,
+    )
+    sim = start_simulation(cfg, processes=args.processes)
+    counts: dict[str, int] = {}
+    print(f"simulating {args.simulate} staff terminals in {args.processes} processes; ctrl+c stops")
+    try:
+        while True:
+            for report in sim.reports(timeout=1.0):
+                counts[report.kind] = counts.get(report.kind, 0) + 1
+            print(
+                f"\rready {counts.get('ready', 0)} · notices {counts.get('freeze', 0)}"
+                f" · acked {counts.get('acked', 0)} · lifts {counts.get('lifted', 0)}"
+                f" · errors {counts.get('error', 0)}   ",
+                end="",
+                flush=True,
+            )
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print()
+    finally:
+        sim.stop()
     return 0
 
 
@@ -190,7 +251,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_console)
 
     p = sub.add_parser("staff", parents=[common], help="run a staff terminal")
-    p.add_argument("--id", required=True, help="this terminal's staff id (its broker user)")
+    p.add_argument("--id", help="this terminal's staff id (its broker user)")
+    p.add_argument("--dept", help="this terminal's department (freeze scope)")
+    p.add_argument(
+        "--simulate", type=int, default=0, metavar="N", help="run N headless simulated terminals"
+    )
+    p.add_argument("--processes", type=int, default=2, help="processes for --simulate")
+    p.add_argument(
+        "--ack-delay", type=float, default=30.0, help="simulated acks within this many seconds"
+    )
     p.set_defaults(func=cmd_staff)
 
     p = sub.add_parser(

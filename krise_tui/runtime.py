@@ -53,13 +53,16 @@ from krise_tui.core.engine import (
     RemindUnacknowledged,
     decide,
 )
-from krise_tui.core.events import EventBase
+from krise_tui.core.events import EventBase, InboundRejected
 from krise_tui.core.ids import Clock, SystemClock, new_id
 from krise_tui.core.rollcall import RollCall, StaffStatus, roll_call
 from krise_tui.core.state import Effect, IncidentState, fold
 from krise_tui.journal.store import SNAPSHOT_EVERY, Journal
 
 log = logging.getLogger(__name__)
+
+INBOUND_BATCH = 500
+"""At most this many bus messages per journal transaction."""
 
 StateListener = Callable[[IncidentState, list[EventBase]], object]
 LinkListener = Callable[[LinkState, str], object]
@@ -151,6 +154,7 @@ class ConsoleRuntime:
         self._in_flight: set[str] = set()
         self._next_try: dict[str, float] = {}
         self._last_snapshot = 0
+        self._inbound: asyncio.Queue[Command] = asyncio.Queue()
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -181,6 +185,7 @@ class ConsoleRuntime:
             self._on_bus_message,
             on_state=self._on_link_state,
         )
+        self._tasks.append(asyncio.create_task(self._inbound_writer(), name="inbound-writer"))
         self._tasks.append(asyncio.create_task(self.session.run(), name="bus-session"))
         self._tasks.append(asyncio.create_task(self._outbox_loop(), name="outbox"))
         self._tasks.append(asyncio.create_task(self._timer_loop(), name="timers"))
@@ -203,6 +208,8 @@ class ConsoleRuntime:
         """Stop cleanly: presence offline, tasks ended, broker stopped, journal closed."""
         if self.session is not None:
             await self.session.stop()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.flush_inbound(), 5)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -248,6 +255,35 @@ class ConsoleRuntime:
         self._notify(decision)
         return decision
 
+    async def submit_many(self, commands: list[Command], *, actor: str) -> list[Decision]:
+        """Several commands in one journal transaction (a group commit for bus bursts).
+
+        Each command is decided against the state including the ones before it, so it
+        is folded before the batch is written; if the write fails the state is
+        reloaded from the journal, which stays the truth.
+        """
+        if self.journal is None:
+            raise RuntimeError("the console runtime is not started")
+        decisions: list[Decision] = []
+        events: list[EventBase] = []
+        async with self._lock:
+            for command in commands:
+                decision = decide(self.state, command, self.context(actor))
+                decisions.append(decision)
+                if isinstance(decision, Accepted) and decision.events:
+                    fold(decision.events, self.state)
+                    events += decision.events
+            if not events:
+                return decisions
+            try:
+                seqs = await self.journal.append(events)
+            except BaseException:
+                self.state = await self.journal.load_state()
+                raise
+            await self._maybe_snapshot(seqs[-1])
+        self._notify(Accepted(events))
+        return decisions
+
     async def _maybe_snapshot(self, seq: int) -> None:
         """Snapshot now and then so a restart folds only the newest events."""
         assert self.journal is not None
@@ -275,11 +311,35 @@ class ConsoleRuntime:
     # --- bus -----------------------------------------------------------------------------
 
     async def _on_bus_message(self, topic: str, payload: bytes, retained: bool) -> None:
-        decision = await self.submit(ReceiveFromBus(topic, payload), actor="bus")
-        if isinstance(decision, Accepted):
-            for event in decision.events:
-                if getattr(event, "type", "") == "inbound.rejected":
-                    log.warning("rejected bus message: %s", getattr(event, "reason", ""))
+        # Hand over at once: the writer journals bursts in one transaction each.
+        self._inbound.put_nowait(ReceiveFromBus(topic, payload))
+
+    async def _inbound_writer(self) -> None:
+        """Drain the bus into the journal fast: everything waiting, one transaction."""
+        while True:
+            batch: list[Command] = [await self._inbound.get()]
+            while len(batch) < INBOUND_BATCH and not self._inbound.empty():
+                batch.append(self._inbound.get_nowait())
+            try:
+                decisions = await self.submit_many(batch, actor="bus")
+            except Exception:
+                log.exception("journaling %d bus messages failed; retrying", len(batch))
+                for command in batch:  # keep them: nothing is lost
+                    self._inbound.put_nowait(command)
+                await asyncio.sleep(1.0)
+                continue
+            finally:
+                for _ in batch:
+                    self._inbound.task_done()
+            for decision in decisions:
+                if isinstance(decision, Accepted):
+                    for event in decision.events:
+                        if isinstance(event, InboundRejected):
+                            log.warning("rejected bus message: %s", event.reason)
+
+    async def flush_inbound(self) -> None:
+        """Wait until every message taken off the bus is journaled."""
+        await self._inbound.join()
 
     def _on_link_state(self, state: LinkState, detail: str) -> None:
         self.link_state = state

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 STANDARD_BRIDGES = ("website", "facebook", "mastodon", "sms", "email", "intranet", "drill")
 DEMO_STAFF = tuple(f"ansatt-{i:03d}" for i in range(1, 21))
+EMBEDDED_SIMULATED_STAFF = 5000
+"""Simulated staff users an embedded mosquitto gets, for `krise staff --simulate`."""
 
 
 class BrokerKind(StrEnum):
@@ -84,7 +86,12 @@ def mosquitto_password_hash(password: str, *, iterations: int = 101) -> str:
 
 def write_password_file(path: Path, users: dict[str, str]) -> None:
     """Write a mosquitto password file for ``users`` (name -> clear password), 0600."""
-    lines = [f"{name}:{mosquitto_password_hash(pw)}" for name, pw in sorted(users.items())]
+    hashes: dict[str, str] = {}  # simulated users share one password: hash it once
+    lines = []
+    for name, pw in sorted(users.items()):
+        if pw not in hashes:
+            hashes[pw] = mosquitto_password_hash(pw)
+        lines.append(f"{name}:{hashes[pw]}")
     _write_private(path, "\n".join(lines) + "\n")
 
 
@@ -115,25 +122,51 @@ class Credentials:
     console: str
     staff: dict[str, str] = field(default_factory=dict)
     bridges: dict[str, str] = field(default_factory=dict)
+    simulated: int = 0
+    """Number of simulated staff users ``sim-00001``… (load simulator, drills)."""
+    sim_password: str = ""
+    """The one password all simulated staff users share."""
 
     @classmethod
     def generate(
-        cls, *, staff_ids: tuple[str, ...] = DEMO_STAFF, bridges: tuple[str, ...] = STANDARD_BRIDGES
+        cls,
+        *,
+        staff_ids: tuple[str, ...] = DEMO_STAFF,
+        bridges: tuple[str, ...] = STANDARD_BRIDGES,
+        simulated: int = 0,
     ) -> Credentials:
-        """Random passwords for a console, ``staff_ids`` and ``bridges``."""
+        """Random passwords for a console, ``staff_ids``, ``bridges`` and simulated staff."""
         return cls(
             console=secrets.token_urlsafe(18),
             staff={sid: secrets.token_urlsafe(18) for sid in staff_ids},
             bridges={f"bridge-{ch}": secrets.token_urlsafe(18) for ch in bridges},
+            simulated=simulated,
+            sim_password=secrets.token_urlsafe(18) if simulated else "",
         )
+
+    def sim_ids(self) -> list[str]:
+        """The simulated staff ids."""
+        return [sim_staff_id(i) for i in range(1, self.simulated + 1)]
 
     def users(self) -> dict[str, str]:
         """All users, name -> password."""
-        return {"console": self.console, **self.staff, **self.bridges}
+        sims = dict.fromkeys(self.sim_ids(), self.sim_password)
+        return {"console": self.console, **self.staff, **self.bridges, **sims}
 
     def to_json(self) -> dict[str, Any]:
         """Serialisable form."""
-        return {"console": self.console, "staff": self.staff, "bridges": self.bridges}
+        return {
+            "console": self.console,
+            "staff": self.staff,
+            "bridges": self.bridges,
+            "simulated": self.simulated,
+            "sim_password": self.sim_password,
+        }
+
+
+def sim_staff_id(n: int) -> str:
+    """The id of simulated staff member ``n`` (1-based)."""
+    return f"sim-{n:05d}"
 
 
 def render_mosquitto_conf(
@@ -212,7 +245,11 @@ class Endpoint:
             credentials=None
             if creds is None
             else Credentials(
-                console=creds["console"], staff=creds["staff"], bridges=creds["bridges"]
+                console=creds["console"],
+                staff=creds["staff"],
+                bridges=creds["bridges"],
+                simulated=int(creds.get("simulated", 0)),
+                sim_password=str(creds.get("sim_password", "")),
             ),
         )
 
@@ -223,6 +260,8 @@ class Endpoint:
         if role == "console":
             return "console", self.credentials.console
         if role == "staff" and member_id is not None:
+            if member_id in self.credentials.sim_ids():
+                return member_id, self.credentials.sim_password
             if member_id not in self.credentials.staff:
                 known = ", ".join(sorted(self.credentials.staff)[:5])
                 raise BrokerError(
@@ -292,7 +331,7 @@ class MosquittoBroker:
         self.directory = Path(directory)
         self.port = port or free_port()
         self.host = "127.0.0.1"
-        self.credentials = credentials or Credentials.generate()
+        self.credentials = credentials or Credentials.generate(simulated=EMBEDDED_SIMULATED_STAFF)
         self.extra_bridges = extra_bridges
         self.binary = binary or shutil.which("mosquitto") or "/usr/sbin/mosquitto"
         self.process: subprocess.Popen[bytes] | None = None
