@@ -196,6 +196,27 @@ def cmd_broker_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_lint(args: argparse.Namespace) -> int:
+    """Lint a message text (file or stdin); exit 1 when it must not be approved."""
+    from krise_tui.rules.lint import MessageVariant, lint_message
+
+    if args.file in (None, "-"):
+        text = sys.stdin.read()
+    else:
+        text = Path(args.file).read_text(encoding="utf-8")
+    headline, _, body = text.partition("\n")
+    report = lint_message(
+        {args.language: MessageVariant(headline=headline.strip(), body=body)},
+        required_languages=[args.language],
+        allowed_phones=args.allow_phone,
+        allowed_emails=args.allow_email,
+        website_url=args.website,
+    )
+    for line in report.render(args.lang or "nb"):
+        print(line)
+    return 1 if report.blocked else 0
+
+
 def cmd_keys_init(args: argparse.Namespace) -> int:
     settings = _settings(args)
     directory = Path(args.dir) if args.dir else settings.keys_path
@@ -275,6 +296,17 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--staff", action="append", default=[], metavar="STAFF_ID")
     u.add_argument("--bridge", action="append", default=[], metavar="CHANNEL")
     u.set_defaults(func=cmd_broker_users)
+
+    p = sub.add_parser(
+        "lint", help="check a message before approval (exit 1 when blocked, e.g. an ID number)"
+    )
+    p.add_argument("file", nargs="?", help="text file (first line = headline); - or none: stdin")
+    p.add_argument("--language", default="nb", help="language of the text (default nb)")
+    p.add_argument("--website", help="the municipality's website URL the text must link to")
+    p.add_argument("--allow-phone", action="append", default=[], metavar="NUMBER")
+    p.add_argument("--allow-email", action="append", default=[], metavar="ADDRESS")
+    p.add_argument("--lang", choices=["nb", "en"], help="language of the report")
+    p.set_defaults(func=cmd_lint)
 
     p = sub.add_parser("keys", help="signing keys")
     ksub = p.add_subparsers(dest="keys_command", metavar="SUBCOMMAND", required=True)

@@ -1,0 +1,51 @@
+"""`krise lint`: the same rules on text from a file or stdin; exit 1 when blocked."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.test_idnumbers import complete
+
+KRISE = str(Path(sys.executable).with_name("krise"))
+
+
+def run_lint(text: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [KRISE, "lint", *args], input=text, capture_output=True, text=True, check=False
+    )
+
+
+def test_an_id_number_blocks_and_is_never_printed() -> None:
+    fnr = complete("150390124")
+    assert fnr is not None
+    spaced = f"{fnr[:6]} {fnr[6:]}"
+    out = run_lint(f"Savnet person\nPersonnummer {spaced}, se https://www.eksempel.no\n")
+    assert out.returncode == 1
+    assert "fødselsnummer" in out.stdout
+    assert fnr not in out.stdout and fnr[6:] not in out.stdout
+
+
+def test_warnings_do_not_block(tmp_path: Path) -> None:
+    message = tmp_path / "melding.txt"
+    message.write_text(
+        "Flomvarsel\nRing 412 34 567. Vi tror brua holder. Les mer på www.eksempel.no\n",
+        encoding="utf-8",
+    )
+    out = run_lint("", str(message), "--website", "https://www.eksempel.no", "--lang", "en")
+    assert out.returncode == 0
+    assert "412 34 567" in out.stdout
+    assert "speculation" in out.stdout
+
+
+def test_allow_listed_numbers_and_emergency_numbers_pass() -> None:
+    out = run_lint(
+        "Strømbrudd\nRing 110, 112 eller 75 18 50 00 – https://www.eksempel.no\n",
+        "--website",
+        "https://www.eksempel.no",
+        "--allow-phone",
+        "75185000",
+    )
+    assert out.returncode == 0
+    assert "ingen funn" in out.stdout
