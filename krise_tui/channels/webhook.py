@@ -1,0 +1,227 @@
+"""The generic webhook channel: a JSON POST for SMS gateways, intranets and the like.
+
+The request body comes from a template: a JSON-like mapping whose strings may name
+message fields in braces, ``{"to": "varsling", "message": "{sms_text}"}``. The fields
+are :data:`~krise_tui.channels.base.TEMPLATE_FIELDS` (``headline``, ``body``, ``text``,
+``link``, ``version_id``, ``lang``, ``signature``, ``sms_text``, plus ``status``,
+``org_name``, ``published_at``, ``supersedes``); ``{{`` and ``}}`` are literal braces.
+A template that names anything else is a config error when the channel is built, not
+when a crisis message is on its way.
+
+Header values may reference environment variables as ``{env:NAME}``
+(``"Authorization": "Bearer {env:SMS_TOKEN}"``), resolved when the channel is built.
+Every request carries ``Idempotency-Key: {version_id}:{channel name}``; a receiver that
+does not honour it can be covered by a local ledger (``state_file``).
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+import httpx
+from pydantic import Field, field_validator
+
+from krise_tui.channels.base import (
+    DEFAULT_TIMEOUT,
+    TEMPLATE_FIELDS,
+    ApprovedMessage,
+    ChannelConfig,
+    ChannelConfigError,
+    DeliveryResult,
+    JsonLedger,
+    SecretError,
+    failure_from_response,
+    parse_config,
+    register,
+    resolve_secret,
+    response_json,
+    send_http,
+    text_fields,
+)
+
+_ENV_REF = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+JsonTemplate = dict[str, Any]
+
+
+class WebhookConfig(ChannelConfig):
+    """Configuration of a webhook channel."""
+
+    url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    """Where to send the request."""
+    method: Literal["POST", "PUT"] = "POST"
+    """HTTP method."""
+    body: JsonTemplate = Field(default_factory=lambda: {"text": "{text}", "id": "{version_id}"})
+    """The JSON body template (strings may contain ``{field}`` placeholders)."""
+    headers: dict[str, str] = Field(default_factory=dict)
+    """Extra headers; values may contain ``{env:NAME}``."""
+    lang: str = "nb"
+    """Which language variant fills the fields (``nb`` when the message lacks it)."""
+    max_chars: Annotated[int, Field(gt=0)] | None = None
+    """Optional limit for ``{text}`` (the body is shortened, never the link)."""
+    timeout: Annotated[float, Field(gt=0)] = DEFAULT_TIMEOUT
+    """Seconds to wait for the receiver."""
+    remote_id_field: str | None = "id"
+    """Top-level field of a JSON answer that holds the receiver's id for the message."""
+    state_file: Path | None = None
+    """Optional ledger for receivers that ignore ``Idempotency-Key``."""
+
+    @field_validator("headers")
+    @classmethod
+    def _no_reserved_headers(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name.lower() in ("idempotency-key", "content-type", "content-length"):
+                raise ValueError(f"header {name} is set by krise itself")
+        return value
+
+
+def template_fields(template: object) -> set[str]:
+    """Every ``{field}`` name used anywhere in ``template`` (strings in dicts/lists).
+
+    Raises:
+        ValueError: a placeholder is malformed or uses conversions, format specs or
+            attribute/index access (``{body!r}``, ``{body:10}``, ``{body.upper}``).
+    """
+    names: set[str] = set()
+    if isinstance(template, str):
+        try:
+            parsed = list(string.Formatter().parse(template))
+        except ValueError as exc:
+            raise ValueError(f"bad placeholder in {template!r}: {exc}") from None
+        for _, field, spec, conversion in parsed:
+            if field is None:
+                continue
+            if spec or conversion:
+                raise ValueError(f"placeholder {{{field}}} in {template!r}: use plain {{name}}")
+            names.add(field)
+    elif isinstance(template, Mapping):
+        for value in template.values():
+            names |= template_fields(value)
+    elif isinstance(template, list | tuple):
+        for value in template:
+            names |= template_fields(value)
+    return names
+
+
+def fill_template(template: object, fields: Mapping[str, str]) -> object:
+    """``template`` with every string formatted from ``fields`` (other values as they are)."""
+    if isinstance(template, str):
+        return template.format_map(_SafeFields(fields))
+    if isinstance(template, Mapping):
+        return {key: fill_template(value, fields) for key, value in template.items()}
+    if isinstance(template, list | tuple):
+        return [fill_template(value, fields) for value in template]
+    return template
+
+
+class _SafeFields(dict[str, str]):
+    """A format mapping that names the unknown field instead of a bare KeyError."""
+
+    def __missing__(self, key: str) -> str:
+        raise ChannelConfigError(f"unknown template field {{{key}}}")
+
+
+def resolve_env_refs(value: str) -> str:
+    """Replace every ``{env:NAME}`` in ``value`` with the variable's value.
+
+    Raises:
+        SecretError: a named variable is unset or empty.
+    """
+    return _ENV_REF.sub(lambda match: resolve_secret({"env": match.group(1)}), value)
+
+
+@register("webhook")
+class WebhookChannel:
+    """POSTs a JSON body built from a template, with ``Idempotency-Key``."""
+
+    kind: ClassVar[str] = "webhook"
+
+    def __init__(
+        self, name: str, config: WebhookConfig, *, client: httpx.AsyncClient | None = None
+    ) -> None:
+        self.name = name
+        self.config = config
+        self._client = client
+        try:
+            unknown = template_fields(config.body) - TEMPLATE_FIELDS
+        except ValueError as exc:
+            raise ChannelConfigError(f"channel {name!r}: body: {exc}") from None
+        if unknown:
+            known = ", ".join(f"{{{field}}}" for field in sorted(TEMPLATE_FIELDS))
+            bad = ", ".join(f"{{{field}}}" for field in sorted(unknown))
+            raise ChannelConfigError(
+                f"channel {name!r}: body: unknown template field(s) {bad} (known: {known})"
+            )
+        try:
+            self._headers = {key: resolve_env_refs(value) for key, value in config.headers.items()}
+        except SecretError as exc:
+            raise SecretError(f"channel {name!r}: headers: {exc}") from None
+        self._ledger = JsonLedger(config.state_file) if config.state_file else None
+
+    @classmethod
+    def from_config(cls, name: str, config: Mapping[str, Any]) -> Self:
+        """Build from a plain mapping (see :class:`WebhookConfig`)."""
+        return cls(name, parse_config(WebhookConfig, name, config))
+
+    def render_body(self, message: ApprovedMessage) -> object:
+        """The JSON body this channel sends for ``message``."""
+        fields = text_fields(message, self.config.lang, max_chars=self.config.max_chars)
+        return fill_template(self.config.body, fields)
+
+    async def deliver(
+        self,
+        message: ApprovedMessage,
+        *,
+        idempotency_key: str,
+        previous_remote_id: str | None = None,
+    ) -> DeliveryResult:
+        """Send the rendered body; the receiver's ``id`` (if any) is the remote id.
+
+        ``previous_remote_id`` is unused: a webhook receives every version as it comes
+        (``{status}`` and ``{supersedes}`` tell the receiver what it replaces).
+        """
+        if self._ledger is None:
+            return await self._send(message, idempotency_key)
+        async with self._ledger.lock:
+            try:
+                known = await self._ledger.get(idempotency_key)
+            except (OSError, ChannelConfigError) as exc:
+                return DeliveryResult.failed(f"cannot read the ledger: {exc}")
+            if known is not None:
+                return DeliveryResult.delivered(known or None)
+            result = await self._send(message, idempotency_key)
+            if result.ok:
+                try:
+                    await self._ledger.put(idempotency_key, result.remote_id or "")
+                except OSError as exc:
+                    return DeliveryResult.failed(f"sent, but cannot write the ledger: {exc}")
+            return result
+
+    async def _send(self, message: ApprovedMessage, idempotency_key: str) -> DeliveryResult:
+        try:
+            body = self.render_body(message)
+        except ValueError as exc:
+            return DeliveryResult.failed(f"cannot render the message: {exc}", permanent=True)
+        headers = {**self._headers, "Idempotency-Key": idempotency_key}
+        answer = await send_http(
+            self._client,
+            self.config.method,
+            self.config.url,
+            timeout=self.config.timeout,
+            json=body,
+            headers=headers,
+        )
+        if isinstance(answer, DeliveryResult):
+            return answer
+        if not answer.is_success:
+            return failure_from_response(answer)
+        remote_id = None
+        if self.config.remote_id_field:
+            value = response_json(answer).get(self.config.remote_id_field)
+            if value is not None:
+                remote_id = str(value)
+        return DeliveryResult.delivered(remote_id)

@@ -1,0 +1,228 @@
+"""The website channel: accessible pages, the Atom feed, the archive, idempotency."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from krise_tui.channels import MessageStatus, create_channel, idempotency_key
+from krise_tui.channels.a11y import check_html
+from krise_tui.channels.website import WebsiteChannel
+from tests.fakes import FakePlatform, running, sample_message
+
+BASE_URL = "https://www.hattfjelldal.kommune.no/krise/"
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+BAD_PAGE = """<!DOCTYPE html>
+<html>
+<head><title></title></head>
+<body>
+<h1>Krise</h1>
+<h1>Krise igjen</h1>
+<h3>Hoppet over h2</h3>
+<img src="kart.png">
+<section><p>Tekst uten språk</p></section>
+<a href="/mer"></a>
+<a href="/ikon"><img src="i.png" alt=""></a>
+<a href="/hjem"><img src="hjem.png" alt="Til forsiden"></a>
+<time>14:05</time>
+</body>
+</html>
+"""
+
+
+@pytest.fixture
+def platform() -> Iterator[FakePlatform]:
+    with running() as fake:
+        yield fake
+
+
+def make_channel(directory: Path, **extra: object) -> WebsiteChannel:
+    channel = create_channel(
+        "website", "nettside", {"directory": str(directory), "base_url": BASE_URL, **extra}
+    )
+    assert isinstance(channel, WebsiteChannel)
+    return channel
+
+
+def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
+    return {
+        str(p.relative_to(directory)): (p.read_bytes(), p.stat().st_mtime_ns)
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+async def test_writes_accessible_pages(tmp_path: Path) -> None:
+    channel = make_channel(tmp_path)
+    message = sample_message()
+    result = await channel.deliver(message, idempotency_key=idempotency_key(message, "nettside"))
+    assert result.ok, result.reason
+    assert result.remote_id == f"{BASE_URL}v/{message.version_id}.html"
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    page = (tmp_path / "v" / f"{message.version_id}.html").read_text(encoding="utf-8")
+    for html in (index, page):
+        assert check_html(html) == []
+        assert '<html lang="nb">' in html
+        assert html.count("<h1>") == 1
+        for lang in ("nb", "sma", "en"):
+            assert f'<section lang="{lang}"' in html
+        assert '<a class="skip" href="#innhold">' in html
+        assert '<time datetime="2026-11-27T14:05:00+01:00">' in html
+        assert "<img" not in html
+        assert "Kari Nordmann, kriseleder, Hattfjelldal kommune" in html
+    assert "Jïjnjedahkesne" in index
+
+
+def test_a11y_check_fails_on_a_bad_page() -> None:
+    codes = sorted(issue.code for issue in check_html(BAD_PAGE))
+    assert codes == [
+        "heading-skip",
+        "html-lang",
+        "img-alt",
+        "link-text",
+        "link-text",
+        "one-h1",
+        "section-lang",
+        "time-datetime",
+        "title",
+    ]
+    assert any("line 8" in str(issue) for issue in check_html(BAD_PAGE))
+
+
+async def test_feed_is_atom_newest_first(tmp_path: Path) -> None:
+    channel = make_channel(tmp_path)
+    first = sample_message(seed="v1")
+    second = sample_message(
+        seed="v2",
+        status=MessageStatus.UPDATED,
+        supersedes=first.version_id,
+        published_at=datetime(2026, 11, 27, 15, 30, tzinfo=UTC),
+        headline="Vannet er trygt igjen",
+    )
+    for message in (first, second):
+        result = await channel.deliver(
+            message, idempotency_key=idempotency_key(message, "nettside")
+        )
+        assert result.ok, result.reason
+    root = ET.parse(tmp_path / "feed.atom").getroot()
+    assert root.tag == f"{ATOM}feed"
+    assert root.get("{http://www.w3.org/XML/1998/namespace}lang") == "nb"
+    assert root.findtext(f"{ATOM}updated") == second.published_at.isoformat()
+    entries = root.findall(f"{ATOM}entry")
+    assert [e.findtext(f"{ATOM}id") for e in entries] == [
+        f"urn:krise:{second.version_id}",
+        f"urn:krise:{first.version_id}",
+    ]
+    assert entries[0].findtext(f"{ATOM}title") == "Oppdatert: Vannet er trygt igjen"
+    link = entries[0].find(f"{ATOM}link[@rel='alternate']")
+    assert link is not None and link.get("href") == f"{BASE_URL}v/{second.version_id}.html"
+    content = entries[0].findtext(f"{ATOM}content") or ""
+    assert '<section lang="sma"' in content
+    for required in ("id", "title", "updated"):
+        assert root.find(f"{ATOM}{required}") is not None
+
+
+async def test_index_is_newest_and_versions_are_immutable(tmp_path: Path) -> None:
+    channel = make_channel(tmp_path)
+    first = sample_message(seed="v1")
+    second = sample_message(
+        seed="v2",
+        status=MessageStatus.UPDATED,
+        supersedes=first.version_id,
+        published_at=datetime(2026, 11, 27, 15, 30, tzinfo=UTC),
+        headline="Vannet er trygt igjen",
+    )
+    await channel.deliver(first, idempotency_key=idempotency_key(first, "nettside"))
+    first_page = (tmp_path / "v" / f"{first.version_id}.html").read_bytes()
+    await channel.deliver(second, idempotency_key=idempotency_key(second, "nettside"))
+    # A late retry of the old version must not put it back on the front page.
+    await channel.deliver(first, idempotency_key=idempotency_key(first, "nettside"))
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "Vannet er trygt igjen" in index
+    assert "Oppdatert <time" in index and ">16:30</time>" in index
+    assert '<span lang="en">Updated <time' in index
+    assert f'href="v/{first.version_id}.html">tidligere versjon</a>' in index
+    assert check_html(index) == []
+    assert (tmp_path / "v" / f"{first.version_id}.html").read_bytes() == first_page
+
+
+async def test_retracted_and_exercise_labels(tmp_path: Path) -> None:
+    channel = make_channel(tmp_path)
+    first = sample_message(seed="v1", exercise=True)
+    retraction = sample_message(
+        seed="v3",
+        status=MessageStatus.RETRACTED,
+        supersedes=first.version_id,
+        exercise=True,
+        published_at=datetime(2026, 11, 27, 16, 45, tzinfo=UTC),
+        headline="Meldingen om drikkevann gjaldt ikke deg",
+    )
+    for message in (first, retraction):
+        await channel.deliver(message, idempotency_key=idempotency_key(message, "nettside"))
+    index = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "<strong>Trukket tilbake <time" in index and ">17:45</time></strong>" in index
+    assert "Retracted <time" in index
+    assert "<h1>ØVELSE: Krisemelding fra Hattfjelldal kommune</h1>" in index
+    assert "ØVELSE: Trukket tilbake: Meldingen om drikkevann" in index
+    assert check_html(index) == []
+
+
+async def test_redelivery_is_idempotent(tmp_path: Path, platform: FakePlatform) -> None:
+    channel = make_channel(tmp_path / "www", cms_webhook=f"{platform.url}/cms")
+    message = sample_message()
+    key = idempotency_key(message, "nettside")
+    first = await channel.deliver(message, idempotency_key=key)
+    before = snapshot(tmp_path / "www")
+    again = await channel.deliver(message, idempotency_key=key)
+    assert again == first
+    assert snapshot(tmp_path / "www") == before
+    cms = platform.requests_to("POST", "/cms")
+    assert len(cms) == 1
+    assert cms[0].header("Idempotency-Key") == key
+    assert cms[0].fields["url"] == first.remote_id
+    assert not list((tmp_path / "www").rglob("*.tmp"))
+
+
+async def test_cms_failure_is_retried_without_rewriting(
+    tmp_path: Path, platform: FakePlatform
+) -> None:
+    channel = make_channel(tmp_path, cms_webhook=f"{platform.url}/cms")
+    message = sample_message()
+    key = idempotency_key(message, "nettside")
+    platform.fail_next(503, retry_after="3")
+    failed = await channel.deliver(message, idempotency_key=key)
+    assert not failed.ok
+    assert failed.reason is not None and "CMS: 503 Service Unavailable" in failed.reason
+    assert failed.retry_after == 3.0
+    assert (tmp_path / "index.html").exists()
+    ok = await channel.deliver(message, idempotency_key=key)
+    assert ok.ok
+    assert len(platform.requests_to("POST", "/cms")) == 2
+
+
+async def test_changed_content_under_an_archived_version_id_is_refused(tmp_path: Path) -> None:
+    channel = make_channel(tmp_path)
+    message = sample_message()
+    key = idempotency_key(message, "nettside")
+    await channel.deliver(message, idempotency_key=key)
+    forged = message.model_copy(update={"signature": "Ola Nordmann, ordfører"})
+    result = await channel.deliver(forged, idempotency_key=key)
+    assert not result.ok and result.permanent
+    assert result.reason is not None and "already archived" in result.reason
+
+
+async def test_a_broken_archive_record_does_not_stop_publishing(tmp_path: Path) -> None:
+    channel = make_channel(tmp_path)
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "garbage.json").write_text("{not json", encoding="utf-8")
+    message = sample_message()
+    result = await channel.deliver(message, idempotency_key=idempotency_key(message, "n"))
+    assert result.ok
+    record = json.loads((tmp_path / "v" / f"{message.version_id}.json").read_text("utf-8"))
+    assert record["version_id"] == message.version_id
