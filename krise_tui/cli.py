@@ -33,6 +33,7 @@ from krise_tui.bus.broker import (
 from krise_tui.bus.envelope import KeyFileError, write_key_pair
 from krise_tui.config import Settings, load_settings
 from krise_tui.journal.store import JournalError, verify_file
+from krise_tui.playbook.loader import PlaybookError
 
 log = logging.getLogger("krise")
 
@@ -297,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     u.add_argument("--bridge", action="append", default=[], metavar="CHANNEL")
     u.set_defaults(func=cmd_broker_users)
 
+    from krise_tui.playbook.cli import add_playbook_parser
+
+    add_playbook_parser(sub)
+
     p = sub.add_parser(
         "lint", help="check a message before approval (exit 1 when blocked, e.g. an ID number)"
     )
@@ -339,6 +344,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except ValidationError as exc:
         print(f"krise: invalid configuration:\n{exc}", file=sys.stderr)
+        return 1
+    except PlaybookError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,1 @@
+"""Playbooks and the organisation file: the rules of each incident, as validated data."""
