@@ -84,7 +84,17 @@ def cmd_staff(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _setup_logging(settings, to_file=True)
-    StaffApp(StaffRuntime(settings, args.id, department=args.dept), settings.org_name).run()
+    department, website = args.dept, None
+    if settings.org_file is not None:
+        from krise_tui.playbook.loader import load_org
+        from krise_tui.runtime import roster_from_org
+
+        org = load_org(settings.org_file)
+        settings = settings.model_copy(update={"org": org.slug, "org_name": org.name})
+        department = department or (roster_from_org(org) or {}).get(args.id)
+        website = str(org.website)
+    runtime = StaffRuntime(settings, args.id, department=department)
+    StaffApp(runtime, settings.org_name, website).run()
     return 0
 
 

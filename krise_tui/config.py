@@ -85,6 +85,14 @@ class Settings(BaseSettings):
     """Title used when the console opens a new incident on an empty journal."""
     lang: Literal["nb", "en"] = "nb"
     """User-interface language."""
+    org_file: Path | None = None
+    """The organisation file (YAML): operators, staff groups, channels, languages. When
+    set, its slug and name replace ``org`` and ``org_name``."""
+    playbook: Path | None = None
+    """The playbook (YAML) the console follows; reloaded when the file changes."""
+    strict_roster: bool = True
+    """Reject acknowledgements from staff ids the org file does not list. Embedded
+    brokers (demos, drills) relax this so simulated terminals count."""
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     """The MQTT broker."""
 

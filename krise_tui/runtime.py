@@ -41,11 +41,13 @@ from krise_tui.bus.session import BusSession, LinkState, NotConnectedError, Sess
 from krise_tui.config import Settings
 from krise_tui.core.engine import (
     Accepted,
+    ActivatePlaybook,
     Command,
     ConfirmEffect,
     Context,
     Decision,
     FailEffectAttempt,
+    Freeze,
     LiftFreeze,
     OpenIncident,
     ReceiveFromBus,
@@ -58,6 +60,19 @@ from krise_tui.core.ids import Clock, SystemClock, new_id
 from krise_tui.core.rollcall import RollCall, StaffStatus, roll_call
 from krise_tui.core.state import Effect, IncidentState, fold
 from krise_tui.journal.store import SNAPSHOT_EVERY, Journal
+from krise_tui.playbook.loader import Problem, load_org
+from krise_tui.playbook.models import Org, Playbook
+from krise_tui.playbook.watch import PlaybookWatcher
+
+
+def roster_from_org(org: Org) -> dict[str, str | None] | None:
+    """Staff id -> staff-group id from the org file (``None`` when it lists nobody)."""
+    roster: dict[str, str | None] = {}
+    for group in org.staff_groups:
+        for staff_id in group.staff or []:
+            roster[str(staff_id)] = group.id
+    return roster or None
+
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +154,12 @@ class ConsoleRuntime:
 
     def __post_init__(self) -> None:
         self.state = IncidentState()
+        self.org: Org | None = None
+        self.playbook: Playbook | None = None
+        self.playbook_hash: str | None = None
+        self.playbook_problems: list[Problem] = []
+        self._watcher: PlaybookWatcher | None = None
+        self._playbook_listeners: list[Callable[[list[Problem]], object]] = []
         self.journal: Journal | None = None
         self.session: BusSession | None = None
         self.broker: EmbeddedBroker | None = None
@@ -161,13 +182,34 @@ class ConsoleRuntime:
     async def start(self) -> None:
         """Open the journal, fold it, start (or find) the broker, connect, resume the outbox."""
         s = self.settings
+        if s.org_file is not None:
+            self.org = load_org(s.org_file)  # a broken org file stops the start, clearly
+            s = self.settings = s.model_copy(
+                update={"org": self.org.slug, "org_name": self.org.name}
+            )
+            if self.roster is None:
+                self.roster = roster_from_org(self.org)
         if self.signer is None:
             self.signer = ensure_signer(s)
+        if s.playbook is not None:
+            self._watcher = PlaybookWatcher(
+                s.playbook, self.org, self._playbook_changed, self._playbook_broken
+            )
+            await self._watcher.poll()  # the first load: valid, or errors on screen
         self.journal = await Journal.open(s.journal_path)
         self.state = await self.journal.load_state()
         self._last_snapshot = await self.journal.latest_snapshot_seq()
-        if not self.state.is_open:
-            await self.submit(OpenIncident(title=s.incident_title))
+        opened_now = not self.state.is_open
+        if opened_now:
+            title = s.incident_title
+            if self.playbook is not None:
+                title = self.playbook.title.get("nb") or s.incident_title
+            await self.submit(OpenIncident(title=str(title)))
+        await self._activate_playbook()
+        if opened_now and self.playbook is not None and self.playbook.freeze.on_activation:
+            await self.submit(self._freeze_from_playbook(self.playbook), actor="system")
+        if self._watcher is not None:
+            self._watcher.start()
         if not self.start_bus:
             return
         login = await self._broker_login()
@@ -190,6 +232,52 @@ class ConsoleRuntime:
         self._tasks.append(asyncio.create_task(self._outbox_loop(), name="outbox"))
         self._tasks.append(asyncio.create_task(self._timer_loop(), name="timers"))
 
+    # --- playbook ----------------------------------------------------------------------
+
+    async def _playbook_changed(self, playbook: Playbook, digest: str) -> None:
+        self.playbook, self.playbook_hash, self.playbook_problems = playbook, digest, []
+        self.remind_after = playbook.freeze.remind_after
+        if self.journal is not None:  # at start-up the journal is not open yet
+            await self._activate_playbook()
+        self._playbook_notify()
+
+    def _playbook_broken(self, problems: list[Problem]) -> None:
+        self.playbook_problems = list(problems)
+        for problem in problems[:5]:
+            log.warning("playbook: %s", problem)
+        self._playbook_notify()
+
+    def _playbook_notify(self) -> None:
+        for listener in list(self._playbook_listeners):
+            try:
+                listener(self.playbook_problems)
+            except Exception:
+                log.exception("playbook listener failed")
+
+    def on_playbook(self, listener: Callable[[list[Problem]], object]) -> None:
+        """Call ``listener(problems)`` when the playbook is reloaded (problems: [] if valid)."""
+        self._playbook_listeners.append(listener)
+
+    async def _activate_playbook(self) -> None:
+        pb, digest = self.playbook, self.playbook_hash
+        if pb is None or digest is None or self.settings.playbook is None:
+            return
+        title = pb.title.get("nb") or pb.id
+        await self.submit(
+            ActivatePlaybook(pb.id, str(title), digest, str(self.settings.playbook)),
+            actor="system",
+        )
+
+    @staticmethod
+    def _freeze_from_playbook(playbook: Playbook) -> Freeze:
+        policy = playbook.freeze
+        departments = () if policy.scope == "all" else tuple(policy.scope)
+        notice = tuple(
+            (lang, text) for lang, text in policy.notice.items() if isinstance(text, str)
+        )
+        title = playbook.title.get("nb") or playbook.id
+        return Freeze(reason=str(title), departments=departments, notice=notice)
+
     async def _broker_login(self) -> Login:
         s = self.settings
         if s.broker.host:
@@ -199,6 +287,8 @@ class ConsoleRuntime:
         endpoint: Endpoint = await self.broker.start()
         write_endpoint(s.broker_dir / "endpoint.json", endpoint)
         warning = WEAK_BROKER_WARNING if endpoint.kind is BrokerKind.AMQTT else ""
+        # A demo or drill room: simulated terminals are not in the org file.
+        self.settings = s = s.model_copy(update={"strict_roster": False})
         self.broker_info = BrokerInfo(endpoint.kind, endpoint.host, endpoint.port, warning)
         log.info("broker in use: %s", self.broker_info.label)
         user, password = endpoint.login("console")
@@ -206,6 +296,8 @@ class ConsoleRuntime:
 
     async def stop(self) -> None:
         """Stop cleanly: presence offline, tasks ended, broker stopped, journal closed."""
+        if self._watcher is not None:
+            await self._watcher.stop()
         if self.session is not None:
             await self.session.stop()
             with contextlib.suppress(TimeoutError):
@@ -237,7 +329,7 @@ class ConsoleRuntime:
             now=self.clock.now(),
             signer=self.signer,
             incident_id=self.state.incident_id or new_id(),
-            roster=self.roster,
+            roster=self.roster if self.settings.strict_roster else None,
             org_name=self.settings.org_name,
         )
 
@@ -249,7 +341,7 @@ class ConsoleRuntime:
             decision = decide(self.state, command, self.context(actor))
             if isinstance(decision, Rejection) or not decision.events:
                 return decision
-            seqs = await self.journal.append(decision.events)
+            seqs = await self.journal.append(decision.events, playbook_hash=self.playbook_hash)
             fold(decision.events, self.state)
             await self._maybe_snapshot(seqs[-1])
         self._notify(decision)
@@ -276,7 +368,7 @@ class ConsoleRuntime:
             if not events:
                 return decisions
             try:
-                seqs = await self.journal.append(events)
+                seqs = await self.journal.append(events, playbook_hash=self.playbook_hash)
             except BaseException:
                 self.state = await self.journal.load_state()
                 raise
@@ -434,7 +526,12 @@ class ConsoleRuntime:
 
     def roll_call(self) -> RollCall:
         """The roll-call for the current freeze."""
-        return roll_call(self.state, self.roster)
+        roster = self.roster
+        if roster is not None and not self.settings.strict_roster:
+            seen = {k.split("/", 1)[1] for k in self.state.presence if k.startswith("staff/")}
+            extra = (seen | set(self.state.acks)) - set(roster)
+            roster = {**roster, **dict.fromkeys(sorted(extra))}
+        return roll_call(self.state, roster)
 
     def unacknowledged(self) -> list[str]:
         """Staff in scope who have not acknowledged the current freeze notice."""

@@ -362,9 +362,10 @@ async def test_staff_app_shows_notice_and_enter_acknowledges(
             notice = lambda: str(app.query_one("#notice", Static).render())  # noqa: E731
             await eventually(lambda: "HAR FRYST PUBLISERING" in notice(), what="notice")
             assert "Flomvarsel: Rv73 er stengt." in notice()
-            assert "[ Enter ] Jeg har lest og forstått" in notice()
+            ackline = lambda: str(app.query_one("#ackline", Static).render())  # noqa: E731
+            assert "[ Enter ] Jeg har lest og forstått" in ackline()
             await pilot.press("enter")
-            await eventually(lambda: "✓ Kvittert" in notice(), what="acknowledged")
+            await eventually(lambda: "✓ Kvittert" in ackline(), what="acknowledged")
             await eventually(
                 lambda: "ansatt-003" in console.roll_call().ids(StaffStatus.ACKED), what="ack"
             )

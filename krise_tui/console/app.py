@@ -34,6 +34,7 @@ from krise_tui.core.engine import (
 from krise_tui.core.events import EventBase
 from krise_tui.core.rollcall import StaffStatus
 from krise_tui.core.state import EffectStatus, FreezeState, IncidentState
+from krise_tui.playbook.loader import Problem
 from krise_tui.runtime import ConsoleRuntime
 
 LINK_LABEL = {
@@ -298,6 +299,13 @@ class ConsoleApp(App[None]):
             self.state = state
             self.detail = detail
 
+    class PlaybookReloaded(Message):
+        """The playbook file changed: valid (no problems) or broken."""
+
+        def __init__(self, problems: list[Problem]) -> None:
+            super().__init__()
+            self.problems = problems
+
     def __init__(self, runtime: ConsoleRuntime) -> None:
         super().__init__()
         self.runtime = runtime
@@ -324,7 +332,10 @@ class ConsoleApp(App[None]):
         rt = self.runtime
         rt.on_state(lambda _s, events: self.post_message(self.StateChanged(events)))
         rt.on_link(lambda state, detail: self.post_message(self.LinkChanged(state, detail)))
+        rt.on_playbook(lambda problems: self.post_message(self.PlaybookReloaded(problems)))
         await rt.start()
+        if rt.playbook_problems:
+            self.post_message(self.PlaybookReloaded(rt.playbook_problems))
         self.started = True
         assert rt.journal is not None
         table = self.query_one("#journal", DataTable)
@@ -352,6 +363,27 @@ class ConsoleApp(App[None]):
         self._refresh_all()
         if isinstance(self.screen, RollCallScreen):
             self.screen.refresh_data()
+
+    def on_console_app_playbook_reloaded(self, message: PlaybookReloaded) -> None:
+        rt = self.runtime
+        if message.problems:
+            kept = (
+                f"bruker fortsatt {rt.state.playbook_title} ({(rt.playbook_hash or '')[:8]})"
+                if rt.playbook is not None
+                else "ingen gyldig drejebok er lastet"
+            )
+            lines = [str(p) for p in message.problems[:4]]
+            more = len(message.problems) - len(lines)
+            if more > 0:
+                lines.append(f"… og {more} til (krise playbook check)")
+            self._show_banner(f"✗ Drejeboka har feil – {kept}:\n" + "\n".join(lines))
+        else:
+            self.query_one("#banner", Static).display = False
+            self.notify(
+                f"{rt.state.playbook_title} ({(rt.playbook_hash or '')[:8]})",
+                title="Drejebok lastet",
+            )
+        self._refresh_all()
 
     def on_console_app_link_changed(self, message: LinkChanged) -> None:
         self._refresh_status()

@@ -5,13 +5,16 @@ from __future__ import annotations
 from krise_tui.core.events import (
     CurrentMessageSet,
     EventBase,
+    FreezeChanged,
     InboundReceived,
     InboundRejected,
     IncidentOpened,
     OutboxAttemptFailed,
     OutboxConfirmed,
     OutboxRequested,
+    PlaybookActivated,
     PresenceChanged,
+    RemindersSent,
 )
 
 
@@ -53,6 +56,21 @@ def describe(event: EventBase, lang: str = "nb") -> str:
             return f"{'Innkommende' if nb else 'Inbound'} {event.kind} ({where}): {_short(text)}"
         case InboundRejected():
             return f"{'Avvist' if nb else 'Rejected'}: {_short(event.reason, 90)}"
+        case PlaybookActivated():
+            head = "Drejebok i bruk" if nb else "Playbook in use"
+            return f"{head}: {event.title} ({event.playbook_id}, {event.hash[:8]})"
+        case FreezeChanged():
+            words = {
+                "freeze": ("Publisering fryst", "Posting frozen"),
+                "extend": ("Frys forlenget", "Freeze extended"),
+                "update": ("Frysmelding oppdatert", "Freeze notice updated"),
+                "lift": ("Frys opphevet", "Freeze lifted"),
+            }[str(event.action)]
+            scope = ", ".join(event.departments) or ("alle ansatte" if nb else "all staff")
+            return f"{words[0] if nb else words[1]} ({scope}): {_short(event.reason)}"
+        case RemindersSent():
+            n = len(event.staff_ids)
+            return f"Påminnelse sendt til {n} terminaler" if nb else f"Reminder sent to {n}"
         case PresenceChanged():
             state = (
                 ("tilkoblet" if nb else "online")

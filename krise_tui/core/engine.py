@@ -29,6 +29,7 @@ from krise_tui.core.events import (
     OutboxAttemptFailed,
     OutboxConfirmed,
     OutboxRequested,
+    PlaybookActivated,
     PresenceChanged,
     RemindersSent,
 )
@@ -80,6 +81,16 @@ class FailEffectAttempt:
 
 
 @dataclass(frozen=True)
+class ActivatePlaybook:
+    """Follow this playbook (version) from now on."""
+
+    playbook_id: str
+    title: str
+    hash: str
+    path: str
+
+
+@dataclass(frozen=True)
 class Freeze:
     """Freeze employee posting (all staff, or the named departments)."""
 
@@ -114,6 +125,7 @@ class RemindUnacknowledged:
 
 Command = (
     OpenIncident
+    | ActivatePlaybook
     | PublishCurrentMessage
     | ReceiveFromBus
     | ConfirmEffect
@@ -184,6 +196,20 @@ def decide(state: IncidentState, command: Command, ctx: Context) -> Decision:
             return _publish_current(state, command, ctx)
         case ReceiveFromBus():
             return _receive(state, command, ctx)
+        case ActivatePlaybook():
+            if state.playbook_hash == command.hash:
+                return Accepted([])  # the same version again: nothing to record
+            return Accepted(
+                [
+                    PlaybookActivated(
+                        **_base(ctx, state),
+                        playbook_id=command.playbook_id,
+                        title=command.title,
+                        hash=command.hash,
+                        path=command.path,
+                    )
+                ]
+            )
         case Freeze():
             return _freeze(state, command, ctx)
         case ExtendFreeze():

@@ -164,8 +164,20 @@ class RemindersSent(EventBase):
     staff_ids: list[str]
 
 
+class PlaybookActivated(EventBase):
+    """A playbook (version) became the one the console follows."""
+
+    type: Literal["playbook.activated"] = "playbook.activated"
+    playbook_id: str
+    title: str
+    hash: str
+    """SHA-256 of the playbook file: every later journal row records it too."""
+    path: str
+
+
 Event = Annotated[
     IncidentOpened
+    | PlaybookActivated
     | CurrentMessageSet
     | FreezeChanged
     | RemindersSent

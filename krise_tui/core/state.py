@@ -27,6 +27,7 @@ from krise_tui.core.events import (
     OutboxAttemptFailed,
     OutboxConfirmed,
     OutboxRequested,
+    PlaybookActivated,
     PresenceChanged,
     RemindersSent,
 )
@@ -120,6 +121,9 @@ class IncidentState:
     """staff id -> newest acknowledgement."""
     reminders: dict[str, datetime] = field(default_factory=dict)
     """staff id -> when the last reminder for the current freeze went out."""
+    playbook_id: str | None = None
+    playbook_hash: str | None = None
+    playbook_title: str | None = None
     event_count: int = 0
     last_event_at: datetime | None = None
 
@@ -188,6 +192,7 @@ class IncidentState:
             },
             "acks": {k: {"seq": a.seq, "at": _iso(a.at)} for k, a in self.acks.items()},
             "reminders": {k: _iso(v) for k, v in self.reminders.items()},
+            "playbook": [self.playbook_id, self.playbook_hash, self.playbook_title],
             "event_count": self.event_count,
             "last_event_at": _iso(self.last_event_at),
         }
@@ -247,6 +252,9 @@ class IncidentState:
             ),
             acks={k: Ack(seq=a["seq"], at=_dt_required(a["at"])) for k, a in data["acks"].items()},
             reminders={k: _dt_required(v) for k, v in data["reminders"].items()},
+            playbook_id=data["playbook"][0],
+            playbook_hash=data["playbook"][1],
+            playbook_title=data["playbook"][2],
             event_count=data["event_count"],
             last_event_at=_dt(data["last_event_at"]),
         )
@@ -318,6 +326,10 @@ def apply(state: IncidentState, event: EventBase) -> IncidentState:
                 notice=dict(event.notice),
             )
             state.reminders.clear()
+        case PlaybookActivated():
+            state.playbook_id = event.playbook_id
+            state.playbook_hash = event.hash
+            state.playbook_title = event.title
         case RemindersSent():
             for staff_id in event.staff_ids:
                 state.reminders[staff_id] = event.ts

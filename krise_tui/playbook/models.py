@@ -857,6 +857,8 @@ class FreezePolicy(StrictModel):
     notice: Annotated[dict[Lang, Translatable], AfterValidator(_require_primary)]
     """The freeze notice shown on staff terminals, per language (``nb`` required; other
     required languages as text or ``{status: awaiting_translation}``)."""
+    remind_after: Duration = timedelta(minutes=10)
+    """Remind terminals that have not acknowledged the notice this long after it."""
 
 
 class Deadlines(StrictModel):

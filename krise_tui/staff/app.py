@@ -10,6 +10,7 @@ from __future__ import annotations
 from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
@@ -51,15 +52,6 @@ def render_notice(view: StaffView, org_name: str, website: str | None = None) ->
         if website:
             lines.append(f"Spørsmål fra publikum? Henvis til {website}")
         lines.append("Din private ytringsfrihet gjelder som før.")
-        lines.append("")
-        if view.acked_seq == freeze.seq and view.acked_at is not None:
-            lines.append(f"✓ Kvittert {view.acked_at.astimezone():%H:%M} – takk.")
-        elif view.ack_pending == freeze.seq:
-            lines.append("… Kvittering ikke sendt ennå – sendes når terminalen er tilkoblet.")
-        else:
-            if view.reminded_at is not None:
-                lines.append("PÅMINNELSE: kriseledelsen venter på din kvittering.")
-            lines.append("[ Enter ] Jeg har lest og forstått")
         return "\n".join(lines)
     if view.current_message is None:
         return (
@@ -78,6 +70,19 @@ def render_notice(view: StaffView, org_name: str, website: str | None = None) ->
         "Publisering er ikke fryst. Du kan dele kommunens offisielle melding.\n"
         "Din private ytringsfrihet gjelder som før."
     )
+
+
+def render_ack(view: StaffView) -> str:
+    """The acknowledgement line: always visible, whatever the notice's length."""
+    freeze = view.freeze
+    if freeze is None:
+        return ""
+    if view.acked_seq == freeze.seq and view.acked_at is not None:
+        return f"✓ Kvittert {view.acked_at.astimezone():%H:%M} – takk."
+    if view.ack_pending == freeze.seq:
+        return "… Kvittering ikke sendt ennå – sendes når terminalen er tilkoblet."
+    reminder = "PÅMINNELSE: kriseledelsen venter på din kvittering. " if view.reminded_at else ""
+    return f"{reminder}[ Enter ] Jeg har lest og forstått"
 
 
 class StaffApp(App[None]):
@@ -101,7 +106,9 @@ class StaffApp(App[None]):
 
     def compose(self) -> ComposeResult:
         # markup=False: texts come from the bus and must show exactly as sent
-        yield Static("", id="notice", markup=False)
+        with VerticalScroll(id="notice-box"):
+            yield Static("", id="notice", markup=False)
+        yield Static("", id="ackline", markup=False)
         yield Static("", id="warning", markup=False)
         yield Static("", id="statusline", markup=False)
         yield Footer()
@@ -131,6 +138,7 @@ class StaffApp(App[None]):
 
     def _render_view(self, view: StaffView) -> None:
         self.query_one("#notice", Static).update(render_notice(view, self.org_name, self.website))
+        self.query_one("#ackline", Static).update(render_ack(view))
         self.query_one("#warning", Static).update(view.warnings[-1] if view.warnings else "")
         signed = "signert av kriseledelsen ✓" if view.last_update else "ingen melding"
         updated = (

@@ -1,0 +1,114 @@
+"""The console follows the playbook: activation journaled, hash on every row, hot reload."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.widgets import Static
+
+from krise_tui.bus.envelope import Signer
+from krise_tui.config import Settings
+from krise_tui.console.app import ConsoleApp
+from krise_tui.core.engine import PublishCurrentMessage
+from krise_tui.core.events import PlaybookActivated
+from krise_tui.journal.store import Journal, verify_file
+from krise_tui.runtime import ConsoleRuntime
+from tests.conftest import eventually
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def playbook_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "flom.yaml"
+    shutil.copy(ROOT / "playbooks" / "flom-og-skred.yaml", target)
+    return target
+
+
+async def test_activation_freeze_and_the_hash_on_every_row(
+    tmp_path: Path, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    playbook = playbook_copy(tmp_path)
+    settings = make_settings(
+        None, org_file=ROOT / "playbooks" / "orgs" / "eksempel.yaml", playbook=playbook
+    )
+    runtime = ConsoleRuntime(settings, signer=signer, start_bus=False)
+    await runtime.start()
+    try:
+        first = sha(playbook)
+        assert runtime.settings.org == "eksempel"
+        assert runtime.roster is not None and runtime.roster["ansatt-001"] == "administrasjon"
+        assert runtime.state.title == "Flom og jordskred"
+        assert runtime.state.playbook_hash == first
+        freeze = runtime.state.freeze  # the playbook says: freeze on activation
+        assert freeze is not None and freeze.active and freeze.notice["nb"]
+        assert freeze.departments == []
+
+        # Hot reload: a changed file is validated and switched to, and journaled.
+        playbook.write_text(
+            playbook.read_text(encoding="utf-8") + "\n# revidert\n", encoding="utf-8"
+        )
+        second = sha(playbook)
+        await eventually(lambda: runtime.state.playbook_hash == second, what="reload")
+        await runtime.submit(PublishCurrentMessage("Rv73 er stengt."))
+
+        # A broken edit is reported with file:line:column; the last good one stays.
+        playbook.write_text(
+            playbook.read_text(encoding="utf-8").replace("deadlines:", "dedlines:"),
+            encoding="utf-8",
+        )
+        await eventually(lambda: bool(runtime.playbook_problems), what="problems")
+        assert str(runtime.playbook_problems[0]).startswith(f"{playbook}:")
+        assert runtime.playbook_hash == second
+        assert runtime.playbook is not None and runtime.playbook.id == "flom-og-skred"
+    finally:
+        await runtime.stop()
+
+    con = sqlite3.connect(settings.journal_path)
+    rows = con.execute("SELECT type, playbook_hash FROM events ORDER BY seq").fetchall()
+    con.close()
+    assert all(h in (first, second) for _, h in rows)  # every row records its playbook
+    switch = [i for i, (t, _) in enumerate(rows) if t == "playbook.activated"]
+    assert len(switch) == 2
+    assert rows[switch[1]][1] == second and rows[-1] == ("outbox.requested", second)
+    async with await Journal.open(settings.journal_path) as journal:
+        activated = [e for e in await journal.read_events() if isinstance(e, PlaybookActivated)]
+    assert [e.hash for e in activated] == [first, second]
+    assert verify_file(settings.journal_path).ok
+
+
+async def test_restart_with_the_same_playbook_journals_no_new_activation(
+    tmp_path: Path, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    playbook = playbook_copy(tmp_path)
+    settings = make_settings(None, playbook=playbook)
+    for _ in range(2):
+        runtime = ConsoleRuntime(settings, signer=signer, start_bus=False)
+        await runtime.start()
+        await runtime.stop()
+    async with await Journal.open(settings.journal_path) as journal:
+        events = await journal.read_events()
+    assert sum(isinstance(e, PlaybookActivated) for e in events) == 1
+    assert sum(getattr(e, "type", "") == "freeze.changed" for e in events) == 1
+
+
+async def test_console_shows_playbook_errors_and_keeps_running(
+    tmp_path: Path, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    playbook = tmp_path / "broken.yaml"
+    playbook.write_text("id: flom\ntitle: {nb: Flom}\nunknown_key: 1\n", encoding="utf-8")
+    runtime = ConsoleRuntime(make_settings(None, playbook=playbook), signer=signer, start_bus=False)
+    app = ConsoleApp(runtime)
+    async with app.run_test(size=(100, 30)) as pilot:
+        banner = lambda: str(app.query_one("#banner", Static).render())  # noqa: E731
+        await eventually(lambda: "Drejeboka har feil" in banner(), what="banner")
+        assert "broken.yaml:1:1: missing required key" in banner()
+        assert "ingen gyldig drejebok" in banner()
+        await pilot.press("ctrl+q")
