@@ -60,6 +60,7 @@ from pydantic import (
     model_validator,
 )
 
+from krise_tui.exports.cap import CapCategory, CapCertainty, CapSeverity, CapUrgency
 from krise_tui.rules.sms import sms_info
 
 DEFER_CHECKS = "krise.defer_checks"
@@ -1006,53 +1007,6 @@ class Question(StrictModel):
     """The pre-written answer, per language; may use ``{placeholders}``."""
     keywords: Annotated[list[Text], Field(min_length=1)]
     """Words that match incoming posts to this question (any language)."""
-
-
-class CapCategory(StrEnum):
-    """CAP 1.2 ``category``."""
-
-    GEO = "Geo"
-    MET = "Met"
-    SAFETY = "Safety"
-    SECURITY = "Security"
-    RESCUE = "Rescue"
-    FIRE = "Fire"
-    HEALTH = "Health"
-    ENV = "Env"
-    TRANSPORT = "Transport"
-    INFRA = "Infra"
-    CBRNE = "CBRNE"
-    OTHER = "Other"
-
-
-class CapUrgency(StrEnum):
-    """CAP 1.2 ``urgency``."""
-
-    IMMEDIATE = "Immediate"
-    EXPECTED = "Expected"
-    FUTURE = "Future"
-    PAST = "Past"
-    UNKNOWN = "Unknown"
-
-
-class CapSeverity(StrEnum):
-    """CAP 1.2 ``severity``."""
-
-    EXTREME = "Extreme"
-    SEVERE = "Severe"
-    MODERATE = "Moderate"
-    MINOR = "Minor"
-    UNKNOWN = "Unknown"
-
-
-class CapCertainty(StrEnum):
-    """CAP 1.2 ``certainty``."""
-
-    OBSERVED = "Observed"
-    LIKELY = "Likely"
-    POSSIBLE = "Possible"
-    UNLIKELY = "Unlikely"
-    UNKNOWN = "Unknown"
 
 
 def _parse_point(text: str) -> tuple[float, float]:
