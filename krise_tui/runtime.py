@@ -697,10 +697,11 @@ class StaffRuntime:
 
     def _apply_message(self, env: Envelope) -> None:
         variants = env.body.get("variants")
-        if not isinstance(variants, dict) or not isinstance(variants.get("nb"), str):
+        text = self._in_my_language(variants)
+        if text is None:
             self._warn("Gjeldende budskap mangler norsk tekst – ignorert")
             return
-        self.view.current_message = variants["nb"]
+        self.view.current_message = text
         self.view.message_version = str(env.body.get("version_id", ""))
         self.view.message_issued_at = env.issued_at
         self.view.last_update = self.clock.now()
@@ -722,9 +723,9 @@ class StaffRuntime:
                 since=_parse_dt(body.get("since")),
                 expires_at=_parse_dt(body.get("expires_at")),
                 departments=departments,
-                message=variants.get("nb") if isinstance(variants.get("nb"), str) else None,
+                message=self._in_my_language(variants),
                 message_version=message.get("version_id"),
-                notice={str(k): str(v) for k, v in notice.items()},
+                notice={str(k): str(v) for k, v in notice.items() if isinstance(v, str)},
                 issued_at=env.issued_at,
             )
             if self.view.freeze.message is not None:
@@ -733,6 +734,15 @@ class StaffRuntime:
         self.view.reminded_at = None
         self.view.last_update = self.clock.now()
         self._changed()
+
+    def _in_my_language(self, texts: object) -> str | None:
+        """The staff member's language when the leadership wrote it, else bokmål."""
+        if not isinstance(texts, dict):
+            return None
+        for lang in (self.settings.lang, "nb"):
+            if isinstance(texts.get(lang), str):
+                return str(texts[lang])
+        return None
 
     def _apply_reminder(self, env: Envelope) -> None:
         freeze = self.view.freeze

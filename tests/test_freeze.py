@@ -374,3 +374,27 @@ async def test_staff_app_shows_notice_and_enter_acknowledges(
             await pilot.press("ctrl+q")
     finally:
         await console.stop()
+
+
+def test_terminal_shows_the_notice_in_the_staff_members_language(
+    make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    from krise_tui.staff.app import render_notice
+
+    state = IncidentState()
+    ctx = Context(org="test", actor="kari", now=NOW, signer=signer, incident_id="inc")
+    run(state, OpenIncident("Flom"), ctx)
+    run(state, PublishCurrentMessage("Rv73 er stengt."), ctx)
+    notice = (("nb", "Kriseledelsen taler for kommunen."), ("en", "The crisis team speaks."))
+    decision = run(state, Freeze("Flom", notice=notice), ctx)
+    envelope = decision.events[1].payload  # type: ignore[union-attr]
+    for lang, expected in (("en", "The crisis team speaks."), ("nb", "Kriseledelsen taler")):
+        term = StaffRuntime(
+            make_settings(None, lang=lang),
+            "ansatt-001",
+            verifier=Verifier([signer.public_key], org="test"),
+        )
+        term.handle(topics.freeze("test"), envelope.encode())
+        assert term.view.freeze is not None
+        assert term.view.freeze.message == "Rv73 er stengt."  # only bokmål was written
+        assert expected in render_notice(term.view, "Testby", lang=lang)

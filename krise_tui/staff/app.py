@@ -26,7 +26,9 @@ LINK_WORDS = {
 }
 
 
-def render_notice(view: StaffView, org_name: str, website: str | None = None) -> str:
+def render_notice(
+    view: StaffView, org_name: str, website: str | None = None, lang: str = "nb"
+) -> str:
     """The notice text for ``view`` (plain text: no information by colour)."""
     org = org_name.upper()
     freeze = view.freeze
@@ -40,8 +42,9 @@ def render_notice(view: StaffView, org_name: str, website: str | None = None) ->
         if freeze.expires_at is not None:
             lines.append(f"varer til {freeze.expires_at.astimezone():%d.%m %H:%M}")
         lines += ["", f"Grunn: {freeze.reason}", ""]
-        if freeze.notice.get("nb"):
-            lines += [freeze.notice["nb"], ""]
+        notice = freeze.notice.get(lang) or freeze.notice.get("nb")
+        if notice:
+            lines += [notice, ""]
         lines += [
             "Du skal ikke uttale deg på vegne av kommunen i sosiale medier nå.",
             "Du kan dele kommunens offisielle melding:",
@@ -137,7 +140,10 @@ class StaffApp(App[None]):
             await self.runtime.acknowledge()
 
     def _render_view(self, view: StaffView) -> None:
-        self.query_one("#notice", Static).update(render_notice(view, self.org_name, self.website))
+        lang = self.runtime.settings.lang
+        self.query_one("#notice", Static).update(
+            render_notice(view, self.org_name, self.website, lang)
+        )
         self.query_one("#ackline", Static).update(render_ack(view))
         self.query_one("#warning", Static).update(view.warnings[-1] if view.warnings else "")
         signed = "signert av kriseledelsen ✓" if view.last_update else "ingen melding"
