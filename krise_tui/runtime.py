@@ -42,6 +42,7 @@ from krise_tui.config import Settings
 from krise_tui.core.engine import (
     Accepted,
     ActivatePlaybook,
+    ApproveDraft,
     Command,
     ConfirmEffect,
     Context,
@@ -57,6 +58,7 @@ from krise_tui.core.engine import (
 )
 from krise_tui.core.events import EventBase, InboundRejected
 from krise_tui.core.ids import Clock, SystemClock, new_id
+from krise_tui.core.messaging import ChannelSpec, MessagePolicy, OperatorInfo
 from krise_tui.core.rollcall import RollCall, StaffStatus, roll_call
 from krise_tui.core.state import Effect, IncidentState, fold
 from krise_tui.journal.store import SNAPSHOT_EVERY, Journal
@@ -160,6 +162,7 @@ class ConsoleRuntime:
         self.playbook_problems: list[Problem] = []
         self._watcher: PlaybookWatcher | None = None
         self._playbook_listeners: list[Callable[[list[Problem]], object]] = []
+        self._policy_cache: tuple[object, MessagePolicy | None] | None = None
         self.journal: Journal | None = None
         self.session: BusSession | None = None
         self.broker: EmbeddedBroker | None = None
@@ -189,6 +192,14 @@ class ConsoleRuntime:
             )
             if self.roster is None:
                 self.roster = roster_from_org(self.org)
+            if s.operator not in {op.id for op in self.org.operators}:
+                # Who is at this console: by default the first one who drafts but does
+                # not approve (the information officer), so four eyes is the norm.
+                drafter = next(
+                    (o for o in self.org.operators if o.role.may_draft and not o.role.may_approve),
+                    self.org.operators[0],
+                )
+                s = self.settings = s.model_copy(update={"operator": drafter.id})
         if self.signer is None:
             self.signer = ensure_signer(s)
         if s.playbook is not None:
@@ -320,6 +331,64 @@ class ConsoleRuntime:
 
     # --- commands ----------------------------------------------------------------------
 
+    def message_policy(self) -> MessagePolicy | None:
+        """The message rules from the org file and playbook (``None`` without an org)."""
+        key = (id(self.org), self.playbook_hash)
+        if self._policy_cache is None or self._policy_cache[0] != key:
+            self._policy_cache = (key, self._build_policy())
+        return self._policy_cache[1]
+
+    def _build_policy(self) -> MessagePolicy | None:
+        org = self.org
+        if org is None:
+            return None
+        playbook = self.playbook
+        wanted = list(playbook.channels) if playbook is not None else [c.id for c in org.channels]
+        website = org.website_channel().id
+        if website not in wanted:
+            wanted.insert(0, website)
+        specs = []
+        for channel_id in wanted:
+            with contextlib.suppress(KeyError):
+                specs.append(ChannelSpec(channel_id, str(org.channel(channel_id).kind)))
+        return MessagePolicy(
+            org_name=org.name,
+            website_url=str(org.website),
+            required_languages=tuple(org.required_languages),
+            allowed_phones=tuple(sorted(org.phone_allowlist())),
+            channels=tuple(specs),
+            operators={
+                op.id: OperatorInfo(op.full_name, op.title, op.role.may_approve, op.role.may_draft)
+                for op in org.operators
+            },
+            break_glass_allowed=bool(playbook and playbook.approval.break_glass_allowed),
+            sms_max_segments=playbook.sms_max_segments if playbook is not None else 3,
+        )
+
+    async def approve(
+        self,
+        draft_id: str,
+        *,
+        approver: str,
+        passphrase: str,
+        overrides: tuple[tuple[str, str, str], ...] = (),
+        break_glass_reason: str | None = None,
+    ) -> Decision:
+        """Approve a draft as ``approver``, identified by their passphrase (org file)."""
+        if self.org is None:
+            return Rejection("approval needs an org file with operators (org_file)")
+        try:
+            operator = self.org.operator(approver)
+        except KeyError:
+            return Rejection(f"{approver!r} is not an operator in the org file")
+        ok = await asyncio.to_thread(operator.verify, passphrase)  # scrypt: off the loop
+        if not ok:
+            log.warning("approval refused: wrong passphrase for %s", approver)
+            return Rejection(f"wrong passphrase for {operator.full_name}")
+        return await self.submit(
+            ApproveDraft(draft_id, approver, overrides, break_glass_reason), actor=approver
+        )
+
     def context(self, actor: str | None = None) -> Context:
         """The engine context for a command issued now."""
         assert self.signer is not None, "start() first"
@@ -331,6 +400,7 @@ class ConsoleRuntime:
             incident_id=self.state.incident_id or new_id(),
             roster=self.roster if self.settings.strict_roster else None,
             org_name=self.settings.org_name,
+            policy=self.message_policy(),
         )
 
     async def submit(self, command: Command, *, actor: str | None = None) -> Decision:

@@ -19,6 +19,8 @@ from krise_tui.bus.envelope import Signer
 from krise_tui.core import inbound
 from krise_tui.core.events import (
     CurrentMessageSet,
+    DeliveryRetried,
+    DraftSaved,
     EventBase,
     FreezeAction,
     FreezeChanged,
@@ -26,6 +28,8 @@ from krise_tui.core.events import (
     InboundReceived,
     InboundRejected,
     IncidentOpened,
+    MessageApproved,
+    MessagePublished,
     OutboxAttemptFailed,
     OutboxConfirmed,
     OutboxRequested,
@@ -34,7 +38,17 @@ from krise_tui.core.events import (
     RemindersSent,
 )
 from krise_tui.core.ids import canonical_json, new_id
-from krise_tui.core.state import EffectStatus, IncidentState
+from krise_tui.core.messaging import (
+    STAFF_KIND,
+    STATUSES,
+    ChannelSpec,
+    DraftVariant,
+    MessagePolicy,
+    approved_message_json,
+    check_approval,
+    version_id_for,
+)
+from krise_tui.core.state import DeliveryStatus, EffectStatus, IncidentState
 
 MAX_MESSAGE_CHARS = 20_000
 
@@ -78,6 +92,44 @@ class FailEffectAttempt:
     effect_id: str
     attempt: int
     reason: str
+
+
+@dataclass(frozen=True)
+class SaveDraft:
+    """Write (or rewrite) a message draft; the actor is its author."""
+
+    variants: tuple[DraftVariant, ...]
+    channels: tuple[str, ...] = ()
+    """Channel ids; empty: every channel of the playbook."""
+    draft_id: str | None = None
+    template_id: str | None = None
+    status: str = "published"
+    supersedes: str | None = None
+
+
+@dataclass(frozen=True)
+class ApproveDraft:
+    """A second person approves a draft (the runtime has checked their passphrase)."""
+
+    draft_id: str
+    approver: str
+    overrides: tuple[tuple[str, str, str], ...] = ()
+    """``(code, lang, reason)`` for findings that may only pass with a reason."""
+    break_glass_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishVersion:
+    """Send an approved version to every one of its channels at once."""
+
+    version_id: str
+
+
+@dataclass(frozen=True)
+class RetryDelivery:
+    """Send one channel's delivery again (the same envelope, so never a second post)."""
+
+    effect_id: str
 
 
 @dataclass(frozen=True)
@@ -126,6 +178,10 @@ class RemindUnacknowledged:
 Command = (
     OpenIncident
     | ActivatePlaybook
+    | SaveDraft
+    | ApproveDraft
+    | PublishVersion
+    | RetryDelivery
     | PublishCurrentMessage
     | ReceiveFromBus
     | ConfirmEffect
@@ -170,6 +226,8 @@ class Context:
     roster: Mapping[str, str | None] | None = None
     """Known staff ids -> department. ``None``: no roster (demo), any staff id is accepted."""
     org_name: str = ""
+    policy: MessagePolicy | None = None
+    """Message rules from the org file and playbook (``None``: plain-text demo mode)."""
 
 
 def message_version_id(variants: dict[str, str]) -> str:
@@ -196,6 +254,19 @@ def decide(state: IncidentState, command: Command, ctx: Context) -> Decision:
             return _publish_current(state, command, ctx)
         case ReceiveFromBus():
             return _receive(state, command, ctx)
+        case SaveDraft():
+            return _save_draft(state, command, ctx)
+        case ApproveDraft():
+            return _approve(state, command, ctx)
+        case PublishVersion():
+            return _publish_version(state, command, ctx)
+        case RetryDelivery():
+            delivery = state.deliveries.get(command.effect_id)
+            if delivery is None:
+                return Rejection(f"no delivery {command.effect_id}")
+            if delivery.status is DeliveryStatus.DELIVERED:
+                return Rejection(f"{delivery.channel} has already delivered this version")
+            return Accepted([DeliveryRetried(**_base(ctx, state), effect_id=command.effect_id)])
         case ActivatePlaybook():
             if state.playbook_hash == command.hash:
                 return Accepted([])  # the same version again: nothing to record
@@ -252,6 +323,183 @@ def _open_incident(state: IncidentState, cmd: OpenIncident, ctx: Context) -> Dec
     base = _base(ctx, state)
     base["incident_id"] = ctx.incident_id
     return Accepted([IncidentOpened(**base, title=title, level=cmd.level)])
+
+
+def _policy(ctx: Context) -> MessagePolicy:
+    return ctx.policy or MessagePolicy(
+        org_name=ctx.org_name or ctx.org,
+        website_url="",
+        channels=(ChannelSpec("ansatte", "staff"),),
+    )
+
+
+def _save_draft(state: IncidentState, cmd: SaveDraft, ctx: Context) -> Decision:
+    if not state.is_open:
+        return Rejection("open an incident first")
+    policy = _policy(ctx)
+    if cmd.status not in STATUSES:
+        return Rejection(f"unknown message status {cmd.status!r}")
+    if cmd.status != "published" and cmd.supersedes not in state.versions:
+        return Rejection("an update or a retraction must name the version it replaces")
+    langs = [v.lang for v in cmd.variants]
+    if len(set(langs)) != len(langs):
+        return Rejection("each language only once")
+    if any(len(v.headline) + len(v.body) > MAX_MESSAGE_CHARS for v in cmd.variants):
+        return Rejection(f"a variant is longer than {MAX_MESSAGE_CHARS} characters")
+    channels = list(cmd.channels) or [c.id for c in policy.channels]
+    unknown = [c for c in channels if policy.channel(c) is None]
+    if unknown:
+        return Rejection(f"unknown channel(s): {', '.join(unknown)}")
+    if cmd.draft_id is not None:
+        existing = state.drafts.get(cmd.draft_id)
+        if existing is None:
+            return Rejection(f"no draft {cmd.draft_id}")
+        if existing.approved_version is not None:
+            return Rejection("this draft is approved and can no longer change; write a new one")
+    return Accepted(
+        [
+            DraftSaved(
+                **_base(ctx, state),
+                draft_id=cmd.draft_id or ctx.new_id(),
+                variants=[v.to_json() for v in cmd.variants],
+                channels=channels,
+                template_id=cmd.template_id,
+                status=cmd.status,
+                supersedes=cmd.supersedes,
+            )
+        ]
+    )
+
+
+def _approve(state: IncidentState, cmd: ApproveDraft, ctx: Context) -> Decision:
+    draft = state.drafts.get(cmd.draft_id)
+    if draft is None:
+        return Rejection(f"no draft {cmd.draft_id}")
+    if draft.approved_version is not None:
+        return Rejection(f"already approved as version {draft.approved_version[:8]}")
+    policy = _policy(ctx)
+    variants = [DraftVariant.from_json(v) for v in draft.variants]
+    overrides = {(code, lang): reason for code, lang, reason in cmd.overrides}
+    check = check_approval(
+        author=draft.author,
+        approver=cmd.approver,
+        variants=variants,
+        policy=policy,
+        overrides=overrides,
+        break_glass_reason=cmd.break_glass_reason,
+    )
+    if not check.ok:
+        return Rejection(check.reason)
+    version_id = version_id_for(variants, status=draft.status, supersedes=draft.supersedes)
+    if version_id in state.versions:
+        return Rejection(f"this exact message is already version {version_id[:8]}")
+    author = policy.operators.get(draft.author)
+    signature = author.signature if author else f"{draft.author}, {policy.org_name}"
+    report = check.report
+    used = [
+        {"code": f.code, "lang": f.language, "reason": overrides[(f.code, f.language)]}
+        for f in (report.needs_reason if report else ())
+    ]
+    base = _base(ctx, state)
+    base["actor"] = cmd.approver
+    return Accepted(
+        [
+            MessageApproved(
+                **base,
+                version_id=version_id,
+                draft_id=draft.draft_id,
+                author=draft.author,
+                approver=cmd.approver,
+                variants=[v.to_json() for v in variants if v.body.strip()],
+                channels=list(draft.channels),
+                status=draft.status,
+                supersedes=draft.supersedes,
+                signature=signature,
+                findings=sorted({f.code for f in report.findings}) if report else [],
+                overrides=used,
+                break_glass_reason=(cmd.break_glass_reason or None) if check.break_glass else None,
+            )
+        ]
+    )
+
+
+def _publish_version(state: IncidentState, cmd: PublishVersion, ctx: Context) -> Decision:
+    version = state.versions.get(cmd.version_id)
+    if version is None:
+        return Rejection(f"no approved version {cmd.version_id[:8]}")
+    if version.published_at is not None:
+        return Rejection("this version is already published (retry a channel instead)")
+    policy = _policy(ctx)
+    variants = [DraftVariant.from_json(v) for v in version.variants]
+    message = approved_message_json(
+        version_id=version.version_id,
+        variants=variants,
+        signature=version.signature,
+        policy=policy,
+        published_at=ctx.now,
+        status=version.status,
+        supersedes=version.supersedes,
+    )
+    events: list[EventBase] = [
+        MessagePublished(
+            **_base(ctx, state), version_id=version.version_id, channels=version.channels
+        )
+    ]
+    previous_remote = {
+        d.channel: d.remote_id
+        for d in state.deliveries.values()
+        if d.version_id == version.supersedes and d.remote_id
+    }
+    nb = next((v for v in variants if v.lang == "nb"), variants[0])
+    out_seq = state.next_seq("out")
+    for spec in policy.ordered(version.channels):
+        effect_id = ctx.new_id()
+        if spec.kind == STAFF_KIND:
+            # Staff terminals: the retained, signed current message (and the freeze
+            # notice, which always carries it).
+            text = f"{nb.headline}\n{nb.body}".strip()
+            sub = _publish_current(state, PublishCurrentMessage(text), ctx, version.version_id)
+            if isinstance(sub, Rejection):
+                continue  # the same text is already current on staff terminals
+            for event in sub.events:
+                if isinstance(event, OutboxRequested) and event.topic.endswith("/current"):
+                    event = event.model_copy(
+                        update={"channel": spec.id, "version_id": version.version_id}
+                    )
+                events.append(event)
+            continue
+        # One signed stream for every channel's out topic: seqs only grow, so a bridge
+        # (which sees its own channel) and any verifier that sees them all agree.
+        seq = out_seq
+        out_seq += 1
+        envelope = ctx.signer.sign(
+            type="channel.deliver",
+            org=ctx.org,
+            seq=seq,
+            body={
+                "effect_id": effect_id,
+                "channel": spec.id,
+                "idempotency_key": f"{version.version_id}:{spec.id}",
+                "message": message,
+                "previous_remote_id": previous_remote.get(spec.id),
+            },
+            issued_at=ctx.now,
+        )
+        events.append(
+            OutboxRequested(
+                **_base(ctx, state),
+                effect_id=effect_id,
+                topic=topics.channel_out(ctx.org, spec.id),
+                payload=envelope.to_json(),
+                qos=1,
+                retain=False,
+                stream="out",
+                seq=seq,
+                channel=spec.id,
+                version_id=version.version_id,
+            )
+        )
+    return Accepted(events)
 
 
 def _freeze_events(
@@ -426,7 +674,12 @@ def _remind(state: IncidentState, cmd: RemindUnacknowledged, ctx: Context) -> De
     return Accepted(events)
 
 
-def _publish_current(state: IncidentState, cmd: PublishCurrentMessage, ctx: Context) -> Decision:
+def _publish_current(
+    state: IncidentState,
+    cmd: PublishCurrentMessage,
+    ctx: Context,
+    version_id: str | None = None,
+) -> Decision:
     text = cmd.text.strip()
     if not text:
         return Rejection("the message is empty")
@@ -434,7 +687,7 @@ def _publish_current(state: IncidentState, cmd: PublishCurrentMessage, ctx: Cont
         return Rejection(f"the message is too long ({len(text)} > {MAX_MESSAGE_CHARS} characters)")
     if not state.is_open:
         return Rejection("open an incident first")
-    version_id = message_version_id({"nb": text})
+    version_id = version_id or message_version_id({"nb": text})
     if state.current_message is not None and state.current_message.version_id == version_id:
         return Rejection("this exact message is already the current message")
     seq = state.next_seq("message")

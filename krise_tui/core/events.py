@@ -70,6 +70,10 @@ class OutboxRequested(EventBase):
     """Signed stream this publish advances (``freeze``, ``message``…), if any."""
     seq: int | None = None
     """The envelope's sequence number on that stream."""
+    channel: str | None = None
+    """For a message delivery: the channel it goes to."""
+    version_id: str | None = None
+    """For a message delivery: the approved version it carries."""
 
 
 class OutboxConfirmed(EventBase):
@@ -164,6 +168,57 @@ class RemindersSent(EventBase):
     staff_ids: list[str]
 
 
+class DraftSaved(EventBase):
+    """A message draft was written or changed (author = actor)."""
+
+    type: Literal["message.draft_saved"] = "message.draft_saved"
+    draft_id: str
+    variants: list[dict[str, Any]]
+    """``{lang, headline, body, awaiting_translation}`` per language."""
+    channels: list[str]
+    template_id: str | None = None
+    status: str = "published"
+    """``published``, ``updated`` (supersedes a version) or ``retracted``."""
+    supersedes: str | None = None
+
+
+class MessageApproved(EventBase):
+    """A second person approved a draft: an immutable version (actor = approver)."""
+
+    type: Literal["message.approved"] = "message.approved"
+    version_id: str
+    draft_id: str
+    author: str
+    approver: str
+    variants: list[dict[str, Any]]
+    channels: list[str]
+    status: str = "published"
+    supersedes: str | None = None
+    signature: str
+    """The author's full name and title, appended on every channel."""
+    findings: list[str] = Field(default_factory=list)
+    """Lint codes seen at approval (never the text found: no ID number is journaled)."""
+    overrides: list[dict[str, str]] = Field(default_factory=list)
+    """``{code, lang, reason}`` for every finding approved with a reason."""
+    break_glass_reason: str | None = None
+    """Set when the author approved alone (break-glass, where the playbook allows it)."""
+
+
+class MessagePublished(EventBase):
+    """An approved version went out to its channels (one outbox entry each)."""
+
+    type: Literal["message.published"] = "message.published"
+    version_id: str
+    channels: list[str]
+
+
+class DeliveryRetried(EventBase):
+    """An operator asked one channel's delivery to be sent again (same envelope)."""
+
+    type: Literal["delivery.retried"] = "delivery.retried"
+    effect_id: str
+
+
 class PlaybookActivated(EventBase):
     """A playbook (version) became the one the console follows."""
 
@@ -178,6 +233,10 @@ class PlaybookActivated(EventBase):
 Event = Annotated[
     IncidentOpened
     | PlaybookActivated
+    | DraftSaved
+    | MessageApproved
+    | MessagePublished
+    | DeliveryRetried
     | CurrentMessageSet
     | FreezeChanged
     | RemindersSent

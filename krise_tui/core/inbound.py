@@ -44,6 +44,9 @@ class DeliveryReceipt(BaseModel):
     status: Literal["sent", "delivered", "failed"]
     reason: str | None = Field(default=None, max_length=2000)
     remote_id: str | None = None
+    retry_after: float | None = Field(default=None, ge=0)
+    permanent: bool = False
+    attempt: int = Field(default=0, ge=0)
     at: datetime | None = None
 
 
@@ -129,7 +132,8 @@ def classify(topic: str, raw: bytes, *, org: str) -> Accepted | Rejected:
                 receipt = DeliveryReceipt.model_validate(data)
                 return Accepted(
                     InboundKind.RECEIPT,
-                    f"receipt:{parsed.channel}:{receipt.effect_id}:{receipt.status}",
+                    f"receipt:{parsed.channel}:{receipt.effect_id}:{receipt.status}:"
+                    f"{receipt.attempt}",
                     receipt.model_dump(mode="json"),
                     channel=parsed.channel,
                 )

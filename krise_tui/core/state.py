@@ -17,6 +17,8 @@ from typing import Any
 
 from krise_tui.core.events import (
     CurrentMessageSet,
+    DeliveryRetried,
+    DraftSaved,
     EventBase,
     FreezeAction,
     FreezeChanged,
@@ -24,6 +26,8 @@ from krise_tui.core.events import (
     InboundReceived,
     InboundRejected,
     IncidentOpened,
+    MessageApproved,
+    MessagePublished,
     OutboxAttemptFailed,
     OutboxConfirmed,
     OutboxRequested,
@@ -96,6 +100,63 @@ class Ack:
     at: datetime
 
 
+class DeliveryStatus(StrEnum):
+    """One channel's delivery of one version (the ledger)."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+@dataclass
+class Delivery:
+    """A ledger row: version × channel."""
+
+    effect_id: str
+    version_id: str
+    channel: str
+    status: DeliveryStatus = DeliveryStatus.QUEUED
+    reason: str | None = None
+    remote_id: str | None = None
+    attempts: int = 0
+    permanent: bool = False
+    updated_at: datetime | None = None
+
+
+@dataclass
+class Draft:
+    """A message being written."""
+
+    draft_id: str
+    author: str
+    variants: list[dict[str, Any]]
+    channels: list[str]
+    saved_at: datetime
+    template_id: str | None = None
+    status: str = "published"
+    supersedes: str | None = None
+    approved_version: str | None = None
+
+
+@dataclass
+class Version:
+    """An approved, immutable message version."""
+
+    version_id: str
+    draft_id: str
+    author: str
+    approver: str
+    variants: list[dict[str, Any]]
+    channels: list[str]
+    signature: str
+    approved_at: datetime
+    status: str = "published"
+    supersedes: str | None = None
+    break_glass_reason: str | None = None
+    published_at: datetime | None = None
+
+
 @dataclass
 class IncidentState:
     """Everything the console knows about one incident."""
@@ -124,6 +185,18 @@ class IncidentState:
     playbook_id: str | None = None
     playbook_hash: str | None = None
     playbook_title: str | None = None
+    drafts: dict[str, Draft] = field(default_factory=dict)
+    versions: dict[str, Version] = field(default_factory=dict)
+    published_version: str | None = None
+    """The version most recently published to the channels."""
+    deliveries: dict[str, Delivery] = field(default_factory=dict)
+    """effect id -> ledger row."""
+
+    def ledger(self, version_id: str | None = None) -> list[Delivery]:
+        """The deliveries of ``version_id`` (default: the published one), in order."""
+        wanted = version_id or self.published_version
+        return [d for d in self.deliveries.values() if d.version_id == wanted]
+
     event_count: int = 0
     last_event_at: datetime | None = None
 
@@ -193,6 +266,10 @@ class IncidentState:
             "acks": {k: {"seq": a.seq, "at": _iso(a.at)} for k, a in self.acks.items()},
             "reminders": {k: _iso(v) for k, v in self.reminders.items()},
             "playbook": [self.playbook_id, self.playbook_hash, self.playbook_title],
+            "drafts": {k: _plain(d) for k, d in self.drafts.items()},
+            "versions": {k: _plain(v) for k, v in self.versions.items()},
+            "published_version": self.published_version,
+            "deliveries": {k: _plain(d) for k, d in self.deliveries.items()},
             "event_count": self.event_count,
             "last_event_at": _iso(self.last_event_at),
         }
@@ -255,9 +332,38 @@ class IncidentState:
             playbook_id=data["playbook"][0],
             playbook_hash=data["playbook"][1],
             playbook_title=data["playbook"][2],
+            drafts={k: Draft(**_revive(d, Draft)) for k, d in data["drafts"].items()},
+            versions={k: Version(**_revive(v, Version)) for k, v in data["versions"].items()},
+            published_version=data["published_version"],
+            deliveries={k: Delivery(**_revive(d, Delivery)) for k, d in data["deliveries"].items()},
             event_count=data["event_count"],
             last_event_at=_dt(data["last_event_at"]),
         )
+
+
+_DATETIME_FIELDS = {"saved_at", "approved_at", "published_at", "updated_at"}
+
+
+def _plain(obj: Any) -> dict[str, Any]:
+    """A dataclass as JSON-ready dict (datetimes as ISO text, enums as values)."""
+    out: dict[str, Any] = {}
+    for key, value in obj.__dict__.items():
+        if isinstance(value, datetime):
+            out[key] = value.isoformat()
+        elif isinstance(value, StrEnum):
+            out[key] = str(value)
+        else:
+            out[key] = value
+    return out
+
+
+def _revive(data: dict[str, Any], cls: type) -> dict[str, Any]:
+    out = dict(data)
+    for key in _DATETIME_FIELDS & out.keys():
+        out[key] = _dt(out[key])
+    if cls is Delivery:
+        out["status"] = DeliveryStatus(out["status"])
+    return out
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -288,7 +394,57 @@ def apply(state: IncidentState, event: EventBase) -> IncidentState:
             state.current_message = CurrentMessage(
                 version_id=event.version_id, text=event.text, set_at=event.ts, set_by=event.actor
             )
+        case DraftSaved():
+            state.drafts[event.draft_id] = Draft(
+                draft_id=event.draft_id,
+                author=event.actor,
+                variants=list(event.variants),
+                channels=list(event.channels),
+                saved_at=event.ts,
+                template_id=event.template_id,
+                status=event.status,
+                supersedes=event.supersedes,
+            )
+        case MessageApproved():
+            state.versions[event.version_id] = Version(
+                version_id=event.version_id,
+                draft_id=event.draft_id,
+                author=event.author,
+                approver=event.approver,
+                variants=list(event.variants),
+                channels=list(event.channels),
+                signature=event.signature,
+                approved_at=event.ts,
+                status=event.status,
+                supersedes=event.supersedes,
+                break_glass_reason=event.break_glass_reason,
+            )
+            draft = state.drafts.get(event.draft_id)
+            if draft is not None:
+                draft.approved_version = event.version_id
+        case MessagePublished():
+            state.published_version = event.version_id
+            version = state.versions.get(event.version_id)
+            if version is not None:
+                version.published_at = event.ts
+        case DeliveryRetried():
+            effect = state.effects.get(event.effect_id)
+            if effect is not None:
+                effect.status = EffectStatus.PENDING
+            delivery = state.deliveries.get(event.effect_id)
+            if delivery is not None:
+                delivery.status = DeliveryStatus.QUEUED
+                delivery.reason = None
+                delivery.permanent = False
+                delivery.updated_at = event.ts
         case OutboxRequested():
+            if event.channel is not None and event.version_id is not None:
+                state.deliveries[event.effect_id] = Delivery(
+                    effect_id=event.effect_id,
+                    version_id=event.version_id,
+                    channel=event.channel,
+                    updated_at=event.ts,
+                )
             state.effects[event.effect_id] = Effect(
                 effect_id=event.effect_id,
                 topic=event.topic,
@@ -304,6 +460,13 @@ def apply(state: IncidentState, event: EventBase) -> IncidentState:
             if effect is not None:
                 effect.status = EffectStatus.CONFIRMED
                 effect.attempts += 1
+            delivery = state.deliveries.get(event.effect_id)
+            if delivery is not None and delivery.status is DeliveryStatus.QUEUED:
+                # The staff channel is the retained message itself: the broker's
+                # PUBACK is its delivery. Bridges report theirs in receipts.
+                staff = effect is not None and effect.topic.endswith("/message/current")
+                delivery.status = DeliveryStatus.DELIVERED if staff else DeliveryStatus.SENT
+                delivery.updated_at = event.ts
         case OutboxAttemptFailed():
             effect = state.effects.get(event.effect_id)
             if effect is not None:
@@ -339,6 +502,8 @@ def apply(state: IncidentState, event: EventBase) -> IncidentState:
             if event.kind is InboundKind.ACK:
                 staff_id = str(event.body["staff_id"])
                 state.acks[staff_id] = Ack(seq=int(event.body["seq"]), at=event.ts)
+            elif event.kind is InboundKind.RECEIPT:
+                _apply_receipt(state, event)
         case InboundRejected():
             state.rejected_count += 1
         case PresenceChanged():
@@ -348,6 +513,33 @@ def apply(state: IncidentState, event: EventBase) -> IncidentState:
         case _:  # pragma: no cover - the union is closed; new events must be added above
             raise TypeError(f"state.apply does not know event type {type(event).__name__}")
     return state
+
+
+_RECEIPT_STATUS = {
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "failed": DeliveryStatus.FAILED,
+}
+
+
+def _apply_receipt(state: IncidentState, event: InboundReceived) -> None:
+    body = event.body
+    delivery = state.deliveries.get(str(body.get("effect_id")))
+    if delivery is None or delivery.channel != event.channel:
+        return  # a receipt for something this console did not send: kept in the journal
+    status = _RECEIPT_STATUS[str(body["status"])]
+    if delivery.status is DeliveryStatus.DELIVERED and status is not DeliveryStatus.DELIVERED:
+        return  # late or reordered receipts never undo a delivery
+    delivery.status = status
+    delivery.attempts = max(delivery.attempts, int(body.get("attempt") or 0))
+    delivery.updated_at = event.ts
+    if status is DeliveryStatus.DELIVERED:
+        delivery.remote_id = body.get("remote_id") or delivery.remote_id
+        delivery.reason = None
+        delivery.permanent = False
+    elif status is DeliveryStatus.FAILED:
+        delivery.reason = body.get("reason") or "ukjent feil"
+        delivery.permanent = bool(body.get("permanent"))
 
 
 def fold(events: Iterable[EventBase], state: IncidentState | None = None) -> IncidentState:

@@ -1,0 +1,246 @@
+"""One approved message to every channel: drafts, four eyes, lint blocks, ledger, retry."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from krise_tui.bus.broker import MosquittoBroker
+from krise_tui.bus.envelope import Signer, Verifier
+from krise_tui.channels.base import ApprovedMessage
+from krise_tui.config import Settings
+from krise_tui.core.engine import (
+    Accepted,
+    ApproveDraft,
+    Context,
+    OpenIncident,
+    PublishVersion,
+    ReceiveFromBus,
+    Rejection,
+    RetryDelivery,
+    SaveDraft,
+    decide,
+)
+from krise_tui.core.events import MessageApproved, OutboxRequested
+from krise_tui.core.messaging import ChannelSpec, DraftVariant, MessagePolicy, OperatorInfo
+from krise_tui.core.state import DeliveryStatus, IncidentState, fold
+from krise_tui.journal.store import Journal
+from krise_tui.runtime import ConsoleRuntime
+from tests.conftest import eventually
+from tests.test_idnumbers import complete
+
+NOW = datetime(2026, 11, 27, 14, 5, tzinfo=UTC)
+WEB = "https://www.hattfjelldal.kommune.no/krise"
+ROOT = Path(__file__).resolve().parents[1]
+
+POLICY = MessagePolicy(
+    org_name="Hattfjelldal kommune",
+    website_url=WEB,
+    required_languages=("nb", "sma"),
+    channels=(
+        ChannelSpec("facebook", "facebook"),
+        ChannelSpec("nettside", "website"),
+        ChannelSpec("sms", "sms"),
+        ChannelSpec("ansatte", "staff"),
+    ),
+    operators={
+        "ola": OperatorInfo("Ola Hansen", "informasjonsmedarbeider", may_approve=False),
+        "kari": OperatorInfo("Kari Nordmann", "kriseleder", may_approve=True),
+    },
+    break_glass_allowed=True,
+)
+
+NB = DraftVariant("nb", "Flomvarsel for sentrum", f"Rv73 er stengt ved Svenskvollen. Se {WEB}")
+SMA = DraftVariant("sma", awaiting_translation=True)
+
+
+def ctx(signer: Signer, actor: str, policy: MessagePolicy = POLICY) -> Context:
+    return Context(
+        org="hattfjelldal", actor=actor, now=NOW, signer=signer, incident_id="inc",
+        org_name=policy.org_name, policy=policy,
+    )  # fmt: skip
+
+
+def run(state: IncidentState, command: object, context: Context) -> Accepted:
+    decision = decide(state, command, context)  # type: ignore[arg-type]
+    assert isinstance(decision, Accepted), decision
+    fold(decision.events, state)
+    return decision
+
+
+@pytest.fixture
+def state(signer: Signer) -> IncidentState:
+    s = IncidentState()
+    run(s, OpenIncident("Flom"), ctx(signer, "ola"))
+    return s
+
+
+def draft(state: IncidentState, signer: Signer, *variants: DraftVariant) -> str:
+    decision = run(state, SaveDraft(variants or (NB, SMA)), ctx(signer, "ola"))
+    return decision.events[0].draft_id  # type: ignore[attr-defined, no-any-return]
+
+
+SMA_REASON = (("missing-language", "sma", "Oversetter er varslet, kommer innen en time"),)
+
+
+def test_four_eyes_author_cannot_approve_alone(state: IncidentState, signer: Signer) -> None:
+    draft_id = draft(state, signer)
+    decision = decide(state, ApproveDraft(draft_id, "ola", SMA_REASON), ctx(signer, "ola"))
+    assert isinstance(decision, Rejection)
+    assert "may not approve" in decision.reason  # an information officer never approves
+    kari_draft = run(state, SaveDraft((NB, SMA)), ctx(signer, "kari")).events[0]
+    decision = decide(
+        state,
+        ApproveDraft(kari_draft.draft_id, "kari", SMA_REASON),
+        ctx(signer, "kari"),  # type: ignore[attr-defined]
+    )
+    assert isinstance(decision, Rejection) and "break-glass" in decision.reason
+
+
+def test_break_glass_needs_a_reason_and_is_journaled(state: IncidentState, signer: Signer) -> None:
+    own = run(state, SaveDraft((NB, SMA)), ctx(signer, "kari")).events[0]
+    approve = ApproveDraft(own.draft_id, "kari", SMA_REASON, "Ingen annen i kriseledelsen nås")  # type: ignore[attr-defined]
+    (event,) = run(state, approve, ctx(signer, "kari")).events
+    assert isinstance(event, MessageApproved)
+    assert event.break_glass_reason == "Ingen annen i kriseledelsen nås"
+    no_glass = MessagePolicy(**{**POLICY.__dict__, "break_glass_allowed": False})
+    other = run(state, SaveDraft((NB, SMA)), ctx(signer, "kari", no_glass)).events[0]
+    decision = decide(
+        state,
+        ApproveDraft(other.draft_id, "kari", SMA_REASON, "grunn"),  # type: ignore[attr-defined]
+        ctx(signer, "kari", no_glass),
+    )
+    assert isinstance(decision, Rejection) and "four eyes" in decision.reason
+
+
+def test_id_numbers_block_and_are_never_journaled(state: IncidentState, signer: Signer) -> None:
+    fnr = complete("150390124")
+    assert fnr is not None
+    bad = DraftVariant("nb", "Savnet", f"Personen med fødselsnummer {fnr} er savnet. {WEB}")
+    draft_id = draft(state, signer, bad, SMA)
+    decision = decide(state, ApproveDraft(draft_id, "kari", SMA_REASON), ctx(signer, "kari"))
+    assert isinstance(decision, Rejection)
+    assert "blocked" in decision.reason and fnr not in decision.reason
+    assert not state.versions
+
+
+def test_missing_required_language_needs_an_override(state: IncidentState, signer: Signer) -> None:
+    draft_id = draft(state, signer)
+    decision = decide(state, ApproveDraft(draft_id, "kari"), ctx(signer, "kari"))
+    assert isinstance(decision, Rejection)
+    assert "missing-language [sma]" in decision.reason
+    (event,) = run(state, ApproveDraft(draft_id, "kari", SMA_REASON), ctx(signer, "kari")).events
+    assert isinstance(event, MessageApproved)
+    assert event.overrides == [
+        {"code": "missing-language", "lang": "sma", "reason": SMA_REASON[0][2]}
+    ]
+    assert event.signature == "Ola Hansen, informasjonsmedarbeider"
+    assert event.actor == "kari" and event.author == "ola"
+
+
+def approved_version(state: IncidentState, signer: Signer) -> str:
+    draft_id = draft(state, signer)
+    (event,) = run(state, ApproveDraft(draft_id, "kari", SMA_REASON), ctx(signer, "kari")).events
+    return event.version_id  # type: ignore[attr-defined, no-any-return]
+
+
+def test_publish_sends_one_version_to_every_channel_website_first(
+    state: IncidentState, signer: Signer
+) -> None:
+    version_id = approved_version(state, signer)
+    events = run(state, PublishVersion(version_id), ctx(signer, "kari")).events
+    outbox = [e for e in events if isinstance(e, OutboxRequested)]
+    assert [e.channel for e in outbox] == ["nettside", "facebook", "sms", "ansatte"]
+    verifier = Verifier([signer.public_key], org="hattfjelldal")
+    for entry in outbox[:3]:
+        result = verifier.check(entry.payload)
+        assert result.ok and result.envelope is not None
+        body = result.envelope.body
+        assert body["idempotency_key"] == f"{version_id}:{entry.channel}"
+        message = ApprovedMessage.model_validate(body["message"])  # what the bridges parse
+        assert message.version_id == version_id
+        assert message.signature == "Ola Hansen, informasjonsmedarbeider"
+    staff = outbox[3]
+    assert staff.topic.endswith("/message/current") and staff.retain
+    assert [d.status for d in state.ledger()] == [DeliveryStatus.QUEUED] * 4
+    assert isinstance(decide(state, PublishVersion(version_id), ctx(signer, "kari")), Rejection)
+
+
+def receipt(
+    channel: str, effect_id: str, status: str, attempt: int, **extra: object
+) -> ReceiveFromBus:
+    body = {"effect_id": effect_id, "status": status, "attempt": attempt, **extra}
+    return ReceiveFromBus(
+        f"krise/v1/hattfjelldal/channel/{channel}/receipt", json.dumps(body).encode()
+    )
+
+
+def test_receipts_fill_the_ledger_and_retry_resends_one_channel(
+    state: IncidentState, signer: Signer
+) -> None:
+    version_id = approved_version(state, signer)
+    run(state, PublishVersion(version_id), ctx(signer, "kari"))
+    by_channel = {d.channel: d for d in state.ledger()}
+    web, fb = by_channel["nettside"].effect_id, by_channel["facebook"].effect_id
+    c = ctx(signer, "bus")
+    run(state, receipt("nettside", web, "sent", 1), c)
+    run(state, receipt("nettside", web, "delivered", 1, remote_id=f"{WEB}/v/x.html"), c)
+    run(state, receipt("facebook", fb, "failed", 1, reason="503 Service Unavailable"), c)
+    run(state, receipt("facebook", fb, "failed", 2, reason="401 Unauthorized", permanent=True), c)
+    assert by_channel["nettside"].status is DeliveryStatus.DELIVERED
+    assert by_channel["nettside"].remote_id == f"{WEB}/v/x.html"
+    assert by_channel["facebook"].status is DeliveryStatus.FAILED
+    assert by_channel["facebook"].reason == "401 Unauthorized" and by_channel["facebook"].permanent
+    # a late "sent" never undoes a delivery; a receipt on the wrong channel is ignored
+    run(state, receipt("nettside", web, "sent", 2), c)
+    run(state, receipt("sms", web, "failed", 1, reason="x"), c)
+    assert by_channel["nettside"].status is DeliveryStatus.DELIVERED
+    assert isinstance(decide(state, RetryDelivery(web), c), Rejection)
+    run(state, RetryDelivery(fb), ctx(signer, "kari"))
+    assert by_channel["facebook"].status is DeliveryStatus.QUEUED
+    assert state.effects[fb].status == "pending"  # the outbox sends the same envelope again
+
+
+async def test_runtime_publish_to_a_channel_and_staff_against_mosquitto(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    settings = make_settings(
+        mosquitto.endpoint,
+        org_file=ROOT / "playbooks" / "orgs" / "eksempel.yaml",
+        playbook=ROOT / "playbooks" / "flom-og-skred.yaml",
+    )
+    runtime = ConsoleRuntime(settings, signer=signer)
+    await runtime.start()
+    try:
+        assert runtime.settings.operator == "jon"  # drafts, does not approve
+        text = "Rv73 er stengt. Følg med på https://www.eksempel.kommune.no"
+        saved = await runtime.submit(SaveDraft((DraftVariant("nb", "Flomvarsel", text),)))
+        assert isinstance(saved, Accepted)
+        draft_id = saved.events[0].draft_id  # type: ignore[attr-defined]
+        wrong = await runtime.approve(draft_id, approver="siri", passphrase="feil")
+        assert isinstance(wrong, Rejection) and "wrong passphrase" in wrong.reason
+        ok = await runtime.approve(draft_id, approver="siri", passphrase="passord-siri")
+        assert isinstance(ok, Accepted), ok
+        version_id = ok.events[0].version_id  # type: ignore[attr-defined]
+        published = await runtime.submit(PublishVersion(version_id), actor="siri")
+        assert isinstance(published, Accepted), published
+        ledger = {d.channel: d for d in runtime.state.ledger()}
+        assert set(ledger) == {"nettside", "facebook", "sms", "epost", "ansatte"}
+        await eventually(
+            lambda: ledger["ansatte"].status is DeliveryStatus.DELIVERED, what="staff delivered"
+        )
+        await eventually(  # PUBACK for the bridges' out topics: sent (no bridge yet)
+            lambda: all(d.status is not DeliveryStatus.QUEUED for d in ledger.values()),
+            what="every channel sent",
+        )
+        assert runtime.state.current_message is not None
+        assert runtime.state.current_message.version_id == version_id
+    finally:
+        await runtime.stop()
+    async with await Journal.open(settings.journal_path) as journal:
+        approved = [e for e in await journal.read_events() if isinstance(e, MessageApproved)]
+    assert [(e.author, e.approver) for e in approved] == [("jon", "siri")]
