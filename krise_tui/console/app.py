@@ -21,6 +21,15 @@ from textual.widgets import Button, DataTable, Footer, Input, Label, Static
 from textual.worker import Worker, WorkerState
 
 from krise_tui.bus.session import LinkState
+from krise_tui.console.messages import (
+    ApprovalResult,
+    ApproveScreen,
+    ComposeScreen,
+    DraftReady,
+    LedgerScreen,
+    ledger_line,
+    publish,
+)
 from krise_tui.core.describe import describe
 from krise_tui.core.engine import (
     ExtendFreeze,
@@ -276,6 +285,7 @@ class ConsoleApp(App[None]):
     TITLE = "krise"
     BINDINGS = [
         Binding("n", "new_message", "ny melding"),
+        Binding("m", "ledger", "meldinger"),
         Binding("f", "freeze", "frys/opphev"),
         Binding("s", "rollcall", "ansatte"),
         Binding("j", "focus_journal", "logg"),
@@ -325,6 +335,7 @@ class ConsoleApp(App[None]):
         table.add_columns("#", "tid", "hva")
         self.query_one("#banner", Static).display = False
         self._start_runtime()
+        self.query_one("#journal", DataTable).focus()
         self.set_interval(15, self._refresh_status)
 
     @work(name="start-runtime", group="runtime", exclusive=True, exit_on_error=False)
@@ -361,7 +372,7 @@ class ConsoleApp(App[None]):
         for offset, event in enumerate(message.events, start=1):
             self._add_row(base + offset, event)
         self._refresh_all()
-        if isinstance(self.screen, RollCallScreen):
+        if isinstance(self.screen, RollCallScreen | LedgerScreen):
             self.screen.refresh_data()
 
     def on_console_app_playbook_reloaded(self, message: PlaybookReloaded) -> None:
@@ -448,23 +459,59 @@ class ConsoleApp(App[None]):
             status = f"ansatte … venter ({latest.last_error})"
         else:
             status = "ansatte … sendt"
+        ledger = ledger_line(self.runtime) if state.published_version else status
         widget.update(
             f"Gjeldende budskap v{msg.version_id[:8]} "
             f"({msg.set_at.astimezone():%H:%M} av {msg.set_by})\n"
-            f"  «{msg.text}»\n  {status}"
+            f"  «{msg.text}»\n  {ledger}"
         )
 
     # --- actions -----------------------------------------------------------------------
 
     def action_new_message(self) -> None:
-        self.query_one("#compose", Input).focus()
+        if self.runtime.org is None:
+            # No org file (no operators to approve): a plain current message for staff.
+            self.query_one("#compose", Input).focus()
+            return
+
+        def approved(result: ApprovalResult | None) -> None:
+            if result is None:
+                return
+            question = (
+                f"Publiser versjon {result.version_id[:8]} til {result.channels} kanaler?\n\n"
+                "Nettsiden først, så alle andre kanaler samtidig."
+            )
+
+            def confirmed(ok: bool | None) -> None:
+                if ok:
+                    self._publish_version(result.version_id)
+
+            self.push_screen(ConfirmScreen(question), confirmed)
+
+        def drafted(ready: DraftReady | None) -> None:
+            if ready is not None:
+                self.push_screen(ApproveScreen(self.runtime, ready.draft_id), approved)
+
+        self.push_screen(ComposeScreen(self.runtime), drafted)
+
+    @work(name="publish-version", group="publish", exit_on_error=False)
+    async def _publish_version(self, version_id: str) -> None:
+        problem = await publish(self.runtime, version_id)
+        if problem:
+            self.notify(problem, title="Ikke publisert", severity="error")
+        else:
+            self.notify(f"Versjon {version_id[:8]} er sendt til alle kanaler.", title="Publisert")
+
+    def action_ledger(self) -> None:
+        self.push_screen(LedgerScreen(self.runtime))
 
     def action_focus_journal(self) -> None:
         self.query_one("#journal", DataTable).focus()
 
     def action_help(self) -> None:
         self.notify(
-            "n ny melding · f frys/opphev · s ansatte (opprop) · j logg · ctrl+q avslutt.\n"
+            "n ny melding · m meldinger (levering per kanal) · f frys/opphev · "
+            "s ansatte (opprop) · j logg · ctrl+q avslutt.\n"
             "Meldinger og frys publiseres signert til ansattes terminaler etter bekreftelse.",
             title="Hjelp",
             timeout=8,

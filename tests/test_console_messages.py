@@ -1,0 +1,82 @@
+"""The console's compose → approve → publish flow and the delivery ledger, under run_test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Select, Static, TextArea
+
+from krise_tui.bus.broker import MosquittoBroker
+from krise_tui.bus.envelope import Signer
+from krise_tui.config import Settings
+from krise_tui.console.app import ConfirmScreen, ConsoleApp
+from krise_tui.console.messages import ApproveScreen, ComposeScreen, LedgerScreen
+from krise_tui.core.state import DeliveryStatus
+from krise_tui.runtime import ConsoleRuntime
+from tests.conftest import eventually
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def test_compose_lint_approve_publish_and_ledger(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    settings = make_settings(
+        mosquitto.endpoint,
+        org_file=ROOT / "playbooks" / "orgs" / "eksempel.yaml",
+        playbook=ROOT / "playbooks" / "flom-og-skred.yaml",
+    )
+    runtime = ConsoleRuntime(settings, signer=signer)
+    app = ConsoleApp(runtime)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await eventually(lambda: app.started, what="console start")
+        await pilot.press("n")
+        await eventually(lambda: isinstance(app.screen, ComposeScreen), what="compose")
+        screen = app.screen
+        assert isinstance(screen, ComposeScreen)
+        screen.query_one("#template", Select).value = "forste-melding"
+        await pilot.pause()
+        body = screen.query_one("#body-nb", TextArea).text
+        assert "www.eksempel.kommune.no" in body  # the org's own values are filled in
+        lint = lambda: str(screen.query_one("#lint", Static).render())  # noqa: E731
+        await eventually(lambda: "{sted}" in lint() or "plassholder" in lint(), what="lint")
+        screen.query_one("#headline-nb", Input).value = "Flom i sentrum"
+        screen.query_one(
+            "#body-nb", TextArea
+        ).text = "Rv73 er stengt ved Svenskvollen. Les mer på https://www.eksempel.kommune.no"
+        screen.query_one("#headline-en", Input).value = ""
+        screen.query_one("#body-en", TextArea).text = ""
+        await eventually(lambda: "✓ ingen funn" in lint(), what=f"clean lint, not {lint()}")
+        await pilot.press("ctrl+g")
+        await eventually(lambda: isinstance(app.screen, ApproveScreen), what="approval")
+        approve = app.screen
+        assert isinstance(approve, ApproveScreen)
+        approve.query_one("#approver", Select).value = "siri"
+        approve.query_one("#passphrase", Input).value = "feil passfrase"
+        approve.query_one("#passphrase", Input).focus()
+        await pilot.press("enter")
+        await eventually(lambda: not runtime.state.versions and bool(app._notifications),
+                         what="a refusal")  # fmt: skip
+        assert isinstance(app.screen, ApproveScreen)  # still waiting for the right one
+        approve.query_one("#passphrase", Input).value = "passord-siri"
+        approve.query_one("#passphrase", Input).focus()
+        await pilot.press("enter")
+        await eventually(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        question = str(app.screen.query_one("#question").render())
+        assert "Publiser versjon" in question and "til 5 kanaler" in question
+        await pilot.press("j")
+        await eventually(lambda: bool(runtime.state.published_version), what="published")
+        ledger = {d.channel: d for d in runtime.state.ledger()}
+        await eventually(
+            lambda: ledger["ansatte"].status is DeliveryStatus.DELIVERED, what="staff delivered"
+        )
+        await pilot.press("m")
+        await eventually(lambda: isinstance(app.screen, LedgerScreen), what="ledger")
+        table = app.screen.query_one("#deliveries", DataTable)
+        rows = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1])
+                for i in range(table.row_count)}  # fmt: skip
+        assert next(iter(rows)) == "nettside"  # the website first
+        assert rows["ansatte"] == "✓ levert"
+        await pilot.press("escape")
+        await pilot.press("ctrl+q")
