@@ -228,6 +228,55 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return 1 if report.blocked else 0
 
 
+def cmd_cap_export(args: argparse.Namespace) -> int:
+    """Draft a CAP 1.2 request to the police for an approved version."""
+    from krise_tui.exports.cap_request import CapExportError, cap_request
+    from krise_tui.journal.store import Journal
+    from krise_tui.playbook.loader import load_org, load_playbook
+
+    settings = _settings(args)
+    if settings.org_file is None or settings.playbook is None:
+        print(
+            "krise cap export: needs org_file and playbook (krise.toml or KRISE_*)", file=sys.stderr
+        )
+        return 2
+    org = load_org(settings.org_file)
+    playbook = load_playbook(settings.playbook, org=org)
+
+    async def state() -> object:
+        async with await Journal.open(settings.journal_path) as journal:
+            return await journal.load_state()
+
+    from datetime import UTC, datetime
+
+    from krise_tui.core.state import IncidentState
+
+    loaded = asyncio.run(state())
+    assert isinstance(loaded, IncidentState)
+    try:
+        xml = cap_request(
+            loaded,
+            org=org,
+            playbook=playbook,
+            version_id=args.version,
+            sent=datetime.now(UTC),
+            exercise=args.exercise,
+        )
+    except CapExportError as exc:
+        print(f"krise cap export: {exc}", file=sys.stderr)
+        return 1
+    if args.out:
+        Path(args.out).write_text(xml, encoding="utf-8")
+    else:
+        sys.stdout.write(xml)
+    print(
+        "Dette er en ANMODNING til politiet om varsling – bare politiet sender Nødvarsel. / "
+        "This is a REQUEST to the police; only the police send public warnings.",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def cmd_keys_init(args: argparse.Namespace) -> int:
     settings = _settings(args)
     directory = Path(args.dir) if args.dir else settings.keys_path
@@ -322,6 +371,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-email", action="append", default=[], metavar="ADDRESS")
     p.add_argument("--lang", choices=["nb", "en"], help="language of the report")
     p.set_defaults(func=cmd_lint)
+
+    p = sub.add_parser("cap", help="CAP 1.2 warning requests (only the police send Nødvarsel)")
+    csub = p.add_subparsers(dest="cap_command", metavar="SUBCOMMAND", required=True)
+    c = csub.add_parser(
+        "export", parents=[common], help="draft a CAP 1.2 request for an approved version"
+    )
+    c.add_argument("--version", help="version id (prefix); default: the published version")
+    c.add_argument("--exercise", action="store_true", help="status Exercise (drills)")
+    c.add_argument("--out", help="write the XML here instead of stdout")
+    c.set_defaults(func=cmd_cap_export)
 
     p = sub.add_parser("keys", help="signing keys")
     ksub = p.add_subparsers(dest="keys_command", metavar="SUBCOMMAND", required=True)

@@ -286,6 +286,7 @@ class ConsoleApp(App[None]):
     BINDINGS = [
         Binding("n", "new_message", "ny melding"),
         Binding("m", "ledger", "meldinger"),
+        Binding("c", "cap_request", "CAP til politiet", show=False),
         Binding("f", "freeze", "frys/opphev"),
         Binding("s", "rollcall", "ansatte"),
         Binding("j", "focus_journal", "logg"),
@@ -502,6 +503,29 @@ class ConsoleApp(App[None]):
         else:
             self.notify(f"Versjon {version_id[:8]} er sendt til alle kanaler.", title="Publisert")
 
+    def action_cap_request(self) -> None:
+        """Draft a CAP 1.2 warning request for the published version (to the police)."""
+        from krise_tui.exports.cap_request import CapExportError, cap_request
+
+        rt = self.runtime
+        if rt.org is None or rt.playbook is None:
+            self.notify("CAP-anmodning krever org-fil og drejebok.", severity="warning")
+            return
+        now = rt.clock.now()
+        try:
+            xml = cap_request(rt.state, org=rt.org, playbook=rt.playbook, sent=now)
+        except CapExportError as exc:
+            self.notify(str(exc), title="Ingen CAP-anmodning", severity="warning")
+            return
+        path = rt.settings.data_dir / f"cap-anmodning-{now:%Y%m%d-%H%M%S}.xml"
+        path.write_text(xml, encoding="utf-8")
+        self.notify(
+            f"Lagret i {path}. Dette er en ANMODNING til politiet – bare politiet sender "
+            "Nødvarsel.",
+            title="CAP-anmodning til politiet",
+            timeout=12,
+        )
+
     def action_ledger(self) -> None:
         self.push_screen(LedgerScreen(self.runtime))
 
@@ -510,7 +534,8 @@ class ConsoleApp(App[None]):
 
     def action_help(self) -> None:
         self.notify(
-            "n ny melding · m meldinger (levering per kanal) · f frys/opphev · "
+            "n ny melding · m meldinger (levering per kanal) · c CAP-anmodning til politiet · "
+            "f frys/opphev · "
             "s ansatte (opprop) · j logg · ctrl+q avslutt.\n"
             "Meldinger og frys publiseres signert til ansattes terminaler etter bekreftelse.",
             title="Hjelp",
