@@ -277,6 +277,15 @@ def cmd_cap_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bridge(args: argparse.Namespace) -> int:
+    """Run one channel's bridge as its own process."""
+    from krise_tui.bridge import run_bridge_cli
+
+    settings = _settings(args)
+    _setup_logging(settings, to_file=False)
+    return asyncio.run(run_bridge_cli(settings, args.channel))
+
+
 def cmd_keys_init(args: argparse.Namespace) -> int:
     settings = _settings(args)
     directory = Path(args.dir) if args.dir else settings.keys_path
@@ -371,6 +380,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-email", action="append", default=[], metavar="ADDRESS")
     p.add_argument("--lang", choices=["nb", "en"], help="language of the report")
     p.set_defaults(func=cmd_lint)
+
+    p = sub.add_parser(
+        "bridge", parents=[common], help="run one channel's bridge (bus -> platform) on its own"
+    )
+    p.add_argument("channel", help="channel id from the org file, e.g. nettside, sms")
+    p.set_defaults(func=cmd_bridge)
 
     p = sub.add_parser("cap", help="CAP 1.2 warning requests (only the police send Nødvarsel)")
     csub = p.add_subparsers(dest="cap_command", metavar="SUBCOMMAND", required=True)

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     set, its slug and name replace ``org`` and ``org_name``."""
     playbook: Path | None = None
     """The playbook (YAML) the console follows; reloaded when the file changes."""
+    bridges_in_process: bool = True
+    """Run every channel's bridge inside the console (the default); set false when they
+    run as their own processes (`krise bridge CHANNEL`) near the internet."""
     strict_roster: bool = True
     """Reject acknowledgements from staff ids the org file does not list. Embedded
     brokers (demos, drills) relax this so simulated terminals count."""

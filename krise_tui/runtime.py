@@ -16,10 +16,12 @@ import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from krise_tui.bus import topics
 from krise_tui.bus.broker import (
     WEAK_BROKER_WARNING,
+    BrokerError,
     BrokerKind,
     EmbeddedBroker,
     Endpoint,
@@ -163,6 +165,10 @@ class ConsoleRuntime:
         self._watcher: PlaybookWatcher | None = None
         self._playbook_listeners: list[Callable[[list[Problem]], object]] = []
         self._policy_cache: tuple[object, MessagePolicy | None] | None = None
+        self.bridges: dict[str, Any] = {}
+        """Channel id -> in-process BridgeRuntime."""
+        self.bridge_errors: dict[str, str] = {}
+        """Channel id -> why its bridge could not start (shown in the console)."""
         self.journal: Journal | None = None
         self.session: BusSession | None = None
         self.broker: EmbeddedBroker | None = None
@@ -242,6 +248,51 @@ class ConsoleRuntime:
         self._tasks.append(asyncio.create_task(self.session.run(), name="bus-session"))
         self._tasks.append(asyncio.create_task(self._outbox_loop(), name="outbox"))
         self._tasks.append(asyncio.create_task(self._timer_loop(), name="timers"))
+        if s.bridges_in_process and self.org is not None:
+            await self._start_bridges(login)
+
+    # --- bridges -------------------------------------------------------------------------
+
+    async def _start_bridges(self, console_login: Login) -> None:
+        """Run each channel's bridge in this process (the embedded default)."""
+        from krise_tui.bridge import BridgeRuntime
+        from krise_tui.channels.from_org import channel_from_def
+
+        assert self.org is not None and self.signer is not None
+        state_dir = self.settings.data_dir / "bridges"
+        state_dir.mkdir(parents=True, exist_ok=True)
+        for defn in self.org.channels:
+            if str(defn.kind) == "staff":
+                continue  # staff terminals are served by the console itself
+            try:
+                adapter = channel_from_def(
+                    defn,
+                    state_dir=state_dir,
+                    website_url=str(self.org.website),
+                    base_dir=self.settings.data_dir,
+                )
+                if self.settings.broker.host:
+                    user, password = self.settings.broker.username, self.settings.broker.secret()
+                else:
+                    endpoint = read_endpoint(self.settings.broker_dir / "endpoint.json")
+                    user, password = endpoint.login("bridge", defn.id)
+            except (ValueError, BrokerError, OSError) as exc:
+                self.bridge_errors[defn.id] = str(exc)
+                log.warning("bridge %s not started: %s", defn.id, exc)
+                continue
+            bridge = BridgeRuntime(
+                host=console_login.host,
+                port=console_login.port,
+                org=self.settings.org,
+                channel_id=defn.id,
+                channel=adapter,
+                username=user,
+                password=password,
+                public_keys=(self.signer.public_key,),
+                state_file=state_dir / f"{defn.id}.seq.json",
+            )
+            await bridge.start()
+            self.bridges[defn.id] = bridge
 
     # --- playbook ----------------------------------------------------------------------
 
@@ -294,7 +345,8 @@ class ConsoleRuntime:
         if s.broker.host:
             self.broker_info = BrokerInfo(BrokerKind.EXTERNAL, s.broker.host, s.broker.port)
             return resolve_login(s, "console")
-        self.broker = choose_embedded(s.broker.embedded, s.broker_dir)
+        bridges = tuple(c.id for c in self.org.channels) if self.org is not None else ()
+        self.broker = choose_embedded(s.broker.embedded, s.broker_dir, bridges=bridges)
         endpoint: Endpoint = await self.broker.start()
         write_endpoint(s.broker_dir / "endpoint.json", endpoint)
         warning = WEAK_BROKER_WARNING if endpoint.kind is BrokerKind.AMQTT else ""
@@ -309,6 +361,10 @@ class ConsoleRuntime:
         """Stop cleanly: presence offline, tasks ended, broker stopped, journal closed."""
         if self._watcher is not None:
             await self._watcher.stop()
+        for bridge in self.bridges.values():
+            with contextlib.suppress(Exception):
+                await bridge.stop()
+        self.bridges.clear()
         if self.session is not None:
             await self.session.stop()
             with contextlib.suppress(TimeoutError):

@@ -453,10 +453,20 @@ class AmqttBroker:
 EmbeddedBroker = MosquittoBroker | AmqttBroker
 
 
-def choose_embedded(preference: str, directory: Path) -> EmbeddedBroker:
-    """Pick the embedded broker: a local mosquitto when installed, else amqtt."""
+def choose_embedded(
+    preference: str, directory: Path, *, bridges: tuple[str, ...] = ()
+) -> EmbeddedBroker:
+    """Pick the embedded broker: a local mosquitto when installed, else amqtt.
+
+    ``bridges`` are the org's channel ids: each gets a ``bridge-<id>`` user and its ACL
+    block, so the in-process bridges (and `krise bridge ID`) can log in.
+    """
     if preference in ("auto", "mosquitto") and shutil.which("mosquitto"):
-        return MosquittoBroker(directory)
+        extra = tuple(b for b in bridges if b not in STANDARD_BRIDGES)
+        credentials = Credentials.generate(
+            bridges=(*STANDARD_BRIDGES, *extra), simulated=EMBEDDED_SIMULATED_STAFF
+        )
+        return MosquittoBroker(directory, credentials=credentials, extra_bridges=extra)
     if preference == "mosquitto":
         raise BrokerError("broker.embedded = 'mosquitto' but no mosquitto binary is installed")
     return AmqttBroker()

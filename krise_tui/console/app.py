@@ -348,6 +348,11 @@ class ConsoleApp(App[None]):
         await rt.start()
         if rt.playbook_problems:
             self.post_message(self.PlaybookReloaded(rt.playbook_problems))
+        elif rt.bridge_errors:
+            lines = [f"  {cid}: {why}" for cid, why in sorted(rt.bridge_errors.items())]
+            self._show_banner(
+                "! Kanaler uten bro (meldinger dit blir ikke levert):\n" + "\n".join(lines)
+            )
         self.started = True
         assert rt.journal is not None
         table = self.query_one("#journal", DataTable)

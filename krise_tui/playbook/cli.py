@@ -21,6 +21,13 @@ from krise_tui.playbook.loader import Problem, check_org, load_org, read_limited
 from krise_tui.playbook.models import Org
 
 
+def _looks_like_org(data: bytes) -> bool:
+    """An org file (slug + operators at the top level) named where playbooks are expected."""
+    head = data[:65536].decode("utf-8", errors="replace")
+    keys = {line.split(":", 1)[0] for line in head.splitlines() if line[:1].isalpha()}
+    return {"slug", "operators"} <= keys
+
+
 def run_check(
     paths: Sequence[Path | str], org_path: Path | str | None = None, *, out: TextIO | None = None
 ) -> int:
@@ -43,6 +50,14 @@ def run_check(
         except OSError as exc:
             failed = True
             print(Problem(str(path), 1, 1, f"cannot read: {exc.strerror or exc}"), file=stream)
+            continue
+        if _looks_like_org(data):
+            org_problems = check_org(path)
+            for problem in org_problems:
+                print(problem, file=stream)
+            failed = failed or bool(org_problems)
+            if not org_problems:
+                print(f"{path}: OK (org file)", file=stream)
             continue
         playbook, problems = validate_bytes(data, file=str(path), org=org)
         if playbook is None:

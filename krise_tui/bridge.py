@@ -1,0 +1,744 @@
+"""Channel bridges: MQTT clients that carry approved messages to one platform each.
+
+A bridge runs inside the console process (the embedded default) or on its own
+(``krise bridge CHANNEL``), close to the internet. Either way it is only an MQTT client
+with the broker user ``bridge-<channel>``, which the ACL lets read its channel's ``out``
+topic and write its ``receipt``/``in`` topics and its presence — nothing else.
+
+The wire contract:
+
+- The console publishes to ``krise/v1/{org}/channel/{ch}/out`` (QoS 1, not retained) a
+  signed envelope (:mod:`krise_tui.bus.envelope`) of type ``channel.deliver`` with a
+  per-channel monotonic ``seq`` and the body ``{effect_id, channel, idempotency_key,
+  message, previous_remote_id}`` (``message`` is an
+  :class:`~krise_tui.channels.base.ApprovedMessage` as JSON).
+- A console *retry* re-publishes the same envelope (same id and seq). The bridge then
+  delivers again with the same idempotency key (the adapters are idempotent), even
+  when newer envelopes have arrived since (:class:`DeliveryTracker`). Envelopes with a
+  bad signature, an unknown key, another org or channel, or a stale ``seq`` under a new
+  id are ignored, counted and logged; they are never delivered.
+- The bridge answers on ``krise/v1/{org}/channel/{ch}/receipt`` (QoS 1, plain JSON,
+  :class:`Receipt`): ``sent`` when an attempt starts, then ``delivered`` or ``failed``.
+  A retryable failure is retried by the bridge itself with capped exponential backoff
+  and jitter, never sooner than the platform's ``Retry-After``, up to
+  :attr:`RetryPolicy.max_attempts` attempts; a permanent failure stops at once. Every
+  attempt's outcome is a receipt.
+- Deliveries of different effects run concurrently, so one hanging endpoint never holds
+  up another message; the same effect is never delivered twice at the same time (a
+  retry that arrives while it is in progress cuts the wait before its next attempt).
+
+Receipts are queued and published in order by one task, so a broker outage delays them
+but does not lose them while the bridge runs. The session is persistent (fixed client
+id ``krise-bridge-{org}-{channel}``, ``clean_session=False``): envelopes published while
+the bridge is offline are queued by the broker and delivered when it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import signal
+import sys
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from krise_tui.bus import topics
+from krise_tui.bus.envelope import Envelope, SeqTracker, Verifier, VerifyResult, VerifyStatus
+from krise_tui.bus.session import BusSession, LinkState, NotConnectedError, SessionConfig
+from krise_tui.channels.base import (
+    ApprovedMessage,
+    Channel,
+    DeliveryResult,
+    atomic_write,
+    format_seconds,
+)
+
+if TYPE_CHECKING:
+    from krise_tui.config import Settings
+
+log = logging.getLogger(__name__)
+
+DELIVER_TYPE = "channel.deliver"
+"""The envelope type the console sends on a channel's ``out`` topic."""
+
+RECEIPT_HISTORY = 1000
+"""Receipts kept in :attr:`BridgeRuntime.receipts` (the newest)."""
+
+ACCEPTED_MEMORY = 10_000
+"""Envelope ids a :class:`DeliveryTracker` remembers for console retries."""
+
+
+# --------------------------------------------------------------------------- wire
+
+
+class ReceiptStatus(StrEnum):
+    """What a receipt reports."""
+
+    SENT = "sent"
+    """An attempt starts now."""
+    DELIVERED = "delivered"
+    """The platform accepted the message (``remote_id`` is its id for it)."""
+    FAILED = "failed"
+    """The attempt failed (``reason``; ``permanent`` when retrying cannot help)."""
+
+
+class Receipt(BaseModel):
+    """One delivery receipt, as published on ``…/channel/{ch}/receipt``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    effect_id: Annotated[str, Field(min_length=1)]
+    """The console's effect (outbox entry) this receipt is about."""
+    status: ReceiptStatus
+    """``sent``, ``delivered`` or ``failed``."""
+    reason: str | None = None
+    """Why it failed, in words an operator understands."""
+    remote_id: str | None = None
+    """The platform's id for the post (status id, post id, page URL, Message-ID)."""
+    retry_after: float | None = None
+    """Seconds the platform asked us to wait (``Retry-After``), when it did."""
+    permanent: bool = False
+    """Retrying cannot help (bad token, rejected content, bad configuration)."""
+    attempt: Annotated[int, Field(ge=0)]
+    """The attempt number for this effect on this bridge (1, 2, …; 0: none was made)."""
+    at: AwareDatetime
+    """When (UTC)."""
+
+    def to_wire(self) -> bytes:
+        """The JSON payload."""
+        return self.model_dump_json().encode("utf-8")
+
+
+class DeliveryRequest(BaseModel):
+    """The body of a ``channel.deliver`` envelope."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    effect_id: Annotated[str, Field(min_length=1, max_length=200)]
+    """The console's effect id: receipts name it."""
+    channel: Annotated[str, Field(min_length=1)]
+    """The channel id; must be this bridge's channel."""
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=300)]
+    """``"{version_id}:{channel}"``; the same on every retry."""
+    message: ApprovedMessage
+    """The approved version to deliver."""
+    previous_remote_id: str | None = None
+    """The remote id of the superseded version on this channel, when known."""
+
+
+# --------------------------------------------------------------------------- replay
+
+
+@dataclass
+class DeliveryTracker(SeqTracker):
+    """A :class:`SeqTracker` that also remembers accepted envelopes by id.
+
+    The console retries a delivery by publishing the *same* envelope again. With only
+    the newest ``seq`` per stream, a retry of an older effect after a newer one would
+    look like a replay; this tracker answers ``DUPLICATE`` for any envelope id it
+    accepted with that ``seq`` (the signature was checked before, and it covers id and
+    seq). A new id with an old ``seq`` is still a replay.
+    """
+
+    accepted: OrderedDict[str, int] = field(default_factory=OrderedDict)
+    """Envelope id -> seq of accepted envelopes, oldest first."""
+    limit: int = ACCEPTED_MEMORY
+    """How many ids to remember."""
+
+    def classify(self, env: Envelope) -> VerifyResult:
+        """New, duplicate (also of an older accepted envelope) or replay."""
+        if self.accepted.get(env.id) == env.seq:
+            return VerifyResult(VerifyStatus.DUPLICATE, "already seen", env)
+        return super().classify(env)
+
+    def record(self, env: Envelope) -> None:
+        """Remember ``env`` as the newest on its stream and by its id."""
+        super().record(env)
+        self.accepted[env.id] = env.seq
+        self.accepted.move_to_end(env.id)
+        while len(self.accepted) > self.limit:
+            self.accepted.popitem(last=False)
+
+    def to_json(self) -> dict[str, Any]:
+        """Serialisable form (for the bridge's state file)."""
+        return {
+            "last": [[key, kind, seq, env_id] for (key, kind), (seq, env_id) in self.last.items()],
+            "accepted": [[env_id, seq] for env_id, seq in self.accepted.items()],
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> DeliveryTracker:
+        """Parse :meth:`to_json` output (raises ValueError when it is not that)."""
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        tracker = cls()
+        try:
+            for key, kind, seq, env_id in data.get("last", []):
+                tracker.last[(str(key), str(kind))] = (int(seq), str(env_id))
+            for env_id, seq in data.get("accepted", []):
+                tracker.accepted[str(env_id)] = int(seq)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"unexpected entry: {exc}") from None
+        return tracker
+
+
+def load_tracker(path: Path) -> DeliveryTracker:
+    """The tracker saved in ``path``; an empty one when there is none or it is unreadable."""
+    try:
+        return DeliveryTracker.from_json(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        return DeliveryTracker()
+    except (OSError, ValueError) as exc:
+        log.warning("%s: cannot read the bridge state (%s); starting afresh", path, exc)
+        return DeliveryTracker()
+
+
+# --------------------------------------------------------------------------- policy
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How the bridge retries a retryable failure."""
+
+    backoff_min: float = 1.0
+    """Seconds before the second attempt (before jitter)."""
+    backoff_max: float = 60.0
+    """The longest wait between attempts (unless the platform's ``Retry-After`` asks
+    for longer)."""
+    max_attempts: int = 8
+    """Attempts per delivery request; then the bridge gives up until the console retries."""
+    retry_after_max: float = 900.0
+    """The longest ``Retry-After`` honoured (a platform asking for hours is capped)."""
+    attempt_timeout: float = 120.0
+    """An attempt that has not ended after this many seconds fails (retryable): a safety
+    net over the adapters' own timeouts."""
+
+    def delay(self, failures: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait after the ``failures``-th failed attempt."""
+        base = min(self.backoff_max, self.backoff_min * 2.0 ** max(0, failures - 1))
+        wait = max(self.backoff_min, min(self.backoff_max, base * rng.uniform(0.75, 1.25)))
+        if retry_after is not None:
+            wait = max(wait, min(retry_after, self.retry_after_max))
+        return wait
+
+
+# --------------------------------------------------------------------------- runtime
+
+
+@dataclass
+class _Job:
+    """One effect being delivered."""
+
+    request: DeliveryRequest
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+
+
+ReceiptListener = Callable[[Receipt], object]
+LinkListener = Callable[[LinkState, str], object]
+
+
+@dataclass
+class BridgeRuntime:
+    """One channel's bridge: verify what the console sends, deliver it, report receipts."""
+
+    host: str
+    """Broker host."""
+    port: int
+    """Broker port."""
+    org: str
+    """Organisation slug (topic segment)."""
+    channel_id: str
+    """The channel id from the org file (topic segment; broker user ``bridge-<id>``)."""
+    channel: Channel
+    """The adapter that carries messages to the platform."""
+    username: str | None = None
+    """Broker user (normally ``bridge-<channel id>``)."""
+    password: str | None = None
+    """Broker password."""
+    public_keys: Sequence[Ed25519PublicKey] = ()
+    """The console's public key(s); ignored when :attr:`verifier` is given."""
+    verifier: Verifier | None = None
+    """A ready verifier (its tracker is upgraded to a :class:`DeliveryTracker`)."""
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    """Retry timing."""
+    state_file: Path | None = None
+    """Where the replay tracker is kept across restarts (JSON); None: memory only."""
+    client_id: str | None = None
+    """MQTT client id; default ``krise-bridge-{org}-{channel}`` (must be stable)."""
+    keepalive: int = 30
+    """MQTT keep-alive in seconds."""
+    reconnect_min: float = 0.2
+    """Seconds before the first reconnect attempt (doubles up to :attr:`reconnect_max`)."""
+    reconnect_max: float = 10.0
+    """The longest wait between reconnect attempts."""
+    on_receipt: ReceiptListener | None = None
+    """Called with every receipt as it is made (before it is published)."""
+    on_link: LinkListener | None = None
+    """Called on every connection state change."""
+
+    def __post_init__(self) -> None:
+        self.out_topic = topics.channel_out(self.org, self.channel_id)
+        self.receipt_topic = topics.channel_receipt(self.org, self.channel_id)
+        self.presence_topic = topics.presence(self.org, "bridge", f"bridge-{self.channel_id}")
+        if self.verifier is None:
+            if not self.public_keys:
+                raise ValueError(
+                    f"bridge {self.channel_id!r}: needs the console's public key (or a Verifier)"
+                )
+            tracker = load_tracker(self.state_file) if self.state_file else DeliveryTracker()
+            self.verifier = Verifier(list(self.public_keys), org=self.org, tracker=tracker)
+        elif not isinstance(self.verifier.tracker, DeliveryTracker):
+            self.verifier.tracker = DeliveryTracker(last=dict(self.verifier.tracker.last))
+        self.session: BusSession | None = None
+        self.link_state = LinkState.CONNECTING
+        self.link_detail = ""
+        self.disconnects = 0
+        """Times the connection went down (or a connect attempt failed)."""
+        self.delivered = 0
+        """Successful attempts."""
+        self.failed = 0
+        """Failed attempts (each one is a ``failed`` receipt)."""
+        self.rejected = 0
+        """Envelopes ignored: forged, replayed, malformed, for another channel."""
+        self.redeliveries = 0
+        """Duplicate envelopes (console retries) delivered again."""
+        self.last_reason: str | None = None
+        """The reason of the newest failed attempt."""
+        self.last_rejection: str | None = None
+        """Why the newest ignored envelope was ignored."""
+        self.receipts: list[Receipt] = []
+        """The newest receipts made (up to :data:`RECEIPT_HISTORY`), oldest first."""
+        self.published = 0
+        """Receipts the broker has acknowledged."""
+        self._jobs: dict[str, _Job] = {}
+        self._attempts: dict[str, int] = {}
+        self._outbox: asyncio.Queue[Receipt] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._rng = random.Random()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def user(self) -> str:
+        """The broker user this bridge is meant to log in as."""
+        return f"bridge-{self.channel_id}"
+
+    @property
+    def in_flight(self) -> set[str]:
+        """Effect ids being delivered (or waiting for their next attempt) right now."""
+        return set(self._jobs)
+
+    @property
+    def connected(self) -> bool:
+        """Whether the broker connection is up."""
+        return self.session is not None and self.session.connected
+
+    async def start(self) -> None:
+        """Connect (in the background) and start delivering."""
+        if self.session is not None:
+            raise RuntimeError(f"bridge {self.channel_id!r} is already started")
+        self.session = BusSession(
+            SessionConfig(
+                host=self.host,
+                port=self.port,
+                client_id=self.client_id or f"krise-bridge-{self.org}-{self.channel_id}",
+                username=self.username,
+                password=self.password,
+                subscriptions=[self.out_topic],
+                presence_topic=self.presence_topic,
+                keepalive=self.keepalive,
+                backoff_min=self.reconnect_min,
+                backoff_max=self.reconnect_max,
+            ),
+            self._on_message,
+            on_state=self._on_state,
+        )
+        self._tasks = [
+            asyncio.create_task(self.session.run(), name=f"bridge-{self.channel_id}-session"),
+            asyncio.create_task(self._publisher(), name=f"bridge-{self.channel_id}-receipts"),
+        ]
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait for a live broker connection (raises ``TimeoutError``)."""
+        if self.session is None:
+            raise RuntimeError("start() first")
+        await self.session.wait_connected(timeout)
+
+    async def stop(self, *, flush_timeout: float = 2.0) -> None:
+        """Cancel deliveries in progress, publish queued receipts (briefly), disconnect."""
+        jobs = [job.task for job in self._jobs.values() if job.task is not None]
+        for task in jobs:
+            task.cancel()
+        for task in jobs:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._jobs.clear()
+        if self.connected and not self._outbox.empty():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox.join(), flush_timeout)
+        if self.session is not None:
+            await self.session.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+
+    def _on_state(self, state: LinkState, detail: str) -> None:
+        if state is LinkState.DISCONNECTED:
+            self.disconnects += 1
+        self.link_state = state
+        self.link_detail = detail
+        if self.on_link is not None:
+            try:
+                self.on_link(state, detail)
+            except Exception:
+                log.exception("bridge link listener failed")
+
+    # ------------------------------------------------------------------ inbound
+
+    async def _on_message(self, topic: str, payload: bytes, retained: bool) -> None:
+        if topic != self.out_topic:
+            self._reject(f"message on unexpected topic {topic}")
+            return
+        await self.handle(payload)
+
+    async def handle(self, payload: bytes | str) -> None:
+        """Verify one ``out`` payload and start (or restart) its delivery."""
+        assert self.verifier is not None
+        result = self.verifier.check(payload, record=False)
+        if result.status is VerifyStatus.REJECTED or result.envelope is None:
+            self._reject(result.reason)
+            return
+        env = result.envelope
+        if env.type != DELIVER_TYPE:
+            self._reject(f"unexpected envelope type {env.type!r} (expected {DELIVER_TYPE!r})")
+            return
+        try:
+            request = DeliveryRequest.model_validate(env.body)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "body"
+            reason = f"malformed delivery request: {where}: {first['msg']}"
+            self._reject(reason)
+            effect_id = env.body.get("effect_id")
+            if isinstance(effect_id, str) and effect_id:
+                # A signed request the bridge cannot carry out: tell the console.
+                self._emit(
+                    effect_id,
+                    ReceiptStatus.FAILED,
+                    attempt=self._attempts.get(effect_id, 0),
+                    reason=reason,
+                    permanent=True,
+                )
+            return
+        if request.channel != self.channel_id:
+            # Checked before recording: another channel's seq must not advance ours.
+            self._reject(f"envelope for channel {request.channel!r} on {self.channel_id!r}'s topic")
+            return
+        if result.ok:
+            self.verifier.tracker.record(env)
+            await self._save_tracker()
+        else:
+            self.redeliveries += 1
+            log.info("bridge %s: console retry of %s", self.channel_id, request.effect_id)
+        self._schedule(request)
+
+    def _reject(self, reason: str) -> None:
+        self.rejected += 1
+        self.last_rejection = reason
+        log.warning("bridge %s: ignored an envelope: %s", self.channel_id, reason)
+
+    async def _save_tracker(self) -> None:
+        if self.state_file is None or self.verifier is None:
+            return
+        tracker = self.verifier.tracker
+        if not isinstance(tracker, DeliveryTracker):
+            return
+        data = json.dumps(tracker.to_json()).encode("utf-8")
+        try:
+            await asyncio.to_thread(atomic_write, self.state_file, data, mode=0o600)
+        except OSError as exc:
+            log.warning("bridge %s: cannot save %s: %s", self.channel_id, self.state_file, exc)
+
+    # ------------------------------------------------------------------ delivery
+
+    def _schedule(self, request: DeliveryRequest) -> None:
+        job = self._jobs.get(request.effect_id)
+        if job is not None:
+            # Never two deliveries of one effect at once: cut the wait before the next try.
+            job.wake.set()
+            return
+        job = _Job(request)
+        self._jobs[request.effect_id] = job
+        job.task = asyncio.create_task(
+            self._run(job), name=f"bridge-{self.channel_id}-{request.effect_id}"
+        )
+
+    async def _run(self, job: _Job) -> None:
+        effect_id = job.request.effect_id
+        try:
+            for number in range(1, self.policy.max_attempts + 1):
+                attempt = self._attempts.get(effect_id, 0) + 1
+                self._attempts[effect_id] = attempt
+                self._emit(effect_id, ReceiptStatus.SENT, attempt=attempt)
+                result = await self._attempt(job.request)
+                if result.ok:
+                    self.delivered += 1
+                    self._emit(
+                        effect_id,
+                        ReceiptStatus.DELIVERED,
+                        attempt=attempt,
+                        remote_id=result.remote_id,
+                        reason=result.reason,
+                    )
+                    return
+                self.failed += 1
+                reason = result.reason or "failed"
+                self.last_reason = reason
+                last = result.permanent or number == self.policy.max_attempts
+                if last and not result.permanent:
+                    reason += f" (gave up after {number} attempts)"
+                self._emit(
+                    effect_id,
+                    ReceiptStatus.FAILED,
+                    attempt=attempt,
+                    reason=reason,
+                    retry_after=result.retry_after,
+                    permanent=result.permanent,
+                )
+                log.warning(
+                    "bridge %s: %s attempt %d failed: %s",
+                    self.channel_id,
+                    effect_id,
+                    attempt,
+                    reason,
+                )
+                if last:
+                    return
+                await self._pause(job, number, result.retry_after)
+        finally:
+            if self._jobs.get(effect_id) is job:
+                del self._jobs[effect_id]
+
+    async def _attempt(self, request: DeliveryRequest) -> DeliveryResult:
+        timeout = self.policy.attempt_timeout
+        try:
+            return await asyncio.wait_for(
+                self.channel.deliver(
+                    request.message,
+                    idempotency_key=request.idempotency_key,
+                    previous_remote_id=request.previous_remote_id,
+                ),
+                timeout,
+            )
+        except TimeoutError:
+            return DeliveryResult.failed(f"no answer within {format_seconds(timeout)}")
+        except Exception as exc:  # an adapter bug: retrying the same bug cannot help
+            log.exception("bridge %s: the %s adapter failed", self.channel_id, self.channel.kind)
+            return DeliveryResult.failed(
+                f"internal error in the {self.channel.kind} adapter: {type(exc).__name__}: {exc}",
+                permanent=True,
+            )
+
+    async def _pause(self, job: _Job, failures: int, retry_after: float | None) -> None:
+        """Back off before the next attempt; a console retry cuts it short (not Retry-After)."""
+        loop = asyncio.get_running_loop()
+        honoured = min(retry_after, self.policy.retry_after_max) if retry_after else 0.0
+        not_before = loop.time() + honoured
+        delay = self.policy.delay(failures, retry_after, self._rng)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(job.wake.wait(), delay)
+        job.wake.clear()
+        remaining = not_before - loop.time()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+
+    # ------------------------------------------------------------------ receipts
+
+    def _emit(
+        self,
+        effect_id: str,
+        status: ReceiptStatus,
+        *,
+        attempt: int,
+        reason: str | None = None,
+        remote_id: str | None = None,
+        retry_after: float | None = None,
+        permanent: bool = False,
+    ) -> None:
+        receipt = Receipt(
+            effect_id=effect_id,
+            status=status,
+            reason=reason,
+            remote_id=remote_id,
+            retry_after=retry_after,
+            permanent=permanent,
+            attempt=attempt,
+            at=datetime.now(UTC),
+        )
+        self.receipts.append(receipt)
+        del self.receipts[:-RECEIPT_HISTORY]
+        if self.on_receipt is not None:
+            try:
+                self.on_receipt(receipt)
+            except Exception:
+                log.exception("bridge receipt listener failed")
+        self._outbox.put_nowait(receipt)
+
+    async def _publisher(self) -> None:
+        """Publish receipts in order; wait out broker outages without dropping any."""
+        while True:
+            receipt = await self._outbox.get()
+            payload = receipt.to_wire()
+            try:
+                while True:
+                    session = self.session
+                    assert session is not None
+                    await session.wait_connected()
+                    try:
+                        await session.publish(self.receipt_topic, payload, qos=1, timeout=10)
+                    except NotConnectedError as exc:
+                        log.info("bridge %s: receipt waits: %s", self.channel_id, exc)
+                        await asyncio.sleep(0.1)  # until the session notices the outage
+                        continue
+                    self.published += 1
+                    break
+            finally:
+                self._outbox.task_done()
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def describe_receipt(channel_id: str, receipt: Receipt) -> str:
+    """One line for a person: ``13:05:02 mastodon eff-1 failed #1: 503 … (retry in 7 s)``."""
+    head = (
+        f"{receipt.at.astimezone():%H:%M:%S} {channel_id} {receipt.effect_id} "
+        f"{receipt.status.value} #{receipt.attempt}"
+    )
+    if receipt.status is ReceiptStatus.DELIVERED:
+        tail = f": {receipt.remote_id}" if receipt.remote_id else ""
+        if receipt.reason:
+            tail += f" ({receipt.reason})"
+        return head + tail
+    if receipt.status is ReceiptStatus.FAILED:
+        tail = f": {receipt.reason or 'failed'}"
+        if receipt.permanent:
+            tail += " [permanent]"
+        elif receipt.retry_after is not None:
+            tail += f" (platform asks to wait {format_seconds(receipt.retry_after)})"
+        return head + tail
+    return head
+
+
+async def run_bridge_cli(
+    settings: Settings,
+    channel_id: str,
+    *,
+    stop: asyncio.Event | None = None,
+    out: TextIO | None = None,
+    err: TextIO | None = None,
+) -> int:
+    """``krise bridge CHANNEL``: run one channel's bridge until SIGINT/SIGTERM (or ``stop``).
+
+    Loads the org file (``settings.org_file``, required) and the channel's definition,
+    logs in to the configured broker, or to the local embedded one
+    (``{data_dir}/broker/endpoint.json``) as ``bridge-<channel>``, checks envelopes
+    against the console's public key (``settings.public_key_path``) and prints one line
+    per receipt on ``out``. Ledgers and the replay tracker live in
+    ``{data_dir}/bridges/``.
+
+    Returns:
+        0 after a clean stop; 2 when the configuration is wrong (the reason is printed).
+    """
+    from krise_tui.bus.broker import BrokerError
+    from krise_tui.bus.envelope import KeyFileError, load_public_key
+    from krise_tui.channels.from_org import channel_from_def
+    from krise_tui.playbook.loader import PlaybookError, load_org
+    from krise_tui.runtime import resolve_login
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+
+    def fail(text: str) -> int:
+        print(f"krise bridge {channel_id}: {text}", file=err, flush=True)
+        return 2
+
+    if settings.org_file is None:
+        return fail("no organisation file: set org_file in krise.toml or KRISE_ORG_FILE")
+    try:
+        org = load_org(settings.org_file)
+    except PlaybookError as exc:
+        return fail(f"the organisation file is invalid:\n{exc}")
+    except OSError as exc:
+        return fail(f"cannot read the organisation file: {exc}")
+    defn = next((c for c in org.channels if c.id == channel_id), None)
+    if defn is None:
+        known = ", ".join(c.id for c in org.channels if c.kind.value != "staff")
+        return fail(f"{org.slug} has no channel {channel_id!r} (bridges: {known})")
+    state_dir = settings.data_dir / "bridges"
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        adapter = channel_from_def(defn, state_dir=state_dir, website_url=str(org.website))
+        login = resolve_login(settings, "bridge", channel_id)
+        key = load_public_key(settings.public_key_path)
+    except (ValueError, BrokerError, KeyFileError, OSError) as exc:
+        return fail(str(exc))
+
+    def print_receipt(receipt: Receipt) -> None:
+        print(describe_receipt(channel_id, receipt), file=out, flush=True)
+
+    def print_link(state: LinkState, detail: str) -> None:
+        if state in (LinkState.CONNECTED, LinkState.DISCONNECTED):
+            suffix = f": {detail}" if detail and state is LinkState.DISCONNECTED else ""
+            print(f"krise bridge {channel_id}: {state.value}{suffix}", file=err, flush=True)
+
+    bridge = BridgeRuntime(
+        host=login.host,
+        port=login.port,
+        org=org.slug,
+        channel_id=channel_id,
+        channel=adapter,
+        username=login.username,
+        password=login.password,
+        public_keys=[key],
+        state_file=state_dir / f"{channel_id}.seq.json",
+        keepalive=settings.broker.keepalive,
+        on_receipt=print_receipt,
+        on_link=print_link,
+    )
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, stop.set)
+            handled.append(signum)
+    print(
+        f"krise bridge {channel_id} ({defn.kind.value}) for {org.slug}: "
+        f"{login.host}:{login.port} as {login.username or 'anonymous'}",
+        file=err,
+        flush=True,
+    )
+    try:
+        await bridge.start()
+        await stop.wait()
+    finally:
+        await bridge.stop()
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+    return 0
