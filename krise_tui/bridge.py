@@ -50,6 +50,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
+import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
@@ -289,6 +290,7 @@ class BridgeRuntime:
     """Called on every connection state change."""
 
     def __post_init__(self) -> None:
+        self._http: httpx.AsyncClient | None = None
         self.out_topic = topics.channel_out(self.org, self.channel_id)
         self.receipt_topic = topics.channel_receipt(self.org, self.channel_id)
         self.presence_topic = topics.presence(self.org, "bridge", f"bridge-{self.channel_id}")
@@ -349,6 +351,11 @@ class BridgeRuntime:
         """Connect (in the background) and start delivering."""
         if self.session is not None:
             raise RuntimeError(f"bridge {self.channel_id!r} is already started")
+        if getattr(self.channel, "_client", "absent") is None:
+            # HTTP adapters built without a client open a fresh one per delivery, which
+            # costs a TLS context each time; the bridge lends them one pooled client.
+            self._http = httpx.AsyncClient(follow_redirects=False)
+            self.channel._client = self._http  # type: ignore[attr-defined]
         self.session = BusSession(
             SessionConfig(
                 host=self.host,
@@ -390,6 +397,9 @@ class BridgeRuntime:
                 await asyncio.wait_for(self._outbox.join(), flush_timeout)
         if self.session is not None:
             await self.session.stop()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
