@@ -398,6 +398,7 @@ class BridgeRuntime:
         if self.session is not None:
             await self.session.stop()
         if self._http is not None:
+            self.channel._client = None  # type: ignore[attr-defined]  # lent, now returned
             await self._http.aclose()
             self._http = None
         for task in self._tasks:
