@@ -131,3 +131,114 @@ async def test_every_channel_gets_the_same_version_and_retries_never_post_twice(
     page = tmp_path / "www" / "v" / f"{version_id}.html"
     assert page.exists() and "Rv73 er stengt" in page.read_text(encoding="utf-8")
     shutil.rmtree(tmp_path / "www")
+
+
+async def publish_text(runtime: ConsoleRuntime, text: str, **draft: object) -> str:
+    saved = await runtime.submit(
+        SaveDraft((DraftVariant("nb", "Flomvarsel", f"{text} {WEB}"),), **draft)  # type: ignore[arg-type]
+    )
+    assert isinstance(saved, Accepted), saved
+    approved = await runtime.approve(
+        saved.events[0].draft_id,  # type: ignore[attr-defined]
+        approver="kari",
+        passphrase="kari-pass",
+    )
+    assert isinstance(approved, Accepted), approved
+    version_id: str = approved.events[0].version_id  # type: ignore[attr-defined]
+    assert isinstance(await runtime.submit(PublishVersion(version_id)), Accepted)
+    return version_id
+
+
+async def test_update_edits_in_place_and_a_hanging_channel_delays_no_other(
+    tmp_path: Path,
+    mosquitto: MosquittoBroker,
+    make_settings: Callable[..., Settings],
+    signer: Signer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TEST_MASTODON_TOKEN", MASTODON_TOKEN)
+    mastodon, hook = FakePlatform().start(), FakePlatform().start()
+    settings = make_settings(
+        mosquitto.endpoint,
+        org_file=write_org(tmp_path, mastodon, hook),
+        playbook=write_playbook(tmp_path),
+    )
+    runtime = ConsoleRuntime(settings, signer=signer)
+    try:
+        await runtime.start()
+        first = await publish_text(runtime, "Rv73 er stengt.")
+        await eventually(
+            lambda: all(d.status is DeliveryStatus.DELIVERED for d in runtime.state.ledger(first)),
+            what="first version delivered",
+        )
+        hook.hang = True  # the intranet stops answering
+        second = await publish_text(
+            runtime, "Rv73 er åpnet igjen.", status="updated", supersedes=first
+        )
+        ledger = {d.channel: d for d in runtime.state.ledger(second)}
+        await eventually(
+            lambda: all(
+                ledger[c].status is DeliveryStatus.DELIVERED
+                for c in ("nettside", "mastodon", "ansatte")
+            ),
+            timeout=5,
+            what="the other channels, while the intranet hangs",
+        )
+        assert ledger["intranett"].status is not DeliveryStatus.DELIVERED
+    finally:
+        await runtime.stop()
+        mastodon.stop()
+        hook.stop()
+    # Mastodon: the update edited the first status in place (PUT), no second status.
+    assert len(mastodon.statuses) == 1
+    (status,) = mastodon.statuses.values()
+    assert status["edits"] == 1 and "åpnet igjen" in status["text"]
+    index = (tmp_path / "www" / "index.html").read_text(encoding="utf-8")
+    assert "Oppdatert" in index and "åpnet igjen" in index
+
+
+async def test_a_console_killed_mid_publish_finishes_every_delivery_once_on_restart(
+    tmp_path: Path,
+    mosquitto: MosquittoBroker,
+    make_settings: Callable[..., Settings],
+    signer: Signer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TEST_MASTODON_TOKEN", MASTODON_TOKEN)
+    mastodon, hook = FakePlatform().start(), FakePlatform().start()
+    settings = make_settings(
+        mosquitto.endpoint,
+        org_file=write_org(tmp_path, mastodon, hook),
+        playbook=write_playbook(tmp_path),
+    )
+    try:
+        # The publish is journaled, then the process dies before any delivery.
+        crashed = ConsoleRuntime(settings, signer=signer, start_bus=False)
+        await crashed.start()
+        version_id = await publish_text(crashed, "Skolen er stengt i morgen.")
+        pending = {e.effect_id for e in crashed.state.pending_effects()}
+        ledger = crashed.state.ledger(version_id)
+        assert len(ledger) == 4 and all(d.effect_id in pending for d in ledger)
+        await crashed.stop()
+
+        restarted = ConsoleRuntime(settings, signer=signer)
+        await restarted.start()
+        try:
+            await eventually(
+                lambda: all(
+                    d.status is DeliveryStatus.DELIVERED for d in restarted.state.ledger(version_id)
+                ),
+                timeout=15,
+                what="every channel delivered after the restart",
+            )
+        finally:
+            await restarted.stop()
+        # A second restart finds nothing left to do and posts nothing again.
+        again = ConsoleRuntime(settings, signer=signer)
+        await again.start()
+        await again.stop()
+    finally:
+        mastodon.stop()
+        hook.stop()
+    assert len(mastodon.statuses) == 1
+    assert len(hook.hooks) == 1

@@ -78,5 +78,11 @@ async def test_compose_lint_approve_publish_and_ledger(
                 for i in range(table.row_count)}  # fmt: skip
         assert next(iter(rows)) == "nettside"  # the website first
         assert rows["ansatte"] == "✓ levert"
+        await pilot.press("u")  # update: the editor opens with the published text
+        await eventually(lambda: isinstance(app.screen, ComposeScreen), what="update editor")
+        update = app.screen
+        assert isinstance(update, ComposeScreen) and update.status == "updated"
+        assert update.supersedes == runtime.state.published_version
+        assert update.query_one("#headline-nb", Input).value == "Flom i sentrum"
         await pilot.press("escape")
         await pilot.press("ctrl+q")

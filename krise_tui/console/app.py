@@ -474,7 +474,7 @@ class ConsoleApp(App[None]):
 
     # --- actions -----------------------------------------------------------------------
 
-    def action_new_message(self) -> None:
+    def action_new_message(self, status: str = "published", supersedes: str | None = None) -> None:
         if self.runtime.org is None:
             # No org file (no operators to approve): a plain current message for staff.
             self.query_one("#compose", Input).focus()
@@ -498,7 +498,7 @@ class ConsoleApp(App[None]):
             if ready is not None:
                 self.push_screen(ApproveScreen(self.runtime, ready.draft_id), approved)
 
-        self.push_screen(ComposeScreen(self.runtime), drafted)
+        self.push_screen(ComposeScreen(self.runtime, status=status, supersedes=supersedes), drafted)
 
     @work(name="publish-version", group="publish", exit_on_error=False)
     async def _publish_version(self, version_id: str) -> None:

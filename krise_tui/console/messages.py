@@ -92,11 +92,19 @@ class ComposeScreen(Screen[DraftReady | None]):
         Binding("escape", "cancel", "avbryt"),
     ]
 
-    def __init__(self, runtime: ConsoleRuntime) -> None:
+    def __init__(
+        self,
+        runtime: ConsoleRuntime,
+        *,
+        status: str = "published",
+        supersedes: str | None = None,
+    ) -> None:
         super().__init__()
         self.runtime = runtime
         self.langs = languages(runtime)
         self.draft_id: str | None = None
+        self.status = status
+        self.supersedes = supersedes
 
     def compose(self) -> ComposeResult:
         rt = self.runtime
@@ -104,7 +112,12 @@ class ComposeScreen(Screen[DraftReady | None]):
         policy = rt.message_policy()
         if policy is not None and author in policy.operators:
             author = policy.operators[author].signature
-        yield Static(f" Ny melding · forfatter: {author}", id="compose-title", markup=False)
+        what = {
+            "published": "Ny melding",
+            "updated": f"Oppdatering av versjon {(self.supersedes or '')[:8]}",
+            "retracted": f"Tilbaketrekking av versjon {(self.supersedes or '')[:8]}",
+        }[self.status]
+        yield Static(f" {what} · forfatter: {author}", id="compose-title", markup=False)
         options = []
         if rt.playbook is not None:
             options = [(f"{t.id}: {t.purpose}"[:70], t.id) for t in rt.playbook.templates]
@@ -123,6 +136,16 @@ class ComposeScreen(Screen[DraftReady | None]):
 
     def on_mount(self) -> None:
         self.query_one("#headline-nb", Input).focus()
+        earlier = self.runtime.state.versions.get(self.supersedes or "")
+        if earlier is not None:  # start from the text being updated or retracted
+            for variant in earlier.variants:
+                lang = str(variant["lang"])
+                if lang in self.langs:
+                    self.query_one(f"#headline-{lang}", Input).value = str(variant["headline"])
+                    body = str(variant["body"])
+                    if self.status == "retracted":
+                        body = "Denne meldingen er trukket tilbake: " + body
+                    self.query_one(f"#body-{lang}", TextArea).text = body
         self._relint()
 
     def variants(self) -> tuple[DraftVariant, ...]:
@@ -188,7 +211,14 @@ class ComposeScreen(Screen[DraftReady | None]):
         self.query_one("#lint", Static).update("\n".join(lines))
 
     async def _save(self) -> str | None:
-        decision = await self.runtime.submit(SaveDraft(self.variants(), draft_id=self.draft_id))
+        decision = await self.runtime.submit(
+            SaveDraft(
+                self.variants(),
+                draft_id=self.draft_id,
+                status=self.status,
+                supersedes=self.supersedes,
+            )
+        )
         if isinstance(decision, Rejection):
             self.notify(decision.reason, title="Ikke lagret", severity="error")
             return None
@@ -319,6 +349,8 @@ class LedgerScreen(ModalScreen[None]):
     BINDINGS = [
         Binding("escape,o", "close", "tilbake"),
         Binding("r", "retry", "send på nytt"),
+        Binding("u", "update", "oppdater"),
+        Binding("t", "retract", "trekk tilbake"),
     ]
 
     def __init__(self, runtime: ConsoleRuntime) -> None:
@@ -329,7 +361,11 @@ class LedgerScreen(ModalScreen[None]):
         with Vertical(id="ledger"):
             yield Static("", id="ledger-title", markup=False)
             yield DataTable(id="deliveries", cursor_type="row")
-            yield Static("r send valgt kanal på nytt · esc tilbake", markup=False)
+            yield Static(
+                "r send valgt kanal på nytt · u oppdater meldingen · t trekk den tilbake · "
+                "esc tilbake",
+                markup=False,
+            )
 
     def on_mount(self) -> None:
         self.query_one("#deliveries", DataTable).add_columns("kanal", "status", "forsøk", "tid")
@@ -353,6 +389,20 @@ class LedgerScreen(ModalScreen[None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+    def action_update(self) -> None:
+        self._replace("updated")
+
+    def action_retract(self) -> None:
+        self._replace("retracted")
+
+    def _replace(self, status: str) -> None:
+        published = self.runtime.state.published_version
+        if published is None:
+            self.notify("Ingen publisert melding å erstatte.", severity="warning")
+            return
+        self.dismiss(None)
+        self.app.call_later(self.app.action_new_message, status, published)  # type: ignore[attr-defined]
 
     @work(name="retry", group="ledger", exit_on_error=False)
     async def action_retry(self) -> None:
