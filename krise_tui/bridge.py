@@ -56,11 +56,18 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from krise_tui.bus import topics
 from krise_tui.bus.envelope import Envelope, SeqTracker, Verifier, VerifyResult, VerifyStatus
-from krise_tui.bus.session import BusSession, LinkState, NotConnectedError, SessionConfig
+from krise_tui.bus.session import (
+    BusSession,
+    LinkState,
+    NotConnectedError,
+    SessionConfig,
+    cancel_and_wait,
+)
 from krise_tui.channels.base import (
     ApprovedMessage,
     Channel,
     DeliveryResult,
+    HttpChannel,
     atomic_write,
     format_seconds,
 )
@@ -351,11 +358,14 @@ class BridgeRuntime:
         """Connect (in the background) and start delivering."""
         if self.session is not None:
             raise RuntimeError(f"bridge {self.channel_id!r} is already started")
-        if getattr(self.channel, "_client", "absent") is None:
+        if isinstance(self.channel, HttpChannel):
             # HTTP adapters built without a client open a fresh one per delivery, which
             # costs a TLS context each time; the bridge lends them one pooled client.
-            self._http = httpx.AsyncClient(follow_redirects=False)
-            self.channel._client = self._http  # type: ignore[attr-defined]
+            pooled = httpx.AsyncClient(follow_redirects=False)
+            if self.channel.lend_client(pooled):
+                self._http = pooled
+            else:
+                await pooled.aclose()
         self.session = BusSession(
             SessionConfig(
                 host=self.host,
@@ -386,11 +396,7 @@ class BridgeRuntime:
     async def stop(self, *, flush_timeout: float = 2.0) -> None:
         """Cancel deliveries in progress, publish queued receipts (briefly), disconnect."""
         jobs = [job.task for job in self._jobs.values() if job.task is not None]
-        for task in jobs:
-            task.cancel()
-        for task in jobs:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*jobs)
         self._jobs.clear()
         if self.connected and not self._outbox.empty():
             with contextlib.suppress(TimeoutError):
@@ -398,14 +404,11 @@ class BridgeRuntime:
         if self.session is not None:
             await self.session.stop()
         if self._http is not None:
-            self.channel._client = None  # type: ignore[attr-defined]  # lent, now returned
+            if isinstance(self.channel, HttpChannel):
+                self.channel.lend_client(None)  # lent, now returned
             await self._http.aclose()
             self._http = None
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks.clear()
 
     def _on_state(self, state: LinkState, detail: str) -> None:

@@ -39,7 +39,13 @@ from krise_tui.bus.envelope import (
     load_public_key,
     write_key_pair,
 )
-from krise_tui.bus.session import BusSession, LinkState, NotConnectedError, SessionConfig
+from krise_tui.bus.session import (
+    BusSession,
+    LinkState,
+    NotConnectedError,
+    SessionConfig,
+    cancel_and_wait,
+)
 from krise_tui.config import Settings
 from krise_tui.core.engine import (
     Accepted,
@@ -369,11 +375,7 @@ class ConsoleRuntime:
             await self.session.stop()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.flush_inbound(), 5)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(*self._tasks)
         self._tasks.clear()
         if self.broker is not None:
             await self.broker.stop()
@@ -774,9 +776,7 @@ class StaffRuntime:
         if self.session is not None:
             await self.session.stop()
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+            await cancel_and_wait(self._task)
 
     def on_change(self, listener: Callable[[StaffView], object]) -> None:
         """Call ``listener(view)`` whenever the view changes."""

@@ -18,6 +18,7 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 
 import aiomqtt
 
@@ -94,6 +95,30 @@ def describe_error(exc: BaseException) -> str:
     if "Connection refused" in text or "[Errno 111]" in text:
         return "connection refused (is the broker running?)"
     return text
+
+
+async def cancel_and_wait(
+    *tasks: asyncio.Task[Any], tries: int = 40, interval: float = 0.25
+) -> None:
+    """Cancel ``tasks`` and wait until they have really ended.
+
+    A single ``cancel()`` is not enough on Python 3.11: a cancellation that lands just
+    as an inner ``asyncio.wait_for`` completes (aiomqtt's publish, subscribe, connect)
+    is swallowed and the task carries on. So cancel again until each task is done.
+    """
+    current = asyncio.current_task()
+    pending = {t for t in tasks if t is not current and not t.done()}
+    for _ in range(tries):
+        if not pending:
+            break
+        for task in pending:
+            task.cancel()
+        done, pending = await asyncio.wait(pending, timeout=interval)
+        for task in done:
+            if not task.cancelled() and task.exception() is not None:
+                log.debug("task %s ended with %r", task.get_name(), task.exception())
+    if pending:
+        log.error("tasks did not stop: %s", ", ".join(t.get_name() for t in pending))
 
 
 class BusSession:
@@ -237,8 +262,5 @@ class BusSession:
                     2,
                 )
         self._connected.clear()
-        task = self._task
-        if task is not None and task is not asyncio.current_task() and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._task is not None:
+            await cancel_and_wait(self._task)

@@ -40,7 +40,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Protocol, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx
 from pydantic import (
@@ -364,6 +364,36 @@ def parse_config(model: type[ConfigT], name: str, config: Mapping[str, Any]) -> 
             for error in exc.errors()
         )
         raise ChannelConfigError(f"channel {name!r}: {problems}") from None
+
+
+class HttpChannel(Generic[ConfigT]):
+    """What the HTTP adapters share: a name, a validated config, an optional pooled client.
+
+    Without a client each delivery opens (and closes) its own; a long-lived owner such
+    as a bridge lends one pooled client with :meth:`lend_client` for its lifetime.
+    """
+
+    config_model: ClassVar[type[Any]]
+    """The adapter's config model (validated by :meth:`from_config`)."""
+
+    def __init__(
+        self, name: str, config: ConfigT, *, client: httpx.AsyncClient | None = None
+    ) -> None:
+        self.name = name
+        self.config = config
+        self._client = client
+
+    @classmethod
+    def from_config(cls, name: str, config: Mapping[str, Any]) -> Self:
+        """Build from a plain mapping (see the adapter's config model)."""
+        return cls(name, parse_config(cls.config_model, name, config))
+
+    def lend_client(self, client: httpx.AsyncClient | None) -> bool:
+        """Use ``client`` from now on (``None`` gives it back); False if one was given."""
+        if client is not None and self._client is not None:
+            return False
+        self._client = client
+        return True
 
 
 # --------------------------------------------------------------------------- registry

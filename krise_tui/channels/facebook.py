@@ -16,9 +16,8 @@ the URL (URLs end up in logs).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, ClassVar
 
 import httpx
 from pydantic import Field, field_validator
@@ -29,11 +28,11 @@ from krise_tui.channels.base import (
     ChannelConfig,
     ChannelConfigError,
     DeliveryResult,
+    HttpChannel,
     JsonLedger,
     MessageStatus,
     SecretRef,
     failure_from_response,
-    parse_config,
     register,
     render_text,
     resolve_secret,
@@ -76,24 +75,18 @@ class FacebookConfig(ChannelConfig):
 
 
 @register("facebook")
-class FacebookChannel:
+class FacebookChannel(HttpChannel[FacebookConfig]):
     """Posts (or edits) one page post per version, once per idempotency key."""
 
     kind: ClassVar[str] = "facebook"
+    config_model = FacebookConfig
 
     def __init__(
         self, name: str, config: FacebookConfig, *, client: httpx.AsyncClient | None = None
     ) -> None:
-        self.name = name
-        self.config = config
-        self._client = client
+        super().__init__(name, config, client=client)
         self._token = resolve_secret(config.access_token)
         self._ledger = JsonLedger(config.state_file)
-
-    @classmethod
-    def from_config(cls, name: str, config: Mapping[str, Any]) -> Self:
-        """Build from a plain mapping (see :class:`FacebookConfig`)."""
-        return cls(name, parse_config(FacebookConfig, name, config))
 
     async def deliver(
         self,

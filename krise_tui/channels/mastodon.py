@@ -17,8 +17,7 @@ and the signature.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Literal
 
 import httpx
 from pydantic import Field, field_validator
@@ -28,10 +27,10 @@ from krise_tui.channels.base import (
     ApprovedMessage,
     ChannelConfig,
     DeliveryResult,
+    HttpChannel,
     MessageStatus,
     SecretRef,
     failure_from_response,
-    parse_config,
     register,
     render_text,
     resolve_secret,
@@ -63,23 +62,17 @@ class MastodonConfig(ChannelConfig):
 
 
 @register("mastodon")
-class MastodonChannel:
+class MastodonChannel(HttpChannel[MastodonConfig]):
     """Posts (or edits) one status per version."""
 
     kind: ClassVar[str] = "mastodon"
+    config_model = MastodonConfig
 
     def __init__(
         self, name: str, config: MastodonConfig, *, client: httpx.AsyncClient | None = None
     ) -> None:
-        self.name = name
-        self.config = config
-        self._client = client
+        super().__init__(name, config, client=client)
         self._token = resolve_secret(config.access_token)
-
-    @classmethod
-    def from_config(cls, name: str, config: Mapping[str, Any]) -> Self:
-        """Build from a plain mapping (see :class:`MastodonConfig`)."""
-        return cls(name, parse_config(MastodonConfig, name, config))
 
     def render(self, message: ApprovedMessage) -> tuple[str, str]:
         """The status text and its language for ``message``."""

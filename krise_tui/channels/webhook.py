@@ -20,7 +20,7 @@ import re
 import string
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
 from pydantic import Field, field_validator
@@ -32,10 +32,10 @@ from krise_tui.channels.base import (
     ChannelConfig,
     ChannelConfigError,
     DeliveryResult,
+    HttpChannel,
     JsonLedger,
     SecretError,
     failure_from_response,
-    parse_config,
     register,
     resolve_secret,
     response_json,
@@ -135,17 +135,16 @@ def resolve_env_refs(value: str) -> str:
 
 
 @register("webhook")
-class WebhookChannel:
+class WebhookChannel(HttpChannel[WebhookConfig]):
     """POSTs a JSON body built from a template, with ``Idempotency-Key``."""
 
     kind: ClassVar[str] = "webhook"
+    config_model = WebhookConfig
 
     def __init__(
         self, name: str, config: WebhookConfig, *, client: httpx.AsyncClient | None = None
     ) -> None:
-        self.name = name
-        self.config = config
-        self._client = client
+        super().__init__(name, config, client=client)
         try:
             unknown = template_fields(config.body) - TEMPLATE_FIELDS
         except ValueError as exc:
@@ -161,11 +160,6 @@ class WebhookChannel:
         except SecretError as exc:
             raise SecretError(f"channel {name!r}: headers: {exc}") from None
         self._ledger = JsonLedger(config.state_file) if config.state_file else None
-
-    @classmethod
-    def from_config(cls, name: str, config: Mapping[str, Any]) -> Self:
-        """Build from a plain mapping (see :class:`WebhookConfig`)."""
-        return cls(name, parse_config(WebhookConfig, name, config))
 
     def render_body(self, message: ApprovedMessage) -> object:
         """The JSON body this channel sends for ``message``."""

@@ -31,10 +31,9 @@ import html
 import logging
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Self
+from typing import Annotated, ClassVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
@@ -47,13 +46,13 @@ from krise_tui.channels.base import (
     ChannelConfig,
     ChannelConfigError,
     DeliveryResult,
+    HttpChannel,
     JsonLedger,
     MessageStatus,
     SecretRef,
     atomic_write,
     failure_from_response,
     headline_text,
-    parse_config,
     register,
     resolve_secret,
     send_http,
@@ -124,25 +123,19 @@ class WebsiteConfig(ChannelConfig):
 
 
 @register("website")
-class WebsiteChannel:
+class WebsiteChannel(HttpChannel[WebsiteConfig]):
     """Writes each version as accessible static HTML plus an Atom feed."""
 
     kind: ClassVar[str] = "website"
+    config_model = WebsiteConfig
 
     def __init__(
         self, name: str, config: WebsiteConfig, *, client: httpx.AsyncClient | None = None
     ) -> None:
-        self.name = name
-        self.config = config
-        self._client = client
+        super().__init__(name, config, client=client)
         self._tz = ZoneInfo(config.timezone)
         self._cms_token = resolve_secret(config.cms_token) if config.cms_token else None
         self._ledger = JsonLedger(config.directory / LEDGER_NAME)
-
-    @classmethod
-    def from_config(cls, name: str, config: Mapping[str, Any]) -> Self:
-        """Build from a plain mapping (see :class:`WebsiteConfig`)."""
-        return cls(name, parse_config(WebsiteConfig, name, config))
 
     @property
     def directory(self) -> Path:
