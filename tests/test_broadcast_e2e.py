@@ -84,17 +84,7 @@ async def test_every_channel_gets_the_same_version_and_retries_never_post_twice(
         await runtime.start()
         assert set(runtime.bridges) == {"nettside", "mastodon", "intranett"}
         assert runtime.bridge_errors == {}
-        text = f"Rv73 er stengt ved Svenskvollen. Følg med på {WEB}"
-        saved = await runtime.submit(SaveDraft((DraftVariant("nb", "Flomvarsel", text),)))
-        assert isinstance(saved, Accepted)
-        approved = await runtime.approve(
-            saved.events[0].draft_id,  # type: ignore[attr-defined]
-            approver="kari",
-            passphrase="kari-pass",
-        )
-        assert isinstance(approved, Accepted), approved
-        version_id = approved.events[0].version_id  # type: ignore[attr-defined]
-        assert isinstance(await runtime.submit(PublishVersion(version_id)), Accepted)
+        version_id = await publish_text(runtime, "Rv73 er stengt ved Svenskvollen. Følg med på")
         ledger = {d.channel: d for d in runtime.state.ledger()}
 
         def status(channel: str) -> DeliveryStatus:
