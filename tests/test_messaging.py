@@ -244,3 +244,18 @@ async def test_runtime_publish_to_a_channel_and_staff_against_mosquitto(
     async with await Journal.open(settings.journal_path) as journal:
         approved = [e for e in await journal.read_events() if isinstance(e, MessageApproved)]
     assert [(e.author, e.approver) for e in approved] == [("jon", "siri")]
+
+
+def test_lint_warns_when_a_chosen_channel_will_shorten_the_text() -> None:
+    from krise_tui.core.messaging import lint_draft
+
+    policy = MessagePolicy(
+        **{**POLICY.__dict__, "channels": (*POLICY.channels, ChannelSpec("mastodon", "mastodon"))}
+    )
+    short = lint_draft([NB], policy)
+    assert "post-length" not in {f.code for f in short.findings}
+    long_text = DraftVariant("nb", "Flomvarsel", "Hold deg unna elva. " * 30 + WEB)
+    report = lint_draft([long_text], policy)
+    (finding,) = [f for f in report.findings if f.code == "post-length"]
+    assert finding.message("nb").startswith("mastodon: ca. ")
+    assert not report.blocked  # a warning: the channel shortens, keeping the link

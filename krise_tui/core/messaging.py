@@ -149,6 +149,42 @@ def sms_check(max_segments: int) -> Any:
     return check
 
 
+POST_LIMITS = {"mastodon": 500}
+"""Characters per post on channels with a hard limit (SMS is counted in segments)."""
+
+
+def post_limit_check(policy: MessagePolicy) -> Any:
+    """An extra lint check: text longer than a chosen channel's post limit is shortened."""
+    from krise_tui.rules.lint import LintFinding
+
+    limited = [(c.id, POST_LIMITS[c.kind]) for c in policy.channels if c.kind in POST_LIMITS]
+
+    def check(lang: str, variant: Any) -> list[LintFinding]:
+        if lang != "nb":
+            return []  # social posts carry one language, bokmål by default
+        # headline, body, the website link and a signature line, as the channel renders it
+        length = len(f"{variant.headline}\n\n{variant.body}\n\n{policy.website_url}\n") + 40
+        return [
+            LintFinding(
+                severity=Severity.WARNING,
+                code="post-length",
+                language=lang,
+                message_nb=(
+                    f"{channel}: ca. {length} av {limit} tegn – teksten forkortes, "
+                    "lenken og signaturen beholdes"
+                ),
+                message_en=(
+                    f"{channel}: about {length} of {limit} characters – the text is shortened, "
+                    "the link and signature kept"
+                ),
+            )
+            for channel, limit in limited
+            if length > limit
+        ]
+
+    return check
+
+
 def lint_draft(variants: list[DraftVariant], policy: MessagePolicy) -> LintReport:
     """The approval lint for a draft under ``policy``."""
     return lint_message(
@@ -162,7 +198,7 @@ def lint_draft(variants: list[DraftVariant], policy: MessagePolicy) -> LintRepor
         allowed_phones=policy.allowed_phones,
         allowed_emails=policy.allowed_emails,
         website_url=policy.website_url,
-        extra_checks=[sms_check(policy.sms_max_segments)],
+        extra_checks=[sms_check(policy.sms_max_segments), post_limit_check(policy)],
     )
 
 
