@@ -60,13 +60,21 @@ from krise_tui.core.engine import (
     LiftFreeze,
     OpenIncident,
     ReceiveFromBus,
+    RecordApprovalBlock,
     Rejection,
     RemindUnacknowledged,
+    SaveDraft,
     decide,
 )
 from krise_tui.core.events import EventBase, InboundRejected
 from krise_tui.core.ids import Clock, SystemClock, new_id
-from krise_tui.core.messaging import ChannelSpec, MessagePolicy, OperatorInfo
+from krise_tui.core.messaging import (
+    ChannelSpec,
+    DraftVariant,
+    MessagePolicy,
+    OperatorInfo,
+    lint_draft,
+)
 from krise_tui.core.rollcall import RollCall, StaffStatus, roll_call
 from krise_tui.core.state import Effect, IncidentState, fold
 from krise_tui.journal.store import SNAPSHOT_EVERY, Journal
@@ -423,6 +431,13 @@ class ConsoleRuntime:
             sms_max_segments=playbook.sms_max_segments if playbook is not None else 3,
         )
 
+    async def save_draft(self, command: SaveDraft) -> Decision:
+        """Save a draft; a refused one (an ID number in it) is journaled as a block."""
+        decision = await self.submit(command)
+        if isinstance(decision, Rejection) and decision.reason.startswith("blocked:"):
+            await self.submit(RecordApprovalBlock(command.draft_id or "", "", ("id-number",)))
+        return decision
+
     async def approve(
         self,
         draft_id: str,
@@ -443,9 +458,17 @@ class ConsoleRuntime:
         if not ok:
             log.warning("approval refused: wrong passphrase for %s", approver)
             return Rejection(f"wrong passphrase for {operator.full_name}")
-        return await self.submit(
+        decision = await self.submit(
             ApproveDraft(draft_id, approver, overrides, break_glass_reason), actor=approver
         )
+        policy = self.message_policy()
+        draft = self.state.drafts.get(draft_id)
+        if isinstance(decision, Rejection) and policy is not None and draft is not None:
+            report = lint_draft([DraftVariant.from_json(v) for v in draft.variants], policy)
+            if report.hard_blocked:  # the journal records that a block happened
+                codes = tuple(f.code for f in report.blocks)
+                await self.submit(RecordApprovalBlock(draft_id, approver, codes), actor=approver)
+        return decision
 
     def context(self, actor: str | None = None) -> Context:
         """The engine context for a command issued now."""

@@ -121,11 +121,10 @@ def test_id_numbers_block_and_are_never_journaled(state: IncidentState, signer: 
     fnr = complete("150390124")
     assert fnr is not None
     bad = DraftVariant("nb", "Savnet", f"Personen med fødselsnummer {fnr} er savnet. {WEB}")
-    draft_id = draft(state, signer, bad, SMA)
-    decision = decide(state, ApproveDraft(draft_id, "kari", SMA_REASON), ctx(signer, "kari"))
-    assert isinstance(decision, Rejection)
-    assert "blocked" in decision.reason and fnr not in decision.reason
-    assert not state.versions
+    decision = decide(state, SaveDraft((bad, SMA)), ctx(signer, "ola"))
+    assert isinstance(decision, Rejection)  # not even a draft may hold it
+    assert decision.reason.startswith("blocked:") and fnr[6:] not in decision.reason
+    assert not state.drafts and not state.versions
 
 
 def test_missing_required_language_needs_an_override(state: IncidentState, signer: Signer) -> None:
@@ -259,3 +258,33 @@ def test_lint_warns_when_a_chosen_channel_will_shorten_the_text() -> None:
     (finding,) = [f for f in report.findings if f.code == "post-length"]
     assert finding.message("nb").startswith("mastodon: ca. ")
     assert not report.blocked  # a warning: the channel shortens, keeping the link
+
+
+async def test_an_id_number_never_reaches_the_journal_but_the_block_does(
+    make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    from krise_tui.core.events import ApprovalBlocked
+
+    settings = make_settings(
+        None,
+        org_file=ROOT / "playbooks" / "orgs" / "eksempel.yaml",
+        playbook=ROOT / "playbooks" / "flom-og-skred.yaml",
+    )
+    runtime = ConsoleRuntime(settings, signer=signer, start_bus=False)
+    await runtime.start()
+    fnr = complete("150390125")
+    assert fnr is not None
+    try:
+        text = f"Personen med nummer {fnr[:6]} {fnr[6:]} er savnet. https://www.eksempel.kommune.no"
+        decision = await runtime.save_draft(SaveDraft((DraftVariant("nb", "Savnet", text),)))
+        assert isinstance(decision, Rejection) and decision.reason.startswith("blocked:")
+        assert fnr[6:] not in decision.reason
+        assert not runtime.state.drafts
+    finally:
+        await runtime.stop()
+    async with await Journal.open(settings.journal_path) as journal:
+        events = await journal.read_events()
+    (blocked,) = [e for e in events if isinstance(e, ApprovalBlocked)]
+    assert blocked.codes == ["id-number"]
+    journal_bytes = b"".join(p.read_bytes() for p in settings.journal_path.parent.glob("journal*"))
+    assert fnr[6:].encode() not in journal_bytes  # not in any row, WAL or page

@@ -466,6 +466,11 @@ class ConsoleApp(App[None]):
         else:
             status = "ansatte … sendt"
         ledger = ledger_line(self.runtime) if state.published_version else status
+        version = state.versions.get(state.published_version or "")
+        if version is not None and version.break_glass_reason:
+            ledger += (
+                f"\n  ⚠ NØDPROSEDYRE: godkjent av forfatteren alene – {version.break_glass_reason}"
+            )
         widget.update(
             f"Gjeldende budskap v{msg.version_id[:8]} "
             f"({msg.set_at.astimezone():%H:%M} av {msg.set_by})\n"

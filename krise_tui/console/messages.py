@@ -211,7 +211,7 @@ class ComposeScreen(Screen[DraftReady | None]):
         self.query_one("#lint", Static).update("\n".join(lines))
 
     async def _save(self) -> str | None:
-        decision = await self.runtime.submit(
+        decision = await self.runtime.save_draft(
             SaveDraft(
                 self.variants(),
                 draft_id=self.draft_id,

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 from krise_tui.core.events import (
+    ApprovalBlocked,
     CurrentMessageSet,
+    DeliveryRetried,
+    DraftSaved,
     EventBase,
     FreezeChanged,
     InboundReceived,
     InboundRejected,
     IncidentOpened,
+    MessageApproved,
+    MessagePublished,
     OutboxAttemptFailed,
     OutboxConfirmed,
     OutboxRequested,
@@ -56,6 +61,24 @@ def describe(event: EventBase, lang: str = "nb") -> str:
             return f"{'Innkommende' if nb else 'Inbound'} {event.kind} ({where}): {_short(text)}"
         case InboundRejected():
             return f"{'Avvist' if nb else 'Rejected'}: {_short(event.reason, 90)}"
+        case DraftSaved():
+            return (
+                f"Utkast lagret ({event.draft_id[:8]}, {event.status})"
+                if nb
+                else f"Draft saved ({event.draft_id[:8]}, {event.status})"
+            )
+        case MessageApproved():
+            glass = " – NØDPROSEDYRE" if event.break_glass_reason else ""
+            head = "Godkjent" if nb else "Approved"
+            return f"{head} v{event.version_id[:8]} av {event.approver}{glass}"
+        case ApprovalBlocked():
+            head = "Godkjenning stoppet" if nb else "Approval blocked"
+            return f"{head}: {', '.join(event.codes)}"
+        case MessagePublished():
+            head = "Publisert" if nb else "Published"
+            return f"{head} v{event.version_id[:8]} til {len(event.channels)} kanaler"
+        case DeliveryRetried():
+            return f"{'Sendes på nytt' if nb else 'Retry'} ({event.effect_id[:8]})"
         case PlaybookActivated():
             head = "Drejebok i bruk" if nb else "Playbook in use"
             return f"{head}: {event.title} ({event.playbook_id}, {event.hash[:8]})"

@@ -18,6 +18,7 @@ from krise_tui.bus import topics
 from krise_tui.bus.envelope import Signer
 from krise_tui.core import inbound
 from krise_tui.core.events import (
+    ApprovalBlocked,
     CurrentMessageSet,
     DeliveryRetried,
     DraftSaved,
@@ -49,6 +50,7 @@ from krise_tui.core.messaging import (
     version_id_for,
 )
 from krise_tui.core.state import DeliveryStatus, EffectStatus, IncidentState
+from krise_tui.rules.idnumbers import find_id_numbers
 
 MAX_MESSAGE_CHARS = 20_000
 
@@ -119,6 +121,15 @@ class ApproveDraft:
 
 
 @dataclass(frozen=True)
+class RecordApprovalBlock:
+    """Journal that the lint blocked an approval (which rules, never the text)."""
+
+    draft_id: str
+    approver: str
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class PublishVersion:
     """Send an approved version to every one of its channels at once."""
 
@@ -180,6 +191,7 @@ Command = (
     | ActivatePlaybook
     | SaveDraft
     | ApproveDraft
+    | RecordApprovalBlock
     | PublishVersion
     | RetryDelivery
     | PublishCurrentMessage
@@ -258,6 +270,18 @@ def decide(state: IncidentState, command: Command, ctx: Context) -> Decision:
             return _save_draft(state, command, ctx)
         case ApproveDraft():
             return _approve(state, command, ctx)
+        case RecordApprovalBlock():
+            if command.draft_id and command.draft_id not in state.drafts:
+                return Rejection(f"no draft {command.draft_id}")
+            base = _base(ctx, state)
+            base["actor"] = command.approver or ctx.actor
+            return Accepted(
+                [
+                    ApprovalBlocked(
+                        **base, draft_id=command.draft_id, codes=sorted(set(command.codes))
+                    )
+                ]
+            )
         case PublishVersion():
             return _publish_version(state, command, ctx)
         case RetryDelivery():
@@ -346,6 +370,14 @@ def _save_draft(state: IncidentState, cmd: SaveDraft, ctx: Context) -> Decision:
         return Rejection("each language only once")
     if any(len(v.headline) + len(v.body) > MAX_MESSAGE_CHARS for v in cmd.variants):
         return Rejection(f"a variant is longer than {MAX_MESSAGE_CHARS} characters")
+    for variant in cmd.variants:
+        found = find_id_numbers(f"{variant.headline}\n{variant.body}")
+        if found:
+            # Never journal a national identity number, not even in a draft.
+            return Rejection(
+                f"blocked: national identity number ({found[0].kind.label('en')}, "
+                f"{found[0].redacted}) in the {variant.lang} text – remove it before saving"
+            )
     channels = list(cmd.channels) or [c.id for c in policy.channels]
     unknown = [c for c in channels if policy.channel(c) is None]
     if unknown:

@@ -204,6 +204,18 @@ class MessageApproved(EventBase):
     """Set when the author approved alone (break-glass, where the playbook allows it)."""
 
 
+class ApprovalBlocked(EventBase):
+    """An approval was refused by the lint (actor = the would-be approver).
+
+    Records that a block happened and which rules fired — never the text found, so no
+    national identity number ever reaches the journal.
+    """
+
+    type: Literal["message.approval_blocked"] = "message.approval_blocked"
+    draft_id: str
+    codes: list[str]
+
+
 class MessagePublished(EventBase):
     """An approved version went out to its channels (one outbox entry each)."""
 
@@ -235,6 +247,7 @@ Event = Annotated[
     | PlaybookActivated
     | DraftSaved
     | MessageApproved
+    | ApprovalBlocked
     | MessagePublished
     | DeliveryRetried
     | CurrentMessageSet

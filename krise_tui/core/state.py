@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from krise_tui.core.events import (
+    ApprovalBlocked,
     CurrentMessageSet,
     DeliveryRetried,
     DraftSaved,
@@ -422,6 +423,8 @@ def apply(state: IncidentState, event: EventBase) -> IncidentState:
             draft = state.drafts.get(event.draft_id)
             if draft is not None:
                 draft.approved_version = event.version_id
+        case ApprovalBlocked():
+            pass  # journaled for the record; the draft stays as it was
         case MessagePublished():
             state.published_version = event.version_id
             version = state.versions.get(event.version_id)
