@@ -5,7 +5,8 @@ permanent failure and a retry that never posts twice."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -63,22 +64,42 @@ def write_playbook(tmp_path: Path) -> Path:
     return path
 
 
-async def test_every_channel_gets_the_same_version_and_retries_never_post_twice(
+@dataclass
+class Scene:
+    """A fake Mastodon, a webhook receiver and console settings that use them."""
+
+    mastodon: FakePlatform
+    hook: FakePlatform
+    settings: Settings
+
+
+@pytest.fixture
+def scene(
     tmp_path: Path,
     mosquitto: MosquittoBroker,
     make_settings: Callable[..., Settings],
-    signer: Signer,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+) -> Iterator[Scene]:
     monkeypatch.setenv("TEST_MASTODON_TOKEN", MASTODON_TOKEN)
     mastodon, hook = FakePlatform().start(), FakePlatform().start()
-    mastodon.fail_next(503, retry_after="1")  # the first attempt hits an outage
-    hook.fail_next(401, body={"error": "Invalid API key"})  # a permanent failure
     settings = make_settings(
         mosquitto.endpoint,
         org_file=write_org(tmp_path, mastodon, hook),
         playbook=write_playbook(tmp_path),
     )
+    try:
+        yield Scene(mastodon, hook, settings)
+    finally:
+        mastodon.stop()
+        hook.stop()
+
+
+async def test_every_channel_gets_the_same_version_and_retries_never_post_twice(
+    tmp_path: Path, scene: Scene, signer: Signer
+) -> None:
+    mastodon, hook, settings = scene.mastodon, scene.hook, scene.settings
+    mastodon.fail_next(503, retry_after="1")  # the first attempt hits an outage
+    hook.fail_next(401, body={"error": "Invalid API key"})  # a permanent failure
     runtime = ConsoleRuntime(settings, signer=signer)
     try:
         await runtime.start()
@@ -110,8 +131,6 @@ async def test_every_channel_gets_the_same_version_and_retries_never_post_twice(
         assert not isinstance(again, Accepted)
     finally:
         await runtime.stop()
-        mastodon.stop()
-        hook.stop()
 
     # The same version everywhere, each platform posted exactly once.
     assert len(mastodon.statuses) == 1
@@ -140,19 +159,9 @@ async def publish_text(runtime: ConsoleRuntime, text: str, **draft: object) -> s
 
 
 async def test_update_edits_in_place_and_a_hanging_channel_delays_no_other(
-    tmp_path: Path,
-    mosquitto: MosquittoBroker,
-    make_settings: Callable[..., Settings],
-    signer: Signer,
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, scene: Scene, signer: Signer
 ) -> None:
-    monkeypatch.setenv("TEST_MASTODON_TOKEN", MASTODON_TOKEN)
-    mastodon, hook = FakePlatform().start(), FakePlatform().start()
-    settings = make_settings(
-        mosquitto.endpoint,
-        org_file=write_org(tmp_path, mastodon, hook),
-        playbook=write_playbook(tmp_path),
-    )
+    mastodon, hook, settings = scene.mastodon, scene.hook, scene.settings
     runtime = ConsoleRuntime(settings, signer=signer)
     try:
         await runtime.start()
@@ -177,8 +186,6 @@ async def test_update_edits_in_place_and_a_hanging_channel_delays_no_other(
         assert ledger["intranett"].status is not DeliveryStatus.DELIVERED
     finally:
         await runtime.stop()
-        mastodon.stop()
-        hook.stop()
     # Mastodon: the update edited the first status in place (PUT), no second status.
     assert len(mastodon.statuses) == 1
     (status,) = mastodon.statuses.values()
@@ -188,47 +195,33 @@ async def test_update_edits_in_place_and_a_hanging_channel_delays_no_other(
 
 
 async def test_a_console_killed_mid_publish_finishes_every_delivery_once_on_restart(
-    tmp_path: Path,
-    mosquitto: MosquittoBroker,
-    make_settings: Callable[..., Settings],
-    signer: Signer,
-    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path, scene: Scene, signer: Signer
 ) -> None:
-    monkeypatch.setenv("TEST_MASTODON_TOKEN", MASTODON_TOKEN)
-    mastodon, hook = FakePlatform().start(), FakePlatform().start()
-    settings = make_settings(
-        mosquitto.endpoint,
-        org_file=write_org(tmp_path, mastodon, hook),
-        playbook=write_playbook(tmp_path),
-    )
-    try:
-        # The publish is journaled, then the process dies before any delivery.
-        crashed = ConsoleRuntime(settings, signer=signer, start_bus=False)
-        await crashed.start()
-        version_id = await publish_text(crashed, "Skolen er stengt i morgen.")
-        pending = {e.effect_id for e in crashed.state.pending_effects()}
-        ledger = crashed.state.ledger(version_id)
-        assert len(ledger) == 4 and all(d.effect_id in pending for d in ledger)
-        await crashed.stop()
+    mastodon, hook, settings = scene.mastodon, scene.hook, scene.settings
+    # The publish is journaled, then the process dies before any delivery.
+    crashed = ConsoleRuntime(settings, signer=signer, start_bus=False)
+    await crashed.start()
+    version_id = await publish_text(crashed, "Skolen er stengt i morgen.")
+    pending = {e.effect_id for e in crashed.state.pending_effects()}
+    ledger = crashed.state.ledger(version_id)
+    assert len(ledger) == 4 and all(d.effect_id in pending for d in ledger)
+    await crashed.stop()
 
-        restarted = ConsoleRuntime(settings, signer=signer)
-        await restarted.start()
-        try:
-            await eventually(
-                lambda: all(
-                    d.status is DeliveryStatus.DELIVERED for d in restarted.state.ledger(version_id)
-                ),
-                timeout=15,
-                what="every channel delivered after the restart",
-            )
-        finally:
-            await restarted.stop()
-        # A second restart finds nothing left to do and posts nothing again.
-        again = ConsoleRuntime(settings, signer=signer)
-        await again.start()
-        await again.stop()
+    restarted = ConsoleRuntime(settings, signer=signer)
+    await restarted.start()
+    try:
+        await eventually(
+            lambda: all(
+                d.status is DeliveryStatus.DELIVERED for d in restarted.state.ledger(version_id)
+            ),
+            timeout=15,
+            what="every channel delivered after the restart",
+        )
     finally:
-        mastodon.stop()
-        hook.stop()
+        await restarted.stop()
+    # A second restart finds nothing left to do and posts nothing again.
+    again = ConsoleRuntime(settings, signer=signer)
+    await again.start()
+    await again.stop()
     assert len(mastodon.statuses) == 1
     assert len(hook.hooks) == 1
