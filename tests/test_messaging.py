@@ -288,3 +288,20 @@ async def test_an_id_number_never_reaches_the_journal_but_the_block_does(
     assert blocked.codes == ["id-number"]
     journal_bytes = b"".join(p.read_bytes() for p in settings.journal_path.parent.glob("journal*"))
     assert fnr[6:].encode() not in journal_bytes  # not in any row, WAL or page
+
+
+def test_an_account_number_passes_only_with_a_reason(state: IncidentState, signer: Signer) -> None:
+    from tests.test_idnumbers import complete as fnr_from
+
+    digits = fnr_from("150390124")  # passes the ID checks, so also the account check
+    assert digits is not None
+    account = f"{digits[:4]}.{digits[4:6]}.{digits[6:]}"
+    text = f"Innsamling til de rammede: konto {account}. {WEB}"
+    draft_id = draft(state, signer, DraftVariant("nb", "Innsamling", text), SMA)
+    decision = decide(state, ApproveDraft(draft_id, "kari", SMA_REASON), ctx(signer, "kari"))
+    assert isinstance(decision, Rejection) and "id-number [nb]" in decision.reason
+    reasons = (*SMA_REASON, ("id-number", "nb", "Kommunens innsamlingskonto, kontrollert"))
+    (event,) = run(state, ApproveDraft(draft_id, "kari", reasons), ctx(signer, "kari")).events
+    assert isinstance(event, MessageApproved)
+    assert {"code": "id-number", "lang": "nb", "reason": reasons[1][2]} in event.overrides
+    assert digits not in json.dumps(event.overrides)
