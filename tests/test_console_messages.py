@@ -31,6 +31,11 @@ async def test_compose_lint_approve_publish_and_ledger(
     app = ConsoleApp(runtime)
     async with app.run_test(size=(120, 40)) as pilot:
         await eventually(lambda: app.started, what="console start")
+        banner = lambda: str(app.query_one("#banner", Static).render())  # noqa: E731
+        await eventually(lambda: "MQTT ✓" in str(app.query_one("#status", Static).render()),
+                         what="connected")  # fmt: skip
+        assert "Kanaler uten bro" in banner()  # the connect did not hide it
+        assert "KRISE_FACEBOOK_TOKEN" in banner()  # which secret is missing, by name
         await pilot.press("n")
         await eventually(lambda: isinstance(app.screen, ComposeScreen), what="compose")
         screen = app.screen

@@ -321,6 +321,7 @@ class ConsoleApp(App[None]):
         super().__init__()
         self.runtime = runtime
         self.started = False
+        self._banner_parts: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         # markup=False: operator and bus texts must show exactly as written
@@ -348,10 +349,11 @@ class ConsoleApp(App[None]):
         await rt.start()
         if rt.playbook_problems:
             self.post_message(self.PlaybookReloaded(rt.playbook_problems))
-        elif rt.bridge_errors:
+        if rt.bridge_errors:
             lines = [f"  {cid}: {why}" for cid, why in sorted(rt.bridge_errors.items())]
-            self._show_banner(
-                "! Kanaler uten bro (meldinger dit blir ikke levert):\n" + "\n".join(lines)
+            self._set_banner(
+                "bridges",
+                "! Kanaler uten bro (meldinger dit blir ikke levert):\n" + "\n".join(lines),
             )
         self.started = True
         assert rt.journal is not None
@@ -366,7 +368,7 @@ class ConsoleApp(App[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One place for worker failures: show them, keep running."""
         if event.state is WorkerState.ERROR and event.worker.error is not None:
-            self._show_banner(f"✗ {event.worker.name}: {event.worker.error}")
+            self._set_banner("worker", f"✗ {event.worker.name}: {event.worker.error}")
 
     async def on_unmount(self) -> None:
         await self.runtime.stop()
@@ -393,9 +395,9 @@ class ConsoleApp(App[None]):
             more = len(message.problems) - len(lines)
             if more > 0:
                 lines.append(f"… og {more} til (krise playbook check)")
-            self._show_banner(f"✗ Drejeboka har feil – {kept}:\n" + "\n".join(lines))
+            self._set_banner("playbook", f"✗ Drejeboka har feil – {kept}:\n" + "\n".join(lines))
         else:
-            self.query_one("#banner", Static).display = False
+            self._set_banner("playbook", None)
             self.notify(
                 f"{rt.state.playbook_title} ({(rt.playbook_hash or '')[:8]})",
                 title="Drejebok lastet",
@@ -405,23 +407,28 @@ class ConsoleApp(App[None]):
     def on_console_app_link_changed(self, message: LinkChanged) -> None:
         self._refresh_status()
         if message.state is LinkState.DISCONNECTED:
-            self._show_banner(f"✗ Megler frakoblet: {message.detail} – prøver igjen")
+            self._set_banner("link", f"✗ Megler frakoblet: {message.detail} – prøver igjen")
         elif message.state is LinkState.CONNECTED:
             info = self.runtime.broker_info
-            if info is not None and info.warning:
-                self._show_banner(f"! {info.warning}")
-            else:
-                self.query_one("#banner", Static).display = False
+            self._set_banner("link", f"! {info.warning}" if info and info.warning else None)
 
     def _add_row(self, seq: int, event: EventBase) -> None:
         table = self.query_one("#journal", DataTable)
         table.add_row(str(seq), f"{event.ts.astimezone():%H:%M:%S}", Text(describe(event)))
         table.move_cursor(row=table.row_count - 1)
 
-    def _show_banner(self, text: str) -> None:
+    def _set_banner(self, part: str, text: str | None) -> None:
+        """The banner says everything that needs attention (broker, playbook, bridges…);
+        each part is set or cleared on its own, so one never hides another."""
+        if text:
+            self._banner_parts[part] = text
+        else:
+            self._banner_parts.pop(part, None)
+        order = ("link", "worker", "playbook", "bridges")
+        shown = [self._banner_parts[k] for k in order if k in self._banner_parts]
         banner = self.query_one("#banner", Static)
-        banner.update(text)
-        banner.display = True
+        banner.update("\n".join(shown))
+        banner.display = bool(shown)
 
     def _refresh_all(self) -> None:
         self._refresh_status()
