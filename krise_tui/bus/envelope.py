@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 import stat
 from dataclasses import dataclass, field
@@ -245,12 +244,3 @@ def load_public_key(path: Path) -> Ed25519PublicKey:
     if not isinstance(key, Ed25519PublicKey):
         raise KeyFileError(f"{path}: not an Ed25519 public key")
     return key
-
-
-def parse_json_object(raw: bytes) -> dict[str, Any]:
-    """Decode a JSON object from bytes (raises ValueError with a reason)."""
-    text = raw.decode("utf-8")
-    value = json.loads(text)
-    if not isinstance(value, dict):
-        raise ValueError(f"expected a JSON object, got {type(value).__name__}")
-    return value
