@@ -739,9 +739,11 @@ async def run_bridge_cli(
     loop = asyncio.get_running_loop()
     handled: list[signal.Signals] = []
     for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        try:
             loop.add_signal_handler(signum, stop.set)
-            handled.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # no signal handlers here (not the main thread, or no Unix signals)
+        handled.append(signum)
     print(
         f"krise bridge {channel_id} ({defn.kind.value}) for {org.slug}: "
         f"{login.host}:{login.port} as {login.username or 'anonymous'}",

@@ -131,7 +131,7 @@ channels:
 def edit(text: str, line: int, new: str) -> str:
     """Replace 1-based ``line`` of ``text`` with ``new`` (which may span lines)."""
     lines = text.splitlines()
-    assert 1 <= line <= len(lines)
+    assert line in range(1, len(lines) + 1), f"no line {line}"
     lines[line - 1] = new
     return "\n".join(lines) + "\n"
 
