@@ -44,6 +44,7 @@ from typing import Annotated, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -364,6 +365,12 @@ def parse_config(model: type[ConfigT], name: str, config: Mapping[str, Any]) -> 
             for error in exc.errors()
         )
         raise ChannelConfigError(f"channel {name!r}: {problems}") from None
+
+
+BaseUrl = Annotated[
+    str, Field(pattern=r"^https?://\S+$"), AfterValidator(lambda url: url.rstrip("/"))
+]
+"""An http(s) base URL, kept without a trailing slash so paths can be appended."""
 
 
 class HttpChannel(Generic[ConfigT]):

@@ -20,11 +20,12 @@ from pathlib import Path
 from typing import Annotated, ClassVar
 
 import httpx
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from krise_tui.channels.base import (
     DEFAULT_TIMEOUT,
     ApprovedMessage,
+    BaseUrl,
     ChannelConfig,
     ChannelConfigError,
     DeliveryResult,
@@ -57,7 +58,7 @@ class FacebookConfig(ChannelConfig):
     """A page access token (``pages_manage_posts``), as a secret reference."""
     state_file: Path
     """The ledger of delivered keys (JSON); keep it with the console's data."""
-    graph_url: Annotated[str, Field(pattern=r"^https?://\S+$")] = GRAPH_URL
+    graph_url: BaseUrl = GRAPH_URL
     """Graph API base URL including the version."""
     lang: str = "nb"
     """Which language variant to post (``nb`` when the message lacks it)."""
@@ -67,11 +68,6 @@ class FacebookConfig(ChannelConfig):
     """Send ``link`` (the website) so the post shows a link preview."""
     timeout: Annotated[float, Field(gt=0)] = DEFAULT_TIMEOUT
     """Seconds to wait for the Graph API."""
-
-    @field_validator("graph_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
 
 
 @register("facebook")

@@ -20,11 +20,12 @@ from __future__ import annotations
 from typing import Annotated, ClassVar, Literal
 
 import httpx
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from krise_tui.channels.base import (
     DEFAULT_TIMEOUT,
     ApprovedMessage,
+    BaseUrl,
     ChannelConfig,
     DeliveryResult,
     HttpChannel,
@@ -42,7 +43,7 @@ from krise_tui.channels.base import (
 class MastodonConfig(ChannelConfig):
     """Configuration of a Mastodon channel."""
 
-    base_url: Annotated[str, Field(pattern=r"^https?://\S+$")]
+    base_url: BaseUrl
     """The instance, e.g. ``https://mastodon.example``."""
     access_token: SecretRef
     """The account's access token (scope ``write:statuses``), as a secret reference."""
@@ -54,11 +55,6 @@ class MastodonConfig(ChannelConfig):
     """The instance's status length limit."""
     timeout: Annotated[float, Field(gt=0)] = DEFAULT_TIMEOUT
     """Seconds to wait for the instance."""
-
-    @field_validator("base_url")
-    @classmethod
-    def _no_trailing_slash(cls, value: str) -> str:
-        return value.rstrip("/")
 
 
 @register("mastodon")
