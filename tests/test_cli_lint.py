@@ -49,3 +49,14 @@ def test_allow_listed_numbers_and_emergency_numbers_pass() -> None:
     )
     assert out.returncode == 0
     assert "ingen funn" in out.stdout
+
+
+def test_a_disguised_id_number_blocks_and_is_never_printed() -> None:
+    fnr = complete("170572348")
+    assert fnr is not None
+    # zero-width space, Arabic-Indic digits, a slash and a glued prefix, all at once
+    arabic = "".join(chr(0x0660 + int(d)) for d in fnr[6:])
+    out = run_lint(f"Savnet\nfnr{fnr[:4]}\u200b{fnr[4:6]} / {arabic}, se https://www.eksempel.no\n")
+    assert out.returncode == 1
+    assert "fødselsnummer 170572 *****" in out.stdout
+    assert fnr[6:] not in out.stdout and arabic not in out.stdout

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from krise_tui.rules.contact import ContactKind, find_contacts, normalize_phone
 from krise_tui.rules.idnumbers import IdKind
 from krise_tui.rules.lint import (
+    FREE_TEXT_FIELDS,
     LintCode,
     LintFinding,
     LintReport,
@@ -21,9 +22,11 @@ from krise_tui.rules.lint import (
     Severity,
     VariantText,
     links_to,
+    lint_free_text,
     lint_message,
 )
 from tests.test_idnumbers import D_HAND, FNR_HAND, STYLES, id_numbers
+from tests.test_idnumbers_disguises import DISGUISES, FNR, disguised, folded_digits
 
 SITE = "https://www.hattfjelldal.kommune.no/krise"
 LINK = "Mer på hattfjelldal.kommune.no/krise"
@@ -133,6 +136,136 @@ def test_no_finding_ever_contains_the_full_number(
             assert digits not in squash(shown), shown
     for line in report.render() + report.render("en"):
         assert digits not in squash(line)
+
+
+@pytest.mark.parametrize("disguise", list(DISGUISES))
+def test_a_disguised_id_number_is_blocked_in_headline_and_body(disguise: str) -> None:
+    written = DISGUISES[disguise](FNR)
+    headline = f"Savnet: fnr{written}"
+    body = f"Første linje\nOla {written} ringte"
+    report = lint(nb(body, headline=headline))
+    ids = [f for f in report.findings if f.code == LintCode.ID_NUMBER]
+    assert [(f.field, f.line) for f in ids] == [("headline", 1), ("body", 2)]
+    assert report.hard_blocked
+    for finding, text in zip(ids, (headline, f"{body}\n{LINK}"), strict=True):
+        assert finding.start is not None and finding.end is not None
+        assert text[finding.start : finding.end] == written
+        assert finding.excerpt == "170572 *****"
+        assert finding.message_nb.startswith("fødselsnummer 170572 ***** funnet")
+    for shown in [*report.render(), *report.render("en"), repr(report)]:
+        assert FNR not in folded_digits(shown)
+        assert FNR[6:] not in folded_digits(shown)
+
+
+@settings(max_examples=150, deadline=None)
+@given(id_numbers(), st.data(), st.sampled_from(["nb", "sma", "en"]), st.booleans())
+def test_no_finding_ever_contains_a_disguised_number(
+    number: tuple[str, IdKind, int], data: st.DataObject, language: str, in_headline: bool
+) -> None:
+    digits = number[0]
+    written = data.draw(disguised(digits))
+    text = f"Vi tror det er rykter om {written}. Ring 999 88 777 eller kari@eksempel.no"
+    variant = MessageVariant(headline=text, body="") if in_headline else MessageVariant(body=text)
+    report = lint({language: variant}, required_languages=["nb", "sma"])
+    assert [f.code for f in report.blocks] == [LintCode.ID_NUMBER]
+    for finding in report.findings:
+        for shown in (finding.message_nb, finding.message_en, finding.excerpt or "", repr(finding)):
+            assert digits not in folded_digits(shown), shown
+    free = lint_free_text(text, field="answer", lang=language)
+    assert len(free) == 1
+    assert digits not in folded_digits(repr(free))
+
+
+# --- free text that is not a message -------------------------------------------------------
+
+
+def test_free_text_names_the_field_in_both_languages() -> None:
+    [finding] = lint_free_text(f"Frys: innbygger {FNR} er savnet", field="freeze-reason")
+    assert finding.severity is Severity.BLOCK
+    assert finding.code == LintCode.ID_NUMBER
+    assert finding.override is Override.NOT_ALLOWED
+    assert (finding.field, finding.language, finding.line) == ("freeze-reason", "nb", 1)
+    assert (finding.start, finding.end, finding.excerpt) == (16, 27, "170572 *****")
+    assert finding.message_nb == (
+        "fødselsnummer 170572 ***** i begrunnelsen for frysen – fjern nummeret før teksten sendes"
+    )
+    assert finding.message_en == (
+        "national identity number 170572 ***** in the freeze reason"
+        " – remove the number before the text is sent"
+    )
+    assert LintReport((finding,)).render() == [f"✗ [nb] {finding.message_nb}"]
+
+
+@pytest.mark.parametrize("field", list(FREE_TEXT_FIELDS))
+def test_every_free_text_field_has_a_name(field: str) -> None:
+    nb_name, en_name = FREE_TEXT_FIELDS[field]
+    [finding] = lint_free_text(f"Tekst med {D_HAND}.", field=field, lang="sma")
+    assert f"D-nummer 410190 ***** i {nb_name} –" in finding.message_nb
+    assert f"D number 410190 ***** in {en_name} –" in finding.message_en
+    assert (finding.field, finding.language) == (field, "sma")
+
+
+def test_free_text_with_an_unknown_or_named_field() -> None:
+    [unknown] = lint_free_text(FNR, field="sms-footer")
+    assert "i feltet «sms-footer» –" in unknown.message_nb
+    assert "in the field “sms-footer” –" in unknown.message_en
+    [named] = lint_free_text(
+        FNR,
+        field="freeze-notice",
+        lang="sma",
+        field_nb="frysmeldingen (sma)",
+        field_en="the freeze notice (sma)",
+    )
+    assert "i frysmeldingen (sma) –" in named.message_nb
+    assert "in the freeze notice (sma) –" in named.message_en
+
+
+def test_free_text_gives_the_line_when_there_are_several() -> None:
+    text = f"Spørsmål om vann.\nSvar: ring oss.\nRef {FNR_HAND} og {D_HAND}"
+    findings = lint_free_text(text, field="answer")
+    assert [(f.line, f.excerpt) for f in findings] == [(3, "010190 *****"), (3, "410190 *****")]
+    assert findings[0].message_nb.startswith(
+        "fødselsnummer 010190 ***** i svaret på spørsmålene (linje 3)"
+    )
+    assert findings[1].message_en.startswith(
+        "D number 410190 ***** in the answer to the questions (line 3)"
+    )
+
+
+def test_free_text_without_an_id_number_has_no_findings() -> None:
+    text = "Frysen oppheves kl. 14.00. Ring 75 18 21 00 / 412 34 567, konto 1503.12.34562."
+    # (no 11-digit run of whole groups passes the control digits here)
+    assert lint_free_text(text, field="lift-reason") == []
+
+
+def test_free_text_account_layout_can_be_overridden_with_a_reason() -> None:
+    written = f"{FNR_HAND[:4]}.{FNR_HAND[4:6]}.{FNR_HAND[6:]}"
+    [finding] = lint_free_text(f"Gaver til {written}", field="rumour-correction")
+    assert finding.override is Override.WITH_REASON
+    assert "kontonummer" in finding.message_nb
+    assert "bank account" in finding.message_en
+
+
+@pytest.mark.parametrize("disguise", list(DISGUISES))
+def test_free_text_finds_every_disguise(disguise: str) -> None:
+    written = DISGUISES[disguise](FNR)
+    text = f"Ola {written} ringte"
+    [finding] = lint_free_text(text, field="answer")
+    assert (finding.start, finding.end) == (4, 4 + len(written))
+    assert FNR[6:] not in folded_digits(finding.message_nb + finding.message_en)
+
+
+@given(id_numbers())
+def test_id_number_messages_in_norwegian_are_norwegian(number: tuple[str, IdKind, int]) -> None:
+    digits, kind, _ = number
+    message = lint(nb(f"Nr {digits}.")).blocks[0]
+    free = lint_free_text(f"Nr {digits}.", field="notice")[0]
+    for finding in (message, free):
+        assert finding.message_nb.startswith(kind.label("nb"))
+        assert finding.message_en.startswith(kind.label("en"))
+        nb_words = set(re.findall(r"[^\W\d_]+", finding.message_nb))
+        assert not nb_words & {"found", "blocked", "national", "number", "cannot", "remove"}
+    assert kind.label("nb") != kind.label("en")
 
 
 # --- phone numbers and e-mail --------------------------------------------------------------

@@ -2,17 +2,42 @@
 
 DOMAIN rule 16: a message that contains a national identity number is blocked before
 approval. :func:`find_id_numbers` finds every 11-digit candidate in a text and keeps the
-ones that pass the control digits; :func:`classify` says which kind a number is.
+ones that pass the control digits; :func:`classify` says which kind a number is;
+:func:`mask_id_numbers` hides the individual number of every one it finds.
+
+Numbers reach the console disguised, by accident (copy-paste from a word processor, a
+phone keyboard) or on purpose, so the text is normalised before matching. One character
+of the original text at a time:
+
+- Unicode NFKC (full-width ``１``, mathematical ``𝟏``, circled ``①`` and superscript
+  ``¹`` become ASCII digits; ``…`` becomes dots).
+- Every decimal digit (category Nd: Arabic-Indic ``١``, Persian ``۱``, Devanagari ``१``,
+  …) becomes its ASCII digit.
+- Invisible characters are dropped: format characters (category Cf: zero-width space
+  and joiners, word joiner, BOM, soft hyphen, bidi marks), combining marks (category M:
+  a keycap ``1️⃣`` or a strike-through drawn over a digit is still that digit), control
+  characters that are not white space, and the Hangul fillers (letters that render as
+  nothing). The reader sees the digits glued together, so they are glued together.
+- Separators: white space of every kind (no-break, thin, ideographic, line breaks),
+  dashes (category Pd, and the minus sign), connector punctuation (``_``, category Pc),
+  dots (``.``, ``·``, ``•``, ``∙``, ``⋅``, ``・``, ``。``), slashes (``/``, ``\\``,
+  ``⁄``, ``∕``) and the blank braille pattern. Any run of them between digit groups
+  counts as one separator. Commas and colons are not separators: they separate list
+  items (``12, 34``) and clock times (``12:30``).
+- Everything else (letters, ``+``, ``,``, ``(``, a character with a number inside such
+  as ``½`` or ``⑴``) ends a group and a chain of groups.
 
 What counts as a candidate:
 
-- 11 digits, written together (``01019012480``) or in digit groups separated by ``-``,
-  ``.`` or horizontal white space (``010190 12480``, ``010190-12480``,
-  ``01.01.90 124 80``). No-break and thin spaces count as spaces, and ``‐ ‑ –`` as
-  dashes, because word processors put them there. The grouping is free: any run of
-  whole groups that adds up to 11 digits is a candidate. Groups are never split, so
-  11 digits inside a longer run (``010190124801``) are not a candidate.
-- Not glued to a letter on either side: ``ABC01019012480`` is a reference code.
+- 11 digits, written together (``01019012480``) or in digit groups joined by
+  separators (``010190 12480``, ``010190-12480``, ``01.01.90 124 80``,
+  ``170572 / 34881``, ``1705\\n7234881``). The grouping is free: any run of whole groups
+  that adds up to 11 digits is a candidate. Groups are never split, so 11 digits inside
+  a longer run (``010190124801``, also with a zero-width space inside) are not a
+  candidate: the reader sees a 12-digit number.
+- Letters next to the number do not matter (``fnr01019012480``, ``nr.01019012480x``):
+  a glued prefix is a common way to get a number past a reviewer, so the control
+  digits decide, not the neighbours.
 
 Which candidates are ID numbers (first match wins, so each number has one kind):
 
@@ -32,21 +57,31 @@ with weights k1 = 3 7 6 1 8 9 4 5 2 and k2 = 5 4 3 2 7 6 5 4 3 2,
 r1 = (Σ k1·d[0:9] + d[9]) mod 11 and r2 = (Σ k2·d[0:10] + d[10]) mod 11. The classic
 rule is r1 = 0 and r2 = 0; numbers issued from 2032 may have r1 ∈ {1, 2, 3}.
 
-A finding never carries the number: it holds the span, the line, the kind and a redacted
-form (``010190 *****``), so it can be shown and journaled as it is. Read the digits with
-:meth:`IdNumberFinding.digits` when you need them (e.g. for :func:`override_allowed`).
+A finding never carries the number: it holds the span in the original text, the line,
+the kind and a redacted form (``010190 *****``, always ASCII digits), so it can be
+shown and journaled as it is. Read the digits with :meth:`IdNumberFinding.digits` when
+you need them (e.g. for :func:`override_allowed`).
 
 Bank account numbers use the k2 weights with a single control digit, so every ID number
 is also a valid account number by mod 11. An override therefore also looks at how the
 number is written (4.2.5 groups, ``1503.12.34567``, is how account numbers are written).
+Only a plainly written number qualifies (ASCII digits; spaces, dots or dashes between
+the groups): a disguised number is a hard block.
+
+Matching is linear in the length of the text: one pass to normalise, one regex pass
+over the normalised text, and at most 11 groups examined per starting group.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
+from bisect import bisect_right
 from calendar import monthrange
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 K1_WEIGHTS = (3, 7, 6, 1, 8, 9, 4, 5, 2)
 K2_WEIGHTS = (5, 4, 3, 2, 7, 6, 5, 4, 3, 2)
@@ -56,11 +91,103 @@ SYNTHETIC_MONTH_OFFSETS = (80, 65)
 H_MONTH_OFFSET = 40
 MIN_REASON_CHARS = 5
 ACCOUNT_LAYOUT = (4, 2, 5)
+KEPT_DIGITS = 6
+"""Digits a redacted or masked number keeps: the date part (DDMMYY)."""
+MASK = "*"
 
+# How account numbers are written (the override only accepts this plain layout).
 _SPACE = "[ \t\u00a0\u2007\u2009\u202f]"
 _ID_SEPARATOR = re.compile(rf"{_SPACE}*[-.\u2010\u2011\u2013]{_SPACE}*|{_SPACE}+")
 _DIGIT_RUN = re.compile(r"[0-9]+")
 _NON_DIGIT_SEPARATOR = re.compile(rf"[-.\u2010\u2011\u2013]|{_SPACE}")
+
+# --- normalisation ------------------------------------------------------------------------
+
+# Each character of the original text folds to one token of the normalised text: its
+# ASCII digit(s), _SEP, _OTHER, or nothing (invisible). Digits of one number therefore
+# map back to whole characters, and a span in the normalised text to a span in the
+# original.
+_SEP = " "
+_OTHER = "x"
+# Letters with no glyph (default-ignorable): invisible, so dropped like format characters.
+_INVISIBLE_LETTERS = frozenset("\u115f\u1160\u3164\uffa0")
+_SEPARATOR_MARKS = frozenset(
+    "./\\"
+    "\u00b7\u2027\u2219\u22c5\u30fb\u2022\u3002"  # · ‧ ∙ ⋅ ・ • 。
+    "\u2044\u2215"  # ⁄ ∕
+    "\u2212\u2043"  # − ⁃
+    "\u2800"  # the blank braille pattern renders as a space
+)
+_SEPARATOR_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Pd", "Pc"})
+
+
+def _normalised_class(c: str) -> str:
+    """The token for one character after NFKC: an ASCII digit, _SEP, _OTHER or ''."""
+    category = unicodedata.category(c)
+    if category == "Cf" or category[0] == "M" or c in _INVISIBLE_LETTERS:
+        return ""
+    if category == "Cc" and not c.isspace():
+        return ""
+    digit = unicodedata.decimal(c, None)
+    if digit is not None:
+        return str(digit)
+    if c.isspace() or category in _SEPARATOR_CATEGORIES or c in _SEPARATOR_MARKS:
+        return _SEP
+    return _OTHER
+
+
+@lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    """What ``ch`` stands for in a number: ASCII digits, _SEP, _OTHER or '' (invisible).
+
+    A character whose NFKC form is only digits (``１``, ``①``, ``⑪``) is those digits;
+    one that mixes a digit with something else (``½``, ``⑴``, ``⒈``) is a symbol, not a
+    digit of a written number, so it is _OTHER. Keeping every character either all
+    digits or none is what lets a candidate's span start and end on whole characters.
+    """
+    tokens = [_normalised_class(c) for c in unicodedata.normalize("NFKC", ch)]
+    tokens = [t for t in tokens if t]
+    if not tokens:
+        return ""
+    if all(t.isdigit() for t in tokens):
+        return "".join(tokens)
+    if all(t == _SEP for t in tokens):
+        return _SEP
+    return _OTHER
+
+
+# ASCII text is the common case: a table lookup instead of NFKC per character.
+_ASCII_FOLD = {chr(i): _fold_char(chr(i)) for i in range(128)}
+
+
+@dataclass(frozen=True)
+class _Folded:
+    """A text normalised for number matching, with the way back to the original."""
+
+    text: str
+    """Only ASCII digits, _SEP and _OTHER."""
+    origin: Sequence[int]
+    """``origin[k]``: the index in the original text of the character ``text[k]`` came from."""
+
+
+def _fold(text: str) -> _Folded:
+    folded: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        cached = _ASCII_FOLD.get(ch)
+        token = _fold_char(ch) if cached is None else cached
+        if token:
+            folded.append(token)
+            origin.extend([i] * len(token))
+    return _Folded("".join(folded), origin)
+
+
+def _digits_of(text: str) -> str:
+    """The decimal digits of ``text`` as ASCII, in order, as the matcher reads them."""
+    return "".join(token for ch in text if (token := _fold_char(ch)).isdigit())
+
+
+# --- kinds and control digits -------------------------------------------------------------
 
 
 class IdKind(StrEnum):
@@ -109,21 +236,22 @@ class IdNumberFinding:
     """An ID number found in a text. Holds no digits beyond the redacted form."""
 
     start: int
-    """Index of the first digit in the text."""
+    """Index of the first digit in the original text."""
     end: int
-    """Index just past the last digit (``text[start:end]`` is the number as written)."""
+    """Index just past the last digit and any combining marks on it, in the original text
+    (``text[start:end]`` is the number as written, disguises included)."""
     line: int
     """1-based line number of ``start``."""
     kind: IdKind
     rule: ControlRule
     redacted: str
-    """The first six digits and five stars, e.g. ``010190 *****``."""
+    """The first six digits (ASCII) and five stars, e.g. ``010190 *****``."""
     account_layout: bool
-    """Written in 4.2.5 groups, as bank account numbers are (``1503.12.34567``)."""
+    """Written plainly in 4.2.5 groups, as bank account numbers are (``1503.12.34567``)."""
 
     def digits(self, text: str) -> str:
-        """The 11 digits of this finding, read from the ``text`` it was found in."""
-        return "".join(ch for ch in text[self.start : self.end] if ch.isdigit())
+        """The 11 digits (ASCII) of this finding, read from the ``text`` it was found in."""
+        return _digits_of(text[self.start : self.end])
 
 
 def control_rule(digits: str) -> ControlRule | None:
@@ -131,10 +259,11 @@ def control_rule(digits: str) -> ControlRule | None:
     if len(digits) != ID_LENGTH or not digits.isascii() or not digits.isdigit():
         return None
     d = [int(ch) for ch in digits]
-    r1 = (sum(w * x for w, x in zip(K1_WEIGHTS, d, strict=False)) + d[9]) % 11
+    # r2 first: it rules out ten candidates in eleven, so most never need r1.
     r2 = (sum(w * x for w, x in zip(K2_WEIGHTS, d, strict=False)) + d[10]) % 11
     if r2 != 0:
         return None
+    r1 = (sum(w * x for w, x in zip(K1_WEIGHTS, d, strict=False)) + d[9]) % 11
     if r1 == 0:
         return ControlRule.CLASSIC
     if r1 <= 3:
@@ -183,7 +312,7 @@ def is_id_number(digits: str) -> bool:
 
 def redact(digits: str) -> str:
     """The redacted form shown and journaled instead of the number: ``010190 *****``."""
-    return f"{digits[:6]} *****"
+    return f"{digits[:KEPT_DIGITS]} {MASK * (ID_LENGTH - KEPT_DIGITS)}"
 
 
 def line_of(text: str, index: int) -> int:
@@ -191,67 +320,133 @@ def line_of(text: str, index: int) -> int:
     return text.count("\n", 0, index) + 1
 
 
-def _chains(text: str) -> list[list[re.Match[str]]]:
-    """Runs of ASCII digits, grouped into chains joined by ID-number separators."""
-    chains: list[list[re.Match[str]]] = []
-    previous: re.Match[str] | None = None
-    for run in _DIGIT_RUN.finditer(text):
-        gap = text[previous.end() : run.start()] if previous is not None else None
-        if gap is not None and chains and _ID_SEPARATOR.fullmatch(gap):
-            chains[-1].append(run)
+# --- finding ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Group:
+    """A maximal run of digits in the normalised text."""
+
+    start: int
+    end: int
+    digits: str
+
+
+def _chains(folded: str) -> list[list[_Group]]:
+    """Runs of digits in ``folded``, grouped into chains joined by separators only."""
+    chains: list[list[_Group]] = []
+    previous_end = -1
+    for run in _DIGIT_RUN.finditer(folded):
+        group = _Group(run.start(), run.end(), run.group())
+        # Runs are maximal, so the gap is never empty; one _OTHER in it breaks the chain.
+        if chains and _OTHER not in folded[previous_end : run.start()]:
+            chains[-1].append(group)
         else:
-            chains.append([run])
-        previous = run
+            chains.append([group])
+        previous_end = run.end()
     return chains
 
 
-def _glued_to_letter(text: str, start: int, end: int) -> bool:
-    before = text[start - 1] if start > 0 else ""
-    after = text[end] if end < len(text) else ""
-    return before.isalpha() or after.isalpha()
+def _candidates(chain: list[_Group]) -> list[tuple[int, int]]:
+    """``(i, j)`` for every run of whole groups ``chain[i..j]`` holding exactly 11 digits.
+
+    A sliding window: every group has at least one digit, so each start has at most one
+    end, and both ends only move forward (linear in the number of groups).
+    """
+    found: list[tuple[int, int]] = []
+    j = 0
+    total = 0  # digits in chain[i:j]
+    for i in range(len(chain)):
+        while j < len(chain) and total < ID_LENGTH:
+            total += len(chain[j].digits)
+            j += 1
+        if total == ID_LENGTH:
+            found.append((i, j - 1))
+        elif total < ID_LENGTH:
+            break  # the rest of the chain is too short
+        total -= len(chain[i].digits)
+    return found
+
+
+def _end_with_marks(text: str, end: int) -> int:
+    """``end`` moved past combining marks drawn on the last digit (keycap, strike-through).
+
+    They belong to the digit's glyph: masking must replace them with it.
+    """
+    while end < len(text) and unicodedata.category(text[end])[0] == "M":
+        end += 1
+    return end
 
 
 def find_id_numbers(text: str) -> list[IdNumberFinding]:
     """Every national identity number in ``text``, in order of position.
 
-    Overlapping candidates are each reported (a run of short groups can hold two); a
-    number that appears twice is reported twice.
+    Spans are in ``text`` as given (not the normalised form). Overlapping candidates are
+    each reported (a run of short groups can hold two); a number that appears twice is
+    reported twice.
     """
+    folded = _fold(text)
+    newlines = [i for i, ch in enumerate(text) if ch == "\n"] if "\n" in text else []
     findings: list[IdNumberFinding] = []
-    for chain in _chains(text):
-        for i, first in enumerate(chain):
-            count = 0
-            for j in range(i, len(chain)):
-                count += len(chain[j].group())
-                if count > ID_LENGTH:
-                    break
-                if count < ID_LENGTH:
-                    continue
-                start, end = first.start(), chain[j].end()
-                if _glued_to_letter(text, start, end):
-                    break
-                digits = "".join(run.group() for run in chain[i : j + 1])
-                rule = control_rule(digits)
-                kind = kind_of(digits) if rule is not None else None
-                if rule is None or kind is None:
-                    break
-                layout = tuple(len(run.group()) for run in chain[i : j + 1])
-                findings.append(
-                    IdNumberFinding(
-                        start=start,
-                        end=end,
-                        line=line_of(text, start),
-                        kind=kind,
-                        rule=rule,
-                        redacted=redact(digits),
-                        account_layout=layout == ACCOUNT_LAYOUT,
-                    )
+    for chain in _chains(folded.text):
+        for i, j in _candidates(chain):
+            digits = "".join(group.digits for group in chain[i : j + 1])
+            rule = control_rule(digits)
+            kind = kind_of(digits) if rule is not None else None
+            if rule is None or kind is None:
+                continue
+            start = folded.origin[chain[i].start]
+            end = _end_with_marks(text, folded.origin[chain[j].end - 1] + 1)
+            findings.append(
+                IdNumberFinding(
+                    start=start,
+                    end=end,
+                    line=bisect_right(newlines, start - 1) + 1,
+                    kind=kind,
+                    rule=rule,
+                    redacted=redact(digits),
+                    account_layout=has_account_layout(text[start:end]),
                 )
-                break
+            )
     findings.sort(key=lambda f: (f.start, f.end))
     return findings
 
 
+def mask_id_numbers(text: str) -> tuple[str, int]:
+    """``text`` with every ID number masked in place, and how many places were masked.
+
+    Each number as written (its whole original span, disguises and separators included)
+    becomes its first six digits in ASCII and five stars: ``Ola 17057234881 ringte`` →
+    ``Ola 170572***** ringte``; ``1705\\u200b72 / 348 81`` → ``170572*****``. The date
+    part stays so that staff can still tell posts apart; the individual number and
+    control digits, which make it a number, go. Numbers written as bank accounts are
+    masked too: inbound text has no override.
+
+    Overlapping candidates (``47 01.01.90 124 80`` holds two) are masked as one place:
+    the first six digits of the whole place are kept and every other digit is starred,
+    so neither number's last five digits survive.
+    """
+    found = find_id_numbers(text)
+    if not found:
+        return text, 0
+    places: list[tuple[int, int]] = []
+    for finding in found:  # sorted by start
+        if places and finding.start < places[-1][1]:
+            places[-1] = (places[-1][0], max(places[-1][1], finding.end))
+        else:
+            places.append((finding.start, finding.end))
+    out: list[str] = []
+    pos = 0
+    for start, end in places:
+        digits = _digits_of(text[start:end])
+        out.append(text[pos:start])
+        out.append(digits[:KEPT_DIGITS] + MASK * (len(digits) - KEPT_DIGITS))
+        pos = end
+    out.append(text[pos:])
+    return "".join(out), len(places)
+
+
+# --- bank accounts and the override -------------------------------------------------------
 def _compact(number: str) -> str | None:
     """``number`` without separators when only digits and separators remain, else None."""
     digits = _NON_DIGIT_SEPARATOR.sub("", number)

@@ -17,6 +17,14 @@ Places are given per field: ``headline`` or ``body`` and the 1-based line within
 message says "overskrift" or "linje 3". No message contains an ID number's digits, so a
 report can be shown and journaled as it is. Per-channel checks (SMS segments, length
 limits) plug in through ``extra_checks``.
+
+:func:`lint_free_text` is the ID-number block for every other free text that leaves the
+console (freeze and lift reasons, notices, CAP texts, answers, rumour corrections,
+reasons that are journaled); its findings name the field ("i begrunnelsen for frysen").
+
+ID numbers are found after Unicode normalisation (see :mod:`krise_tui.rules.idnumbers`):
+zero-width characters, soft hyphens, other digit scripts, mixed separators and glued
+letters do not hide a number. Spans always refer to the text as given.
 """
 
 from __future__ import annotations
@@ -32,6 +40,8 @@ from krise_tui.rules.contact import ContactKind, find_contacts
 from krise_tui.rules.idnumbers import IdNumberFinding, find_id_numbers, line_of
 
 Field = Literal["headline", "body"]
+"""The fields of a message variant. Findings from :func:`lint_free_text` carry the
+free-text field's key instead (``freeze-reason``), so :attr:`LintFinding.field` is a str."""
 
 
 class Severity(StrEnum):
@@ -97,7 +107,9 @@ class LintFinding:
     language: str
     message_nb: str
     message_en: str
-    field: Field | None = None
+    field: str | None = None
+    """``headline`` or ``body`` (a :data:`Field`), a free-text field's key such as
+    ``freeze-reason`` (see :data:`FREE_TEXT_FIELDS`), or None for the whole variant."""
     line: int | None = None
     """1-based line within ``field``; None for findings about the whole variant."""
     start: int | None = None
@@ -248,6 +260,105 @@ def _id_finding(language: str, field: Field, found: IdNumberFinding) -> LintFind
         excerpt=found.redacted,
         override=override,
     )
+
+
+FREE_TEXT_FIELDS: Mapping[str, tuple[str, str]] = {
+    "freeze-reason": ("begrunnelsen for frysen", "the freeze reason"),
+    "lift-reason": ("begrunnelsen for å oppheve frysen", "the reason for lifting the freeze"),
+    "freeze-notice": ("frysmeldingen til de ansatte", "the freeze notice to staff"),
+    "notice": ("kunngjøringen", "the notice"),
+    "cap-headline": ("overskriften i CAP-anmodningen", "the headline of the CAP request"),
+    "cap-description": ("beskrivelsen i CAP-anmodningen", "the description of the CAP request"),
+    "cap-instruction": ("instruksjonen i CAP-anmodningen", "the instruction of the CAP request"),
+    "cap-area": ("områdebeskrivelsen i CAP-anmodningen", "the area of the CAP request"),
+    "answer": ("svaret på spørsmålene", "the answer to the questions"),
+    "rumour-correction": ("korrigeringen av ryktet", "the rumour correction"),
+    "hide-reason": ("begrunnelsen for å skjule innlegget", "the reason for hiding the post"),
+    "override-reason": ("begrunnelsen for overstyringen", "the override reason"),
+    "break-glass-reason": (
+        "begrunnelsen for å godkjenne egen melding",
+        "the reason for approving one's own message",
+    ),
+}
+"""Free-text fields :func:`lint_free_text` can name: key → (nb, en) noun phrase, definite
+form, as it reads after "i" / "in"."""
+
+
+def _field_phrases(field: str, field_nb: str | None, field_en: str | None) -> tuple[str, str]:
+    known = FREE_TEXT_FIELDS.get(field)
+    nb = field_nb or (known[0] if known else f"feltet «{field}»")
+    en = field_en or (known[1] if known else f"the field “{field}”")
+    return nb, en
+
+
+def lint_free_text(
+    text: str,
+    *,
+    field: str,
+    lang: str = "nb",
+    field_nb: str | None = None,
+    field_en: str | None = None,
+) -> list[LintFinding]:
+    """The ID-number block for a free text that leaves the console but is not a message.
+
+    DOMAIN rule 16 applies to everything the public or the staff may read or the journal
+    keeps: freeze and lift reasons, notices, CAP texts, answers to questions, rumour
+    corrections, override and hide reasons. Every ID number in ``text`` gives a block
+    that names the field: "fødselsnummer 170572 ***** i begrunnelsen for frysen – …" /
+    "national identity number 170572 ***** in the freeze reason – …". Findings hold only
+    the redacted form, never the number. As in :func:`lint_message`, a number written
+    plainly as a bank account (4.2.5) can be overridden with a reason
+    (:attr:`Override.WITH_REASON`); any other is :attr:`Override.NOT_ALLOWED`. Callers
+    with no override path should treat every finding as a block.
+
+    Args:
+        text: the free text as it will be sent or stored.
+        field: a key of :data:`FREE_TEXT_FIELDS` (``freeze-reason``, ``answer``, …) or
+            any other key; it is kept in :attr:`LintFinding.field`.
+        lang: the language the text is written in (:attr:`LintFinding.language`); every
+            finding has its message in both nb and en.
+        field_nb, field_en: how to name the field in a sentence ("frysmeldingen (sma)" /
+            "the freeze notice (sma)"), overriding the table; needed for unknown keys,
+            which are otherwise named "feltet «key»" / "the field “key”".
+    """
+    found = find_id_numbers(text)
+    if not found:
+        return []
+    nb_field, en_field = _field_phrases(field, field_nb, field_en)
+    multiline = "\n" in text
+    findings: list[LintFinding] = []
+    for number in found:
+        nb_where = f" (linje {number.line})" if multiline else ""
+        en_where = f" (line {number.line})" if multiline else ""
+        nb = f"{number.kind.label('nb')} {number.redacted} i {nb_field}{nb_where}"
+        en = f"{number.kind.label('en')} {number.redacted} in {en_field}{en_where}"
+        if number.account_layout:
+            override = Override.WITH_REASON
+            nb += " – kan ikke sendes (er det et kontonummer, kan det overstyres med begrunnelse)"
+            en += (
+                " – cannot be sent (if it is a bank account number, it can be overridden"
+                " with a reason)"
+            )
+        else:
+            override = Override.NOT_ALLOWED
+            nb += " – fjern nummeret før teksten sendes"
+            en += " – remove the number before the text is sent"
+        findings.append(
+            LintFinding(
+                severity=Severity.BLOCK,
+                code=LintCode.ID_NUMBER,
+                language=lang,
+                message_nb=nb,
+                message_en=en,
+                field=field,
+                line=number.line,
+                start=number.start,
+                end=number.end,
+                excerpt=number.redacted,
+                override=override,
+            )
+        )
+    return findings
 
 
 def _warning(
