@@ -1,0 +1,1 @@
+"""Shared text representation for question batching and rumour matching."""
