@@ -1,11 +1,30 @@
-"""One long-lived MQTT session with reconnects (aiomqtt 2.x).
+"""One long-lived MQTT 5 session with reconnects (aiomqtt 2.x), and its failures made visible.
 
 aiomqtt has no reconnect inside one client context, so :class:`BusSession` runs a loop:
-a fresh client per attempt with a fixed client id and ``clean_session=False`` (the
-broker keeps subscriptions and queues QoS 1 messages while we are away), re-subscribe
-on every connect, capped exponential backoff with jitter between attempts, a retained
-last-will presence message, and every incoming message handed straight to a handler
-(which journals it) before the next is read.
+a fresh client per attempt, ``clean_start=False`` with a session expiry (the broker
+keeps subscriptions and queues QoS 1 messages while we are away), re-subscribe on every
+connect, capped exponential backoff with jitter between attempts, a retained last-will
+presence message, and every incoming message handed straight to a handler (which
+journals it) before the next is read.
+
+MQTT 5 because the broker says no there: a publish the ACL denies gets a PUBACK with
+reason 0x87 (under 3.1.1 it gets a plain PUBACK and is dropped), so :meth:`publish`
+raises :class:`PublishRefusedError`; a refused subscription raises
+:class:`SubscribeRefusedError` and fails the connect attempt. aiomqtt 2.5 drops the
+PUBACK reason code that paho 2 passes to its ``on_publish`` callback, so
+:class:`_Client` keeps it (a subclass tied to aiomqtt 2.x internals: ``_client``,
+``_on_publish``, ``_disconnected``; ``tests/test_session_mqtt5.py`` breaks if they go).
+
+Identity: with a user name, the client id sent is the user name. The shipped mosquitto
+config (``use_username_as_clientid``) makes it so anyway, which means a client's
+session *is* its user's: two processes logged in as one user take the session from
+each other, over and over, so every krise process needs a user of its own. (mosquitto
+2.0.11 just closes the older connection; brokers that send DISCONNECT 0x8E get it shown
+as "session taken over".)
+
+Where: ``SessionConfig.resolve`` (optional) is called before every connect attempt and
+returns host, port and credentials, so a client re-reads a local broker's
+``endpoint.json`` when the broker comes back on another port or with new passwords.
 """
 
 from __future__ import annotations
@@ -15,17 +34,26 @@ import contextlib
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import aiomqtt
+import paho.mqtt.client as mqtt
+from aiomqtt import ProtocolVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 log = logging.getLogger(__name__)
 
 MessageHandler = Callable[[str, bytes, bool], Awaitable[None]]
 """``(topic, payload, retained)``: must not raise; exceptions are logged and skipped."""
+
+SESSION_EXPIRY = 14 * 24 * 3600
+"""Seconds the broker keeps an offline client's session (and its queued messages): as
+long as mosquitto.conf's ``persistent_client_expiration`` keeps 3.1.1 sessions."""
 
 
 class LinkState(StrEnum):
@@ -37,8 +65,51 @@ class LinkState(StrEnum):
     STOPPED = "stopped"
 
 
-class NotConnectedError(Exception):
+class BusError(Exception):
+    """Something on the bus did not happen."""
+
+
+class NotConnectedError(BusError):
     """Publishing needs a live connection; the outbox will retry."""
+
+
+class PublishRefusedError(BusError):
+    """The broker refused a publish (MQTT 5 PUBACK reason ≥ 0x80, e.g. 0x87 Not authorized).
+
+    Retrying does not help until the broker's ACL or limits change: show it to people.
+    """
+
+    def __init__(self, topic: str, reason_code: int, reason: str) -> None:
+        super().__init__(f"broker refused publish to {topic}: {reason} (0x{reason_code:02X})")
+        self.topic = topic
+        self.reason_code = reason_code
+        self.reason = reason
+
+
+class SubscribeRefusedError(BusError):
+    """The broker refused a subscription (SUBACK reason ≥ 0x80)."""
+
+    def __init__(self, topic: str, reason_code: int, reason: str) -> None:
+        super().__init__(f"broker refused subscription to {topic}: {reason} (0x{reason_code:02X})")
+        self.topic = topic
+        self.reason_code = reason_code
+        self.reason = reason
+
+
+class BrokerAddress(Protocol):
+    """Where and as whom to connect (e.g. ``runtime.Login``, ``broker.LocalLogin``)."""
+
+    @property
+    def host(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+    @property
+    def username(self) -> str | None: ...
+
+    @property
+    def password(self) -> str | None: ...
 
 
 @dataclass
@@ -48,6 +119,8 @@ class SessionConfig:
     host: str
     port: int
     client_id: str
+    """Sent only when there is no user name (anonymous brokers): with one, the client
+    id is the user name (see the module docstring)."""
     username: str | None = None
     password: str | None = None
     subscriptions: list[str] = field(default_factory=list)
@@ -57,6 +130,18 @@ class SessionConfig:
     backoff_min: float = 0.2
     backoff_max: float = 10.0
     timeout: float = 10.0
+    resolve: Callable[[], BrokerAddress] | None = None
+    """Called before every connect attempt for host, port, user name and password
+    (instead of the fields above); an exception counts as a failed attempt."""
+    session_expiry: int = SESSION_EXPIRY
+    """MQTT 5 session expiry interval in seconds (how long queued messages wait)."""
+    protocol: ProtocolVersion = ProtocolVersion.V5
+    """MQTT 5 so that refusals are visible. The embedded amqtt 0.12 speaks only 3.1.1
+    and does not even refuse an MQTT 5 CONNECT (it waits for bytes that never come):
+    pass ``ProtocolVersion.V311`` for a ``BrokerKind.AMQTT`` endpoint."""
+    allow_v311: bool = True
+    """When the broker refuses MQTT 5 in its CONNACK (an old broker), continue with
+    3.1.1 and log it: the broker then drops a refused publish without saying so."""
 
 
 def presence_payload(status: str) -> bytes:
@@ -76,14 +161,28 @@ _RC_REASONS = {
     134: "bad user name or password",
     135: "not authorised (check user name, password and ACL)",
     136: "broker unavailable",
+    # MQTT 5 only (CONNACK and the broker's DISCONNECT).
+    137: "broker busy",
+    138: "banned by the broker",
+    139: "broker shutting down",
+    141: "keep-alive timeout",
+    142: "session taken over: another connection logged in as this user",
+    151: "quota exceeded",
+    156: "broker says: use another server",
+    157: "broker moved",
 }
+_PROTOCOL_REFUSED = {1, 132}
 
 
-def connack_code(exc: BaseException) -> int | None:
-    """The numeric CONNACK/reason code of an aiomqtt error, if it has one."""
-    rc = getattr(exc, "rc", None)
-    rc = getattr(rc, "value", rc)  # paho gives a ReasonCode object for CONNACK failures
-    return rc if isinstance(rc, int) else None
+def connack_code(exc: BaseException | None) -> int | None:
+    """The numeric CONNACK/reason code of an aiomqtt error (or what caused it), if any."""
+    while exc is not None:
+        rc = getattr(exc, "rc", None)
+        rc = getattr(rc, "value", rc)  # paho gives a ReasonCode object for MQTT 5 codes
+        if isinstance(rc, int) and rc != 0:
+            return rc
+        exc = exc.__cause__
+    return None
 
 
 def describe_error(exc: BaseException) -> str:
@@ -91,10 +190,96 @@ def describe_error(exc: BaseException) -> str:
     code = connack_code(exc)
     if code is not None and code in _RC_REASONS:
         return _RC_REASONS[code]
+    if isinstance(exc, BusError):
+        return str(exc)
     text = str(exc) or type(exc).__name__
     if "Connection refused" in text or "[Errno 111]" in text:
         return "connection refused (is the broker running?)"
     return text
+
+
+def _code(value: int | ReasonCode) -> tuple[int, str]:
+    if isinstance(value, ReasonCode):
+        return int(value.value), value.getName()
+    return int(value), "failure" if value >= 0x80 else f"granted QoS {value}"
+
+
+def check_suback(
+    subscriptions: Sequence[str], codes: Sequence[int | ReasonCode], *, qos: int = 1
+) -> None:
+    """Raise :class:`SubscribeRefusedError` for the first refused subscription.
+
+    ``codes`` is what aiomqtt's ``subscribe`` returns (one per topic; MQTT 5 reason
+    codes, or 3.1.1 granted QoS with 0x80 for failure). A lower QoS than asked for is
+    logged: QoS 0 means nothing is queued while the client is away.
+    """
+    if len(codes) != len(subscriptions):
+        raise SubscribeRefusedError(", ".join(subscriptions), 0x80, "malformed SUBACK")
+    for topic, raw in zip(subscriptions, codes, strict=True):
+        value, name = _code(raw)
+        if value >= 0x80:
+            raise SubscribeRefusedError(topic, value, name)
+        if value < qos:
+            log.warning("broker granted QoS %s (asked %s) for %s", value, qos, topic)
+
+
+class _Client(aiomqtt.Client):
+    """aiomqtt's client, plus :meth:`publish_acked`: the PUBACK's reason code."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._acks: dict[int, asyncio.Future[ReasonCode]] = {}
+
+    def _on_publish(
+        self,
+        client: mqtt.Client,
+        userdata: Any,
+        mid: int,
+        reason_code: ReasonCode,
+        properties: Properties,
+    ) -> None:
+        # paho calls this from loop_read, which aiomqtt runs on the event loop's thread.
+        fut = self._acks.pop(mid, None)
+        if fut is not None and not fut.done():
+            fut.set_result(reason_code)
+        super()._on_publish(client, userdata, mid, reason_code, properties)
+
+    async def publish_acked(
+        self,
+        topic: str,
+        payload: bytes | str,
+        *,
+        qos: int,
+        retain: bool,
+        timeout: float | None = None,
+    ) -> ReasonCode | None:
+        """Publish; for QoS ≥ 1 return the broker's reason code once it acknowledges.
+
+        Raises ``aiomqtt.MqttError`` when the message cannot be sent, the connection
+        drops before the acknowledgement, or ``timeout`` passes.
+        """
+        info = self._client.publish(topic, payload, qos, retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise aiomqtt.MqttCodeError(info.rc, "Could not publish message")
+        if qos == 0:
+            return None
+        # Registered before the loop runs again, so before paho can read the PUBACK.
+        fut: asyncio.Future[ReasonCode] = asyncio.get_running_loop().create_future()
+        self._acks[info.mid] = fut
+        try:
+            waiting: set[asyncio.Future[Any]] = {fut, self._disconnected}
+            done, _ = await asyncio.wait(
+                waiting,
+                timeout=self.timeout if timeout is None else timeout,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if fut in done:
+                return fut.result()
+            if done:  # fail now rather than wait out the timeout for a dead connection
+                raise aiomqtt.MqttError("connection lost before the PUBACK")
+            raise aiomqtt.MqttError("Operation timed out")
+        finally:
+            self._acks.pop(info.mid, None)
 
 
 async def cancel_and_wait(
@@ -134,12 +319,18 @@ class BusSession:
         self.config = config
         self._on_message = on_message
         self._on_state = on_state
-        self._client: aiomqtt.Client | None = None
+        self._client: _Client | None = None
         self._connected = asyncio.Event()
         self._stopping = False
         self.state = LinkState.CONNECTING
         self.last_error = ""
         self.connects = 0
+        self.host = config.host
+        """Where the current (or latest) attempt went: ``resolve`` may change it."""
+        self.port = config.port
+        self.username = config.username
+        self.protocol = config.protocol
+        """The protocol in use: 3.1.1 after a fallback (see ``allow_v311``)."""
         self._task: asyncio.Task[None] | None = None
 
     def _set_state(self, state: LinkState, detail: str = "") -> None:
@@ -161,6 +352,50 @@ class BusSession:
         """Wait for a live connection (raises ``TimeoutError``)."""
         await asyncio.wait_for(self._connected.wait(), timeout)
 
+    def _target(self) -> BrokerAddress:
+        cfg = self.config
+        if cfg.resolve is None:
+            return cfg
+        try:
+            return cfg.resolve()
+        except Exception as exc:  # the caller's lookup: any failure is a failed attempt
+            raise BusError(f"cannot find the broker: {exc}") from exc
+
+    def _new_client(self, target: BrokerAddress) -> _Client:
+        cfg = self.config
+        will = (
+            aiomqtt.Will(cfg.presence_topic, presence_payload("offline"), qos=1, retain=True)
+            if cfg.presence_topic
+            else None
+        )
+        common: dict[str, Any] = {
+            "username": target.username,
+            "password": target.password,
+            # The broker binds client ids to user names; send the same so that every
+            # broker, bound or not, sees one identity per user.
+            "identifier": target.username or cfg.client_id,
+            "keepalive": cfg.keepalive,
+            "will": will,
+            "timeout": cfg.timeout,
+        }
+        if self.protocol is ProtocolVersion.V5:
+            connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            connect.SessionExpiryInterval = cfg.session_expiry
+            # clean_start=False on *every* attempt: aiomqtt's default (clean on the
+            # first connect of a client object) would drop the session each time, as
+            # every attempt uses a fresh client.
+            return _Client(
+                target.host,
+                target.port,
+                protocol=ProtocolVersion.V5,
+                clean_start=False,
+                properties=connect,
+                **common,
+            )
+        return _Client(
+            target.host, target.port, protocol=self.protocol, clean_session=False, **common
+        )
+
     async def run(self) -> None:
         """Connect, consume, reconnect — until :meth:`stop` or cancellation."""
         cfg = self.config
@@ -168,30 +403,12 @@ class BusSession:
         self._task = asyncio.current_task()
         while not self._stopping:
             self._set_state(LinkState.CONNECTING)
-            will = (
-                aiomqtt.Will(cfg.presence_topic, presence_payload("offline"), qos=1, retain=True)
-                if cfg.presence_topic
-                else None
-            )
             try:
-                async with aiomqtt.Client(
-                    cfg.host,
-                    cfg.port,
-                    username=cfg.username,
-                    password=cfg.password,
-                    identifier=cfg.client_id,
-                    clean_session=False,
-                    keepalive=cfg.keepalive,
-                    will=will,
-                    timeout=cfg.timeout,
-                ) as client:
+                target = self._target()
+                self.host, self.port, self.username = target.host, target.port, target.username
+                async with self._new_client(target) as client:
                     self._client = client
-                    for topic in cfg.subscriptions:
-                        await client.subscribe(topic, qos=1)
-                    if cfg.presence_topic:
-                        await client.publish(
-                            cfg.presence_topic, presence_payload("online"), qos=1, retain=True
-                        )
+                    await self._set_up(client)
                     self.connects += 1
                     delay = cfg.backoff_min
                     self._connected.set()
@@ -200,20 +417,54 @@ class BusSession:
                         await self._dispatch(message)
                     # The iterator ends only when the connection is gone.
                     raise aiomqtt.MqttError("connection lost")
-            except aiomqtt.MqttError as exc:
-                reason = describe_error(exc)
+            except (aiomqtt.MqttError, BusError) as exc:
                 self._connected.clear()
                 self._client = None
                 if self._stopping:
                     break
+                if self._fall_back(exc):
+                    continue
+                reason = describe_error(exc)
                 self._set_state(LinkState.DISCONNECTED, reason)
-                log.warning("MQTT %s:%s: %s; retrying in %.1f s", cfg.host, cfg.port, reason, delay)
+                log.warning(
+                    "MQTT %s:%s: %s; retrying in %.1f s", self.host, self.port, reason, delay
+                )
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(cfg.backoff_max, delay * 2)
             finally:
                 self._connected.clear()
                 self._client = None
         self._set_state(LinkState.STOPPED)
+
+    def _fall_back(self, exc: BaseException) -> bool:
+        """Switch to 3.1.1 when the broker refused MQTT 5 (and that is allowed)."""
+        if (
+            self.protocol is ProtocolVersion.V5
+            and self.config.allow_v311
+            and connack_code(exc) in _PROTOCOL_REFUSED
+        ):
+            self.protocol = ProtocolVersion.V311
+            log.warning(
+                "MQTT %s:%s does not speak MQTT 5: using 3.1.1, where the broker drops a"
+                " refused publish without saying so",
+                self.host,
+                self.port,
+            )
+            return True
+        return False
+
+    async def _set_up(self, client: _Client) -> None:
+        """Subscribe and say online; a refusal fails the attempt, visibly."""
+        cfg = self.config
+        if cfg.subscriptions:
+            wanted = [(topic, 1) for topic in cfg.subscriptions]
+            codes = await client.subscribe(wanted)
+            check_suback(cfg.subscriptions, codes, qos=1)
+        if cfg.presence_topic:
+            code = await client.publish_acked(
+                cfg.presence_topic, presence_payload("online"), qos=1, retain=True
+            )
+            _raise_if_refused(cfg.presence_topic, code)
 
     async def _dispatch(self, message: aiomqtt.Message) -> None:
         payload = message.payload
@@ -237,14 +488,22 @@ class BusSession:
         retain: bool = False,
         timeout: float | None = None,
     ) -> None:
-        """Publish and, for QoS ≥ 1, return only after the broker's PUBACK."""
+        """Publish and, for QoS ≥ 1, return only after the broker's PUBACK.
+
+        Raises :class:`NotConnectedError` when there is no connection or it is lost
+        before the PUBACK (retry later), :class:`PublishRefusedError` when the broker
+        acknowledged with a failure reason (MQTT 5; retrying will not help).
+        """
         client = self._client
         if client is None or not self._connected.is_set():
             raise NotConnectedError(self.last_error or "not connected to the broker")
         try:
-            await client.publish(topic, payload, qos=qos, retain=retain, timeout=timeout)
+            code = await client.publish_acked(
+                topic, payload, qos=qos, retain=retain, timeout=timeout
+            )
         except aiomqtt.MqttError as exc:
             raise NotConnectedError(describe_error(exc)) from exc
+        _raise_if_refused(topic, code)
 
     async def stop(self) -> None:
         """Say offline (cleanly) and end the loop."""
@@ -264,3 +523,8 @@ class BusSession:
         self._connected.clear()
         if self._task is not None:
             await cancel_and_wait(self._task)
+
+
+def _raise_if_refused(topic: str, code: ReasonCode | None) -> None:
+    if code is not None and code.is_failure:
+        raise PublishRefusedError(topic, int(code.value), code.getName())
