@@ -27,13 +27,14 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from krise_tui.core.messaging import DraftVariant
+
 from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Signer
 from krise_tui.channels.base import ApprovedMessage
 from krise_tui.channels.from_org import channel_from_def
 from krise_tui.config import BrokerSettings, Settings
 from krise_tui.core.engine import Accepted, PublishVersion, SaveDraft
-from krise_tui.core.messaging import DraftVariant
 from krise_tui.core.state import DeliveryStatus
 from krise_tui.playbook.loader import load_org
 from krise_tui.playbook.models import hash_passphrase

@@ -12,11 +12,14 @@ The wire contract:
   per-channel monotonic ``seq`` and the body ``{effect_id, channel, idempotency_key,
   message, previous_remote_id}`` (``message`` is an
   :class:`~krise_tui.channels.base.ApprovedMessage` as JSON).
-- A console *retry* re-publishes the same envelope (same id and seq). The bridge then
-  delivers again with the same idempotency key (the adapters are idempotent), even
-  when newer envelopes have arrived since (:class:`DeliveryTracker`). Envelopes with a
-  bad signature, an unknown key, another org or channel, or a stale ``seq`` under a new
-  id are ignored, counted and logged; they are never delivered.
+- A console *retry* (an operator's re-send) re-publishes the same envelope (same id and
+  seq), even when newer envelopes have arrived since (:class:`DeliveryTracker`), or sets
+  ``resend`` in a new one. The bridge then delivers with ``recheck``: the adapter answers
+  from its ledger, or asks the platform whether it already has the version (by the
+  marker every post carries) and answers ``delivered`` with the existing post's id, and
+  sends only when the platform does not have it. Envelopes with a bad signature, an
+  unknown key, another org or channel, or a stale ``seq`` under a new id are ignored,
+  counted and logged; they are never delivered.
 - The bridge answers on ``krise/v1/{org}/channel/{ch}/receipt`` (QoS 1, plain JSON,
   :class:`Receipt`): ``sent`` when an attempt starts, then ``delivered`` or ``failed``.
   A retryable failure is retried by the bridge itself with capped exponential backoff
@@ -26,6 +29,12 @@ The wire contract:
 - Deliveries of different effects run concurrently, so one hanging endpoint never holds
   up another message; the same effect is never delivered twice at the same time (a
   retry that arrives while it is in progress cuts the wait before its next attempt).
+- Nothing is lost or posted twice by a crash. An accepted delivery is written to the
+  pending file (beside :attr:`BridgeRuntime.state_file`, fsync'd) before its first
+  attempt and removed when it ends (delivered, or a final failure); a restarted bridge
+  resumes every pending delivery. The adapters write each attempt ahead in their own
+  ledger (:func:`~krise_tui.channels.base.deliver_once`), so the resumed attempt of one
+  that was cut short looks on the platform before it sends again.
 
 Receipts are queued and published in order by one task, so a broker outage delays them
 but does not lose them while the bridge runs. The session is persistent (fixed client
@@ -46,39 +55,39 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
+from aiomqtt import ProtocolVersion
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from krise_tui.backoff import backoff_delay
 from krise_tui.bus import topics
 from krise_tui.bus.envelope import Envelope, SeqTracker, Verifier, VerifyResult, VerifyStatus
 from krise_tui.bus.session import (
+    BrokerAddress,
     BusSession,
     LinkState,
     NotConnectedError,
+    PublishRefusedError,
     SessionConfig,
     cancel_and_wait,
 )
 from krise_tui.channels.base import (
-    ApprovedMessage,
     Channel,
     DeliveryResult,
     HttpChannel,
     atomic_write,
     format_seconds,
 )
+from krise_tui.wire.delivery import DELIVER_TYPE, DeliveryRequest, Receipt, ReceiptStatus
 
 if TYPE_CHECKING:
     from krise_tui.config import Settings
 
 log = logging.getLogger(__name__)
-
-DELIVER_TYPE = "channel.deliver"
-"""The envelope type the console sends on a channel's ``out`` topic."""
 
 RECEIPT_HISTORY = 1000
 """Receipts kept in :attr:`BridgeRuntime.receipts` (the newest)."""
@@ -86,63 +95,9 @@ RECEIPT_HISTORY = 1000
 ACCEPTED_MEMORY = 10_000
 """Envelope ids a :class:`DeliveryTracker` remembers for console retries."""
 
-
-# --------------------------------------------------------------------------- wire
-
-
-class ReceiptStatus(StrEnum):
-    """What a receipt reports."""
-
-    SENT = "sent"
-    """An attempt starts now."""
-    DELIVERED = "delivered"
-    """The platform accepted the message (``remote_id`` is its id for it)."""
-    FAILED = "failed"
-    """The attempt failed (``reason``; ``permanent`` when retrying cannot help)."""
-
-
-class Receipt(BaseModel):
-    """One delivery receipt, as published on ``…/channel/{ch}/receipt``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    effect_id: Annotated[str, Field(min_length=1)]
-    """The console's effect (outbox entry) this receipt is about."""
-    status: ReceiptStatus
-    """``sent``, ``delivered`` or ``failed``."""
-    reason: str | None = None
-    """Why it failed, in words an operator understands."""
-    remote_id: str | None = None
-    """The platform's id for the post (status id, post id, page URL, Message-ID)."""
-    retry_after: float | None = None
-    """Seconds the platform asked us to wait (``Retry-After``), when it did."""
-    permanent: bool = False
-    """Retrying cannot help (bad token, rejected content, bad configuration)."""
-    attempt: Annotated[int, Field(ge=0)]
-    """The attempt number for this effect on this bridge (1, 2, …; 0: none was made)."""
-    at: AwareDatetime
-    """When (UTC)."""
-
-    def to_wire(self) -> bytes:
-        """The JSON payload."""
-        return self.model_dump_json().encode("utf-8")
-
-
-class DeliveryRequest(BaseModel):
-    """The body of a ``channel.deliver`` envelope."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    effect_id: Annotated[str, Field(min_length=1, max_length=200)]
-    """The console's effect id: receipts name it."""
-    channel: Annotated[str, Field(min_length=1)]
-    """The channel id; must be this bridge's channel."""
-    idempotency_key: Annotated[str, Field(min_length=1, max_length=300)]
-    """``"{version_id}:{channel}"``; the same on every retry."""
-    message: ApprovedMessage
-    """The approved version to deliver."""
-    previous_remote_id: str | None = None
-    """The remote id of the superseded version on this channel, when known."""
+PENDING_SUFFIX = ".pending.json"
+"""The pending file is the state file with this suffix (``sms.seq.json`` →
+``sms.seq.pending.json``)."""
 
 
 # --------------------------------------------------------------------------- replay
@@ -212,6 +167,85 @@ def load_tracker(path: Path) -> DeliveryTracker:
         return DeliveryTracker()
 
 
+# --------------------------------------------------------------------------- pending
+
+
+@dataclass
+class PendingDelivery:
+    """A delivery the bridge accepted and has not finished."""
+
+    request: DeliveryRequest
+    attempts: int = 0
+    """Attempts made so far (receipts keep counting after a restart)."""
+
+
+class PendingFile:
+    """The deliveries in progress, on disk (JSON, mode 0600, fsync'd), so a restart
+    resumes them; in memory only when ``path`` is None."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self._entries: dict[str, PendingDelivery] = {}
+        self._lock = asyncio.Lock()
+
+    def load(self) -> dict[str, PendingDelivery]:
+        """Read the file (a missing one is empty; an unreadable entry is skipped, logged)."""
+        self._entries = {}
+        if self.path is None:
+            return {}
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError) as exc:
+            log.error("%s: cannot read the pending deliveries (%s): not resumed", self.path, exc)
+            return {}
+        if not isinstance(data, dict):
+            log.error("%s: not a JSON object: pending deliveries not resumed", self.path)
+            return {}
+        for effect_id, value in data.items():
+            try:
+                request = DeliveryRequest.model_validate(value["request"])
+                attempts = int(value.get("attempts", 0))
+            except (KeyError, TypeError, ValueError, ValidationError) as exc:
+                log.error(
+                    "%s: pending %s is not understood (%s): skipped", self.path, effect_id, exc
+                )
+                continue
+            self._entries[str(effect_id)] = PendingDelivery(request, attempts)
+        return dict(self._entries)
+
+    async def put(self, effect_id: str, request: DeliveryRequest, attempts: int) -> None:
+        """Record (or update) a delivery in progress."""
+        self._entries[effect_id] = PendingDelivery(request, attempts)
+        await self._save()
+
+    async def drop(self, effect_id: str) -> None:
+        """A delivery ended: forget it."""
+        if self._entries.pop(effect_id, None) is not None:
+            await self._save()
+
+    async def _save(self) -> None:
+        if self.path is None:
+            return
+        path = self.path
+        async with self._lock:
+            # The snapshot is taken under the lock: the newest state is what gets written.
+            data = {
+                effect_id: {
+                    "request": entry.request.model_dump(mode="json"),
+                    "attempts": entry.attempts,
+                }
+                for effect_id, entry in self._entries.items()
+            }
+            payload = json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
+            try:
+                await asyncio.to_thread(atomic_write, path, payload, mode=0o600)
+            except OSError as exc:
+                # The adapters' ledgers still stop a second post; only resumption is lost.
+                log.warning("%s: cannot save the pending deliveries: %s", path, exc)
+
+
 # --------------------------------------------------------------------------- policy
 
 
@@ -220,7 +254,7 @@ class RetryPolicy:
     """How the bridge retries a retryable failure."""
 
     backoff_min: float = 1.0
-    """Seconds before the second attempt (before jitter)."""
+    """Seconds before the second attempt, before jitter (which may halve it)."""
     backoff_max: float = 60.0
     """The longest wait between attempts (unless the platform's ``Retry-After`` asks
     for longer)."""
@@ -233,9 +267,10 @@ class RetryPolicy:
     net over the adapters' own timeouts."""
 
     def delay(self, failures: int, retry_after: float | None, rng: random.Random) -> float:
-        """Seconds to wait after the ``failures``-th failed attempt."""
-        base = min(self.backoff_max, self.backoff_min * 2.0 ** max(0, failures - 1))
-        wait = max(self.backoff_min, min(self.backoff_max, base * rng.uniform(0.75, 1.25)))
+        """Seconds to wait after the ``failures``-th failed attempt: the project's one
+        backoff rule (:func:`~krise_tui.backoff.backoff_delay`), never sooner than the
+        platform's ``Retry-After`` (up to :attr:`retry_after_max`)."""
+        wait = backoff_delay(failures, base=self.backoff_min, cap=self.backoff_max, rng=rng)
         if retry_after is not None:
             wait = max(wait, min(retry_after, self.retry_after_max))
         return wait
@@ -249,6 +284,8 @@ class _Job:
     """One effect being delivered."""
 
     request: DeliveryRequest
+    recheck: bool = False
+    """The next attempt asks the platform first (an operator's re-send)."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
 
@@ -282,7 +319,8 @@ class BridgeRuntime:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     """Retry timing."""
     state_file: Path | None = None
-    """Where the replay tracker is kept across restarts (JSON); None: memory only."""
+    """Where the replay tracker is kept across restarts (JSON); None: memory only. The
+    pending deliveries are kept beside it (:data:`PENDING_SUFFIX`)."""
     client_id: str | None = None
     """MQTT client id; default ``krise-bridge-{org}-{channel}`` (must be stable)."""
     keepalive: int = 30
@@ -291,6 +329,11 @@ class BridgeRuntime:
     """Seconds before the first reconnect attempt (doubles up to :attr:`reconnect_max`)."""
     reconnect_max: float = 10.0
     """The longest wait between reconnect attempts."""
+    protocol: ProtocolVersion = ProtocolVersion.V5
+    """MQTT 5 (refusals are visible); 3.1.1 for the embedded amqtt."""
+    resolve: Callable[[], BrokerAddress] | None = None
+    """Where the broker is now, asked before every connect attempt (a restarted local
+    broker may listen elsewhere with new passwords)."""
     on_receipt: ReceiptListener | None = None
     """Called with every receipt as it is made (before it is published)."""
     on_link: LinkListener | None = None
@@ -323,6 +366,10 @@ class BridgeRuntime:
         """Envelopes ignored: forged, replayed, malformed, for another channel."""
         self.redeliveries = 0
         """Duplicate envelopes (console retries) delivered again."""
+        self.existing = 0
+        """Deliveries answered without sending: the ledger or the platform had them."""
+        self.resumed = 0
+        """Deliveries resumed at start (pending when the bridge last stopped or died)."""
         self.last_reason: str | None = None
         """The reason of the newest failed attempt."""
         self.last_rejection: str | None = None
@@ -330,12 +377,16 @@ class BridgeRuntime:
         self.receipts: list[Receipt] = []
         """The newest receipts made (up to :data:`RECEIPT_HISTORY`), oldest first."""
         self.published = 0
+        self.refused_receipts = 0
+        """Receipts the broker refused (its ACL): logged at ERROR, not retried."""
         """Receipts the broker has acknowledged."""
         self._jobs: dict[str, _Job] = {}
         self._attempts: dict[str, int] = {}
         self._outbox: asyncio.Queue[Receipt] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._rng = random.Random()
+        pending = None if self.state_file is None else self.state_file.with_suffix(PENDING_SUFFIX)
+        self._pending = PendingFile(pending)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -358,6 +409,7 @@ class BridgeRuntime:
         """Connect (in the background) and start delivering."""
         if self.session is not None:
             raise RuntimeError(f"bridge {self.channel_id!r} is already started")
+        resume = await asyncio.to_thread(self._pending.load)
         if isinstance(self.channel, HttpChannel):
             # HTTP adapters built without a client open a fresh one per delivery, which
             # costs a TLS context each time; the bridge lends them one pooled client.
@@ -378,6 +430,8 @@ class BridgeRuntime:
                 keepalive=self.keepalive,
                 backoff_min=self.reconnect_min,
                 backoff_max=self.reconnect_max,
+                protocol=self.protocol,
+                resolve=self.resolve,
             ),
             self._on_message,
             on_state=self._on_state,
@@ -386,6 +440,13 @@ class BridgeRuntime:
             asyncio.create_task(self.session.run(), name=f"bridge-{self.channel_id}-session"),
             asyncio.create_task(self._publisher(), name=f"bridge-{self.channel_id}-receipts"),
         ]
+        for effect_id, pending in resume.items():
+            # Cut short by a crash or a stop: the adapter's ledger knows whether the last
+            # attempt may have reached the platform and checks there before sending.
+            log.info("bridge %s: resuming the delivery of %s", self.channel_id, effect_id)
+            self.resumed += 1
+            self._attempts[effect_id] = max(self._attempts.get(effect_id, 0), pending.attempts)
+            self._schedule(pending.request)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         """Wait for a live broker connection (raises ``TimeoutError``)."""
@@ -457,19 +518,24 @@ class BridgeRuntime:
                     attempt=self._attempts.get(effect_id, 0),
                     reason=reason,
                     permanent=True,
+                    final=True,
                 )
             return
         if request.channel != self.channel_id:
             # Checked before recording: another channel's seq must not advance ours.
             self._reject(f"envelope for channel {request.channel!r} on {self.channel_id!r}'s topic")
             return
+        recheck = request.resend
         if result.ok:
             self.verifier.tracker.record(env)
             await self._save_tracker()
         else:
+            # The console sends the same envelope again only when the operator re-sends
+            # (after a final failure): the platform may have the post all the same.
             self.redeliveries += 1
+            recheck = True
             log.info("bridge %s: console retry of %s", self.channel_id, request.effect_id)
-        self._schedule(request)
+        self._schedule(request, recheck=recheck)
 
     def _reject(self, reason: str) -> None:
         self.rejected += 1
@@ -490,13 +556,14 @@ class BridgeRuntime:
 
     # ------------------------------------------------------------------ delivery
 
-    def _schedule(self, request: DeliveryRequest) -> None:
+    def _schedule(self, request: DeliveryRequest, *, recheck: bool = False) -> None:
         job = self._jobs.get(request.effect_id)
         if job is not None:
             # Never two deliveries of one effect at once: cut the wait before the next try.
+            job.recheck = job.recheck or recheck
             job.wake.set()
             return
-        job = _Job(request)
+        job = _Job(request, recheck=recheck)
         self._jobs[request.effect_id] = job
         job.task = asyncio.create_task(
             self._run(job), name=f"bridge-{self.channel_id}-{request.effect_id}"
@@ -504,14 +571,19 @@ class BridgeRuntime:
 
     async def _run(self, job: _Job) -> None:
         effect_id = job.request.effect_id
+        ended = False
         try:
             for number in range(1, self.policy.max_attempts + 1):
                 attempt = self._attempts.get(effect_id, 0) + 1
                 self._attempts[effect_id] = attempt
+                await self._pending.put(effect_id, job.request, attempt)
                 self._emit(effect_id, ReceiptStatus.SENT, attempt=attempt)
-                result = await self._attempt(job.request)
+                recheck, job.recheck = job.recheck, False
+                result = await self._attempt(job.request, recheck=recheck)
                 if result.ok:
                     self.delivered += 1
+                    if result.existing:
+                        self.existing += 1
                     self._emit(
                         effect_id,
                         ReceiptStatus.DELIVERED,
@@ -519,6 +591,7 @@ class BridgeRuntime:
                         remote_id=result.remote_id,
                         reason=result.reason,
                     )
+                    ended = True
                     return
                 self.failed += 1
                 reason = result.reason or "failed"
@@ -526,6 +599,11 @@ class BridgeRuntime:
                 last = result.permanent or number == self.policy.max_attempts
                 if last and not result.permanent:
                     reason += f" (gave up after {number} attempts)"
+                if last and result.uncertain:
+                    reason += (
+                        "; the last attempt may have reached the platform (a re-send checks "
+                        "first, or repeats the same key)"
+                    )
                 self._emit(
                     effect_id,
                     ReceiptStatus.FAILED,
@@ -533,6 +611,7 @@ class BridgeRuntime:
                     reason=reason,
                     retry_after=result.retry_after,
                     permanent=result.permanent,
+                    final=last,
                 )
                 log.warning(
                     "bridge %s: %s attempt %d failed: %s",
@@ -542,13 +621,18 @@ class BridgeRuntime:
                     reason,
                 )
                 if last:
+                    ended = True
                     return
                 await self._pause(job, number, result.retry_after)
         finally:
             if self._jobs.get(effect_id) is job:
                 del self._jobs[effect_id]
+            if ended:
+                # Not in a finally of its own: a cancelled job (the bridge stops) stays
+                # pending and is resumed at the next start.
+                await self._pending.drop(effect_id)
 
-    async def _attempt(self, request: DeliveryRequest) -> DeliveryResult:
+    async def _attempt(self, request: DeliveryRequest, *, recheck: bool) -> DeliveryResult:
         timeout = self.policy.attempt_timeout
         try:
             return await asyncio.wait_for(
@@ -556,11 +640,15 @@ class BridgeRuntime:
                     request.message,
                     idempotency_key=request.idempotency_key,
                     previous_remote_id=request.previous_remote_id,
+                    recheck=recheck,
                 ),
                 timeout,
             )
         except TimeoutError:
-            return DeliveryResult.failed(f"no answer within {format_seconds(timeout)}")
+            # The adapter was cut off mid-attempt; its ledger still says "in flight".
+            return DeliveryResult.failed(
+                f"no answer within {format_seconds(timeout)}", uncertain=True
+            )
         except Exception as exc:  # an adapter bug: retrying the same bug cannot help
             log.exception("bridge %s: the %s adapter failed", self.channel_id, self.channel.kind)
             return DeliveryResult.failed(
@@ -593,14 +681,16 @@ class BridgeRuntime:
         remote_id: str | None = None,
         retry_after: float | None = None,
         permanent: bool = False,
+        final: bool = False,
     ) -> None:
         receipt = Receipt(
             effect_id=effect_id,
             status=status,
-            reason=reason,
-            remote_id=remote_id,
-            retry_after=retry_after,
+            reason=reason[:2000] if reason else reason,
+            remote_id=remote_id[:500] if remote_id else remote_id,
+            retry_after=None if retry_after is None else min(retry_after, 86_400),
             permanent=permanent,
+            final=final or permanent,
             attempt=attempt,
             at=datetime.now(UTC),
         )
@@ -629,6 +719,12 @@ class BridgeRuntime:
                         log.info("bridge %s: receipt waits: %s", self.channel_id, exc)
                         await asyncio.sleep(0.1)  # until the session notices the outage
                         continue
+                    except PublishRefusedError as exc:
+                        # The ACL refuses this bridge its receipt topic: retrying cannot
+                        # help, and one refusal must not hold up every later receipt.
+                        self.refused_receipts += 1
+                        log.error("bridge %s: receipt refused: %s", self.channel_id, exc)
+                        break
                     self.published += 1
                     break
             finally:
@@ -640,9 +736,9 @@ class BridgeRuntime:
 
 def describe_receipt(channel_id: str, receipt: Receipt) -> str:
     """One line for a person: ``13:05:02 mastodon eff-1 failed #1: 503 … (retry in 7 s)``."""
+    at = (receipt.at or datetime.now(UTC)).astimezone()
     head = (
-        f"{receipt.at.astimezone():%H:%M:%S} {channel_id} {receipt.effect_id} "
-        f"{receipt.status.value} #{receipt.attempt}"
+        f"{at:%H:%M:%S} {channel_id} {receipt.effect_id} {receipt.status.value} #{receipt.attempt}"
     )
     if receipt.status is ReceiptStatus.DELIVERED:
         tail = f": {receipt.remote_id}" if receipt.remote_id else ""
@@ -681,9 +777,9 @@ async def run_bridge_cli(
     """
     from krise_tui.bus.broker import BrokerError
     from krise_tui.bus.envelope import KeyFileError, load_public_key
+    from krise_tui.bus.login import resolve_login
     from krise_tui.channels.from_org import channel_from_def
     from krise_tui.playbook.loader import PlaybookError, load_org
-    from krise_tui.runtime import resolve_login
 
     out = out or sys.stdout
     err = err or sys.stderr
@@ -734,6 +830,8 @@ async def run_bridge_cli(
         keepalive=settings.broker.keepalive,
         on_receipt=print_receipt,
         on_link=print_link,
+        protocol=login.protocol,
+        resolve=lambda: resolve_login(settings, "bridge", channel_id),
     )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import secrets
@@ -21,18 +20,21 @@ from pydantic import ValidationError
 
 from krise_tui import __version__
 from krise_tui.bus.broker import (
-    STANDARD_BRIDGES,
+    ENDPOINT_FILE,
     WEAK_BROKER_WARNING,
     BrokerError,
     BrokerKind,
-    bridge_acl_block,
+    bridge_user,
     choose_embedded,
-    write_endpoint,
+    generate_acl,
+    sim_staff_id,
+    write_atomic,
     write_password_file,
 )
 from krise_tui.bus.envelope import KeyFileError, write_key_pair
 from krise_tui.config import Settings, load_settings
-from krise_tui.journal.store import JournalError, verify_file
+from krise_tui.files import create_private
+from krise_tui.journal.store import JournalError
 from krise_tui.playbook.loader import PlaybookError
 
 log = logging.getLogger("krise")
@@ -50,9 +52,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _setup_logging(settings: Settings, *, to_file: bool) -> None:
     level = os.environ.get("KRISE_LOG_LEVEL", "INFO").upper()
     if to_file:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # The log can hold citizens' posts: readable by its owner only.
+        log_file = settings.data_dir / "krise.log"
+        create_private(log_file)
         logging.basicConfig(
-            filename=settings.data_dir / "krise.log",
+            filename=log_file,
             level=level,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
@@ -64,12 +68,65 @@ def _setup_logging(settings: Settings, *, to_file: bool) -> None:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    from krise_tui.console.app import ConsoleApp
     from krise_tui.runtime import ConsoleRuntime
 
     settings = _settings(args)
+    if args.headless:
+        _setup_logging(settings, to_file=False)
+        runtime = ConsoleRuntime(settings, open_without_playbook=args.open_without_playbook)
+        return asyncio.run(run_headless(runtime))
+    from krise_tui.console.app import ConsoleApp
+
     _setup_logging(settings, to_file=True)
-    ConsoleApp(ConsoleRuntime(settings)).run()
+    ConsoleApp(ConsoleRuntime(settings, open_without_playbook=args.open_without_playbook)).run()
+    return 0
+
+
+async def run_headless(runtime: object) -> int:
+    """``krise console --headless``: the runtime without a screen until SIGTERM/SIGINT.
+
+    Journal, bus, outbox, bridges and timers run as in the console; logs go to stderr.
+    A signal stops it cleanly (exit 0); a runtime that gives up (a loop that keeps
+    crashing) exits 1.
+    """
+    from krise_tui.runtime import ConsoleRuntime
+
+    assert isinstance(runtime, ConsoleRuntime)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    handled: list[signal.Signals] = []
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, stop.set)
+        except (NotImplementedError, RuntimeError, ValueError):
+            continue  # not the main thread: the caller stops us another way
+        handled.append(signum)
+    try:
+        await runtime.start()
+    except Exception as exc:
+        log.error("krise console --headless: cannot start: %s", exc)
+        await runtime.stop()
+        return 2
+    log.info(
+        "krise console --headless: %s, incident %r, journal %s",
+        runtime.settings.org,
+        runtime.state.incident.title,
+        runtime.settings.journal_path,
+    )
+    fatal = asyncio.ensure_future(runtime.stopped.wait())
+    signalled = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({fatal, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        fatal.cancel()
+        signalled.cancel()
+        await runtime.stop()
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+    if runtime.stopped.is_set() and not stop.is_set():
+        log.error("krise console --headless: stopped: %s", runtime.concerns.get("fatal", ""))
+        return 1
+    log.info("krise console --headless: stopped cleanly")
     return 0
 
 
@@ -79,8 +136,8 @@ def cmd_staff(args: argparse.Namespace) -> int:
     if not args.id:
         print("krise staff: --id is required (or --simulate N)", file=sys.stderr)
         return 2
-    from krise_tui.runtime import StaffRuntime
     from krise_tui.staff.app import StaffApp
+    from krise_tui.staff.runtime import StaffRuntime
 
     settings = _settings(args)
     _setup_logging(settings, to_file=True)
@@ -102,11 +159,14 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     """Run N headless staff terminals against the local (or configured) broker."""
     import time
 
+    from aiomqtt import ProtocolVersion
+
     from krise_tui.bus.broker import read_endpoint, sim_staff_id
     from krise_tui.simulate import SimConfig, start_simulation
 
     settings = _settings(args)
     _setup_logging(settings, to_file=False)
+    protocol = ProtocolVersion.V5
     if settings.broker.host:
         host, port = settings.broker.host, settings.broker.port
         password = settings.broker.secret()
@@ -114,6 +174,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         endpoint = read_endpoint(settings.broker_dir / "endpoint.json")
         host, port = endpoint.host, endpoint.port
         creds = endpoint.credentials
+        if endpoint.kind is BrokerKind.AMQTT:
+            protocol = ProtocolVersion.V311  # the embedded amqtt speaks 3.1.1 only
         if creds is not None and args.simulate > creds.simulated:
             print(
                 f"krise staff: this broker has {creds.simulated} simulated users;"
@@ -131,6 +193,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         password=password,
         ack_delay=(0.0, args.ack_delay),
         department=args.dept,
+        protocol=protocol,
     )
     sim = start_simulation(cfg, processes=args.processes)
     counts: dict[str, int] = {}
@@ -155,55 +218,78 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
+    """Run a private broker for ``--org`` until SIGINT/SIGTERM (a drill room's broker).
+
+    The broker writes ``endpoint.json`` when it listens and removes it when it stops;
+    it keeps its port for the next start unless ``--port`` says otherwise.
+    """
     settings = _settings(args)
     _setup_logging(settings, to_file=False)
 
     async def run() -> None:
-        broker = choose_embedded(args.kind, settings.broker_dir)
+        broker = choose_embedded(args.kind, settings.broker_dir, org=settings.org)
         if args.port:
             broker.port = args.port
         endpoint = await broker.start()
-        write_endpoint(settings.broker_dir / "endpoint.json", endpoint)
-        print(f"krise broker: {endpoint.kind} on {endpoint.host}:{endpoint.port}", flush=True)
-        print(f"endpoint and local credentials: {settings.broker_dir / 'endpoint.json'}")
-        if endpoint.kind is BrokerKind.AMQTT:
-            print(WEAK_BROKER_WARNING)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-        await broker.stop()
-        with contextlib.suppress(FileNotFoundError):
-            (settings.broker_dir / "endpoint.json").unlink()
+        try:
+            print(f"krise broker: {endpoint.kind} on {endpoint.host}:{endpoint.port}", flush=True)
+            print(f"endpoint and local credentials: {settings.broker_dir / ENDPOINT_FILE}")
+            if endpoint.kind is BrokerKind.AMQTT:
+                print(WEAK_BROKER_WARNING)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+        finally:
+            await broker.stop()
 
     asyncio.run(run())
     return 0
 
 
 def cmd_broker_users(args: argparse.Namespace) -> int:
-    users: dict[str, str] = {}
-    for name in args.console:
-        users[name] = secrets.token_urlsafe(18)
-    for sid in args.staff:
-        users[sid] = secrets.token_urlsafe(18)
-    for channel in args.bridge:
-        users[f"bridge-{channel}"] = secrets.token_urlsafe(18)
-    if not users:
+    """Write a password file with generated passwords and the org's ACL for those users.
+
+    The ACL has one block per user, so it is regenerated with the users, never edited
+    by hand; without ``--acl`` it is printed for the operator to save. Without
+    ``--passwd`` only the ACL is made (for users added with ``mosquitto_passwd``, so
+    that the others keep their passwords).
+    """
+    org = _settings(args).org
+    if not (args.console or args.staff or args.bridge or args.simulated):
         print(
-            "krise broker users: name at least one --console, --staff or --bridge user",
+            "krise broker users: name at least one --console, --staff, --bridge or"
+            " --simulated user",
             file=sys.stderr,
         )
         return 2
-    write_password_file(Path(args.passwd), users)
-    print(f"# wrote {len(users)} users to {args.passwd} (mode 0600); passwords follow, once:")
-    for name, password in users.items():
-        print(f"{name} {password}")
-    extra = [ch for ch in args.bridge if ch not in STANDARD_BRIDGES]
-    if extra:
-        print("\n# add these blocks to broker/acl for the new bridges:")
-        for ch in extra:
-            print(bridge_acl_block(ch))
+    acl = generate_acl(  # checks every name before any file is written
+        org,
+        console=tuple(args.console),
+        staff_ids=tuple(args.staff),
+        bridges=tuple(args.bridge),
+        simulated=args.simulated,
+    )
+    if args.passwd:  # without it: only the ACL (users added with mosquitto_passwd)
+        users = {name: secrets.token_urlsafe(18) for name in (*args.console, *args.staff)}
+        users |= {bridge_user(ch): secrets.token_urlsafe(18) for ch in args.bridge}
+        sims = [sim_staff_id(i) for i in range(1, args.simulated + 1)]
+        sim_password = secrets.token_urlsafe(18)
+        write_password_file(Path(args.passwd), users | dict.fromkeys(sims, sim_password))
+        count = len(users) + len(sims)
+        print(f"# wrote {count} users to {args.passwd} (mode 0600); passwords follow, once:")
+        for name, password in users.items():
+            print(f"{name} {password}")
+        if sims:
+            print(f"# {sims[0]} … {sims[-1]} share one password:")
+            print(f"sim-* {sim_password}")
+    if args.acl:
+        write_atomic(Path(args.acl), acl, mode=0o644)  # no secrets; mosquitto must read it
+        print(f"# wrote the ACL for org {org!r} to {args.acl}")
+    else:
+        print(f"\n# the ACL for org {org!r}: save it as the broker's acl_file (broker/acl)")
+        print(acl)
     return 0
 
 
@@ -296,27 +382,79 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 
 
 def cmd_journal_verify(args: argparse.Namespace) -> int:
-    report = verify_file(Path(args.path), expect_head=args.expect_head)
-    if report.ok:
-        print(f"{args.path}: OK, {report.rows} events, head {report.head_hash}")
+    """Check the hash chain, every row's columns, the snapshots and the signed head."""
+    from krise_tui.journal.verify import verify_with_head
+
+    path = Path(args.path)
+    key = Path(args.public_key) if args.public_key else None
+    if key is None and not args.no_head:
+        key = _settings(args).public_key_path
+    result = verify_with_head(
+        path,
+        public_key=key,
+        extra_heads=[Path(p) for p in args.head],
+        expect_head=args.expect_head,
+        with_head=not args.no_head,
+    )
+    if result.ok:
+        print(f"{args.path}: OK, {result.report.rows} events, head {result.report.head_hash}")
+        for line in result.notes:
+            print(f"  {line}")
         return 0
-    where = f" (first bad seq {report.bad_seq})" if report.bad_seq is not None else ""
-    print(f"{args.path}: BROKEN{where}: {report.reason}", file=sys.stderr)
+    print(f"{args.path}: BROKEN: {result.reason}", file=sys.stderr)
     return 1
 
 
 def cmd_journal_show(args: argparse.Namespace) -> int:
+    """The newest events in words, or every event as one JSON object per line."""
+    import json
+
     from krise_tui.core.describe import describe
     from krise_tui.core.events import event_from_json
-    from krise_tui.journal.store import Journal
+    from krise_tui.journal.store import Journal, JournalRow
+
+    path = Path(args.path)
+    if not path.exists():
+        print(f"krise journal show: {path}: no such file", file=sys.stderr)
+        return 2
+
+    def as_json(row: JournalRow) -> str:
+        data = json.loads(row.body)
+        base = {k: data.pop(k) for k in ("id", "org", "incident_id", "actor", "ts", "type")}
+        out: dict[str, object] = {
+            "seq": row.seq,
+            "type": base["type"],
+            "actor": base["actor"],
+            "time": base["ts"],
+            "id": base["id"],
+            "incident_id": base["incident_id"],
+        }
+        if "topic" in data:
+            out["topic"] = data.pop("topic")
+        out["body"] = data
+        return json.dumps(out, ensure_ascii=False, sort_keys=False)
 
     async def run() -> None:
-        async with await Journal.open(Path(args.path)) as journal:
-            for row in await journal.tail(args.tail):
-                event = event_from_json(row.body)
-                print(f"{row.seq:>6}  {row.ts[:19]}  {describe(event, args.lang)}")
+        async with await Journal.open(path, read_only=True) as journal:
+            rows = journal.rows() if args.json and args.tail is None else None
+            if rows is not None:
+                async for row in rows:
+                    print(as_json(row))
+                return
+            for row in await journal.tail(args.tail or 20):
+                if args.json:
+                    print(as_json(row))
+                else:
+                    event = event_from_json(row.body)
+                    print(f"{row.seq:>6}  {row.ts[:19]}  {describe(event, args.lang or 'nb')}")
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except JournalError as exc:
+        print(f"krise journal show: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `| head` closed the pipe: not an error
+        return 0
     return 0
 
 
@@ -338,6 +476,16 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = sub.add_parser("console", parents=[common], help="run the crisis leadership's console")
+    p.add_argument(
+        "--headless",
+        action="store_true",
+        help="the runtime without a screen (journal, bus, outbox, bridges, timers); logs to stderr",
+    )
+    p.add_argument(
+        "--open-without-playbook",
+        action="store_true",
+        help="open the incident even when the playbook has problems",
+    )
     p.set_defaults(func=cmd_console)
 
     p = sub.add_parser("staff", parents=[common], help="run a staff terminal")
@@ -356,19 +504,34 @@ def build_parser() -> argparse.ArgumentParser:
         "broker", parents=[common], help="run a broker for a drill room, or manage users"
     )
     p.add_argument("--kind", choices=["auto", "mosquitto", "amqtt"], default="auto")
-    p.add_argument("--port", type=int, default=0, help="TCP port (default: a free one)")
+    p.add_argument(
+        "--port", type=int, default=0, help="TCP port (default: the last one, if still free)"
+    )
     p.set_defaults(func=cmd_broker)
     bsub = p.add_subparsers(dest="broker_command", metavar="SUBCOMMAND")
-    u = bsub.add_parser("users", help="write a mosquitto password file with generated passwords")
-    u.add_argument("--passwd", required=True, help="password file to write (0600)")
+    u = bsub.add_parser(
+        "users", help="write a password file with generated passwords, and the org's ACL"
+    )
+    u.add_argument("--passwd", help="password file to write (0600); omitted: only the ACL")
+    u.add_argument("--acl", help="ACL file to write (default: print it)")
+    # SUPPRESS: given here or before `users`, without one hiding the other.
+    u.add_argument("--org", default=argparse.SUPPRESS, help="organisation slug of the ACL")
     u.add_argument("--console", action="append", default=[], metavar="USER")
     u.add_argument("--staff", action="append", default=[], metavar="STAFF_ID")
     u.add_argument("--bridge", action="append", default=[], metavar="CHANNEL")
+    u.add_argument(
+        "--simulated", type=int, default=0, metavar="N", help="N simulated staff sim-00001…"
+    )
     u.set_defaults(func=cmd_broker_users)
 
     from krise_tui.playbook.cli import add_playbook_parser
 
     add_playbook_parser(sub)
+
+    from krise_tui.text import batch_cli, rumours_cli
+
+    batch_cli.add_parser(sub)
+    rumours_cli.add_parser(sub)
 
     p = sub.add_parser(
         "lint", help="check a message before approval (exit 1 when blocked, e.g. an ID number)"
@@ -406,13 +569,29 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("journal", help="inspect and verify journals")
     jsub = p.add_subparsers(dest="journal_command", metavar="SUBCOMMAND", required=True)
-    j = jsub.add_parser("verify", help="check the hash chain; exit 1 naming the first bad row")
+    j = jsub.add_parser(
+        "verify",
+        parents=[common],
+        help="check the hash chain and the signed head; exit 1 naming the first problem",
+    )
     j.add_argument("path")
+    j.add_argument(
+        "--public-key", help="the console's public key (default: {data_dir}/keys/console.pub)"
+    )
+    j.add_argument(
+        "--head", action="append", default=[], help="another copy of the signed head to check"
+    )
+    j.add_argument("--no-head", action="store_true", help="check the chain only")
     j.add_argument("--expect-head", help="hash the newest row must have (detects truncation)")
     j.set_defaults(func=cmd_journal_verify)
-    j = jsub.add_parser("show", help="print the newest events")
+    j = jsub.add_parser("show", help="print the events (newest, in words; or all as JSON lines)")
     j.add_argument("path")
-    j.add_argument("--tail", type=int, default=50)
+    j.add_argument("--tail", type=int, default=None, help="only the newest N events")
+    j.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per event and line: seq, type, actor, time, body (and topic)",
+    )
     j.add_argument("--lang", choices=["nb", "en"], default="nb")
     j.set_defaults(func=cmd_journal_show)
     return parser
@@ -435,6 +614,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader went away (`krise batch … | head`): not an error. Point stdout at
+        # /dev/null so the interpreter's final flush does not complain either.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,6 +29,25 @@ def default_data_dir() -> Path:
     return Path(base) / "krise"
 
 
+class BridgeLogin(BaseModel):
+    """The broker login of one channel's bridge run inside the console."""
+
+    username: str | None = None
+    """MQTT user name (default ``bridge-<channel id>``)."""
+    password: SecretStr | None = None
+    """MQTT password. Prefer ``password_file``."""
+    password_file: Path | None = None
+    """File holding the MQTT password (first line)."""
+
+    def secret(self) -> str | None:
+        """The password from ``password`` or ``password_file``."""
+        if self.password is not None:
+            return self.password.get_secret_value()
+        if self.password_file is not None:
+            return self.password_file.read_text(encoding="utf-8").splitlines()[0].strip()
+        return None
+
+
 class BrokerSettings(BaseModel):
     """How to reach the MQTT broker."""
 
@@ -48,6 +67,10 @@ class BrokerSettings(BaseModel):
     """Embedded broker kind when ``host`` is unset: ``auto`` prefers a local mosquitto."""
     keepalive: int = Field(default=30, ge=5, le=3600)
     """MQTT keep-alive in seconds (a dead connection is noticed within 1.5× this)."""
+    bridges: dict[str, BridgeLogin] = Field(default_factory=dict)
+    """Channel id -> the broker login of its bridge, for bridges run inside the console
+    against a configured broker. Each bridge has a user of its own (client ids are bound
+    to users): a channel with no login here gets no in-process bridge, and says so."""
 
     def secret(self) -> str | None:
         """The password from ``password`` or ``password_file``."""
@@ -79,8 +102,10 @@ class Settings(BaseSettings):
     """Where ``console.key``/``console.pub`` live. Default: ``{data_dir}/keys``."""
     public_key: Path | None = None
     """Staff terminals and bridges: the console's public key (``{keys_dir}/console.pub``)."""
-    operator: str = "operatør"
-    """Who is at this console (journaled as the actor)."""
+    operator: str | None = None
+    """Who is at this console: an operator id from the org file, journaled as the actor of
+    every action. An id the org file does not know is an error at start. Unset: the
+    console asks who signs in."""
     incident_title: str = "Hendelse"
     """Title used when the console opens a new incident on an empty journal."""
     lang: Literal["nb", "en"] = "nb"
@@ -96,6 +121,9 @@ class Settings(BaseSettings):
     strict_roster: bool = True
     """Reject acknowledgements from staff ids the org file does not list. Embedded
     brokers (demos, drills) relax this so simulated terminals count."""
+    journal_head_copies: list[Path] = Field(default_factory=list)
+    """More places to keep the journal's signed head (another disk, a network share), so
+    rows cut off the end are caught even if the head beside the journal is removed too."""
     broker: BrokerSettings = Field(default_factory=BrokerSettings)
     """The MQTT broker."""
 

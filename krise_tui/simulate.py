@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
 from typing import Any
 
+from aiomqtt import ProtocolVersion
 from cryptography.hazmat.primitives import serialization
 
 from krise_tui.bus import topics
@@ -41,6 +42,8 @@ class SimConfig:
     ack_delay: tuple[float, float] = (0.0, 0.0)
     """Acknowledge after a uniform random delay in this range (seconds)."""
     department: str | None = None
+    protocol: ProtocolVersion = ProtocolVersion.V5
+    """MQTT 3.1.1 for the embedded amqtt, 5 otherwise."""
 
 
 @dataclass
@@ -113,6 +116,7 @@ async def _terminal(cfg: SimConfig, staff_id: str, out: Queue[Any], stop: asynci
             presence_topic=topics.presence(cfg.org, "staff", staff_id),
             keepalive=60,
             backoff_max=5.0,
+            protocol=cfg.protocol,
         ),
         on_message,
     )

@@ -1,8 +1,9 @@
 """Shared fixtures: a private mosquitto from broker/ config, settings, keys, waiting helpers.
 
 No test uses a public or system broker: each test that needs one gets its own mosquitto
-on a free port with generated users (console, staff ansatt-001..003, the standard
-bridges), started from the project's ``broker/mosquitto.conf`` and ``broker/acl``.
+on a free port with generated users (console, staff ansatt-001..003, a bridge user per
+channel id in use), started from the project's ``broker/mosquitto.conf`` with the ACL
+krise generates for those users (``broker/acl`` is only the shipped example).
 """
 
 from __future__ import annotations
@@ -15,14 +16,20 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from krise_tui.bus.broker import STANDARD_BRIDGES, Credentials, Endpoint, MosquittoBroker
 from krise_tui.bus.envelope import Signer
-from krise_tui.config import BrokerSettings, Settings
+from krise_tui.config import BridgeLogin, BrokerSettings, Settings
 
 POLL_INTERVAL = 0.02
 
 STAFF_IDS = ("ansatt-001", "ansatt-002", "ansatt-003")
+BRIDGE_CHANNELS = (*STANDARD_BRIDGES, "testchan", "nettside", "epost", "intranett")
+"""Every channel id of the sample orgs and the tests has a ``bridge-<id>`` user: a bridge
+must not log in as the console (with client ids bound to users they would take the
+session from each other)."""
 
 
 @pytest.fixture(autouse=True)
@@ -62,14 +69,17 @@ def _require_mosquitto() -> None:
 
 @pytest.fixture
 async def mosquitto(tmp_path: Path) -> AsyncIterator[MosquittoBroker]:
-    """A private, real mosquitto with the project's config and ACL on a free port."""
+    """A private, real mosquitto with the project's config and a generated ACL.
+
+    As shipped: client ids are bound to user names (a second connection as the same
+    user takes the first one's session), persistence saved after every change. The ACL
+    is not confined to one org (tests use ``test`` and the sample orgs' slugs); each
+    user is confined to its role. ``tests/test_broker_acl.py`` checks an org-confined one.
+    """
     _require_mosquitto()
     broker = MosquittoBroker(
         tmp_path / "mosquitto",
-        credentials=Credentials.generate(
-            staff_ids=STAFF_IDS, bridges=(*STANDARD_BRIDGES, "testchan")
-        ),
-        extra_bridges=("testchan",),
+        credentials=Credentials.generate(staff_ids=STAFF_IDS, bridges=BRIDGE_CHANNELS),
     )
     await broker.start()
     try:
@@ -84,12 +94,35 @@ def client_for(
     *,
     identifier: str | None = None,
     clean_session: bool | None = None,
+    protocol: aiomqtt.ProtocolVersion | None = None,
+    session_expiry: int | None = None,
 ) -> aiomqtt.Client:
-    """An aiomqtt client logged in as ``user`` (``None`` = anonymous)."""
+    """An aiomqtt client logged in as ``user`` (``None`` = anonymous).
+
+    MQTT 3.1.1 unless ``protocol`` says otherwise. With MQTT 5, ``clean_session=False``
+    means ``clean_start=False`` and ``session_expiry`` (seconds) keeps the session.
+    On the shipped config the broker replaces ``identifier`` with the user name.
+    """
     creds = endpoint.credentials
     password = None
     if user is not None and creds is not None:
         password = creds.users().get(user)
+    if protocol is aiomqtt.ProtocolVersion.V5:
+        properties = None
+        if session_expiry is not None:
+            properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            properties.SessionExpiryInterval = session_expiry
+        return aiomqtt.Client(
+            endpoint.host,
+            endpoint.port,
+            username=user,
+            password=password,
+            identifier=identifier,
+            protocol=protocol,
+            clean_start=clean_session is not False,
+            properties=properties,
+            timeout=5,
+        )
     return aiomqtt.Client(
         endpoint.host,
         endpoint.port,
@@ -120,13 +153,20 @@ def make_settings(tmp_path: Path) -> Iterator[Callable[..., Settings]]:
     ) -> Settings:
         broker = BrokerSettings()
         if endpoint is not None:
-            password = endpoint.credentials.users()[user] if endpoint.credentials else None
+            creds = endpoint.credentials
+            password = creds.users()[user] if creds else None
+            # Every bridge the console runs itself logs in as its own user.
+            bridges = {
+                name.removeprefix("bridge-"): BridgeLogin(username=name, password=secret)
+                for name, secret in (creds.bridges.items() if creds else ())
+            }
             broker = BrokerSettings(
                 host=endpoint.host,
                 port=endpoint.port,
-                username=user if endpoint.credentials else None,
+                username=user if creds else None,
                 password=password,
                 keepalive=5,
+                bridges=bridges,
             )
         return Settings(
             org="test",

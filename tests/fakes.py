@@ -5,25 +5,38 @@
 the adapters use, as the real services behave:
 
 - Mastodon: ``POST /api/v1/statuses`` (bearer token; the same ``Idempotency-Key`` from
-  the same account returns the status already created instead of posting again; 500
-  characters at most) and ``PUT /api/v1/statuses/:id`` (edit);
+  the same account returns the status already created instead of posting again, for an
+  hour: :meth:`FakePlatform.expire_idempotency_keys` plays the hour passing; 500
+  characters at most), ``PUT /api/v1/statuses/:id`` (edit),
+  ``GET /api/v1/accounts/verify_credentials`` and ``GET /api/v1/accounts/:id/statuses``
+  (newest first, ``limit`` up to 40, ``max_id``, ``exclude_reblogs``; ``content`` is
+  HTML as Mastodon renders plain text);
 - Graph API under ``/graph``: ``POST /{page_id}/feed`` (``message``, ``link``,
-  ``access_token``; no idempotency) and ``POST /{post_id}`` (edit, ``{"success": true}``);
-  a bad token is HTTP 400 with an ``OAuthException`` as Facebook answers;
+  ``access_token``; no idempotency), ``POST /{post_id}`` (edit, ``{"success": true}``)
+  and ``GET /{page_id}/posts`` (``fields``, ``limit``, ``after`` cursor; newest first;
+  ``paging.cursors`` and ``paging.next`` while there is more; the token as
+  ``Authorization: Bearer`` or ``access_token``); a bad token is HTTP 400 with an
+  ``OAuthException`` as Facebook answers;
 - ``POST /hook/...``: a generic webhook receiver (SMS gateway), deduplicating on
-  ``Idempotency-Key`` unless told not to;
+  ``Idempotency-Key`` unless told not to, as the gateway contract requires;
 - ``POST /cms``: a CMS notification endpoint (204).
 
 Every request is recorded before anything else happens. The server can be told to
-answer the next requests with a status (``fail_next(503, retry_after=7)``), to hang
-until stopped (timeouts), or to wait a while before answering (``delay``).
+answer the next requests with a status (``fail_next(503, retry_after=7)``), also after
+doing the work (``fail_next(500, after_effect=True)``: the post exists, the answer says
+otherwise), to hang until stopped (timeouts), to wait a while before answering
+(``delay``), or to do the work of a posting request and then hold the answer until
+:meth:`FakePlatform.release` (``hold_after_effect``): the window in which a client that
+dies has posted without knowing it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import html
 import json
+import re
 import threading
 from collections import deque
 from collections.abc import Iterator
@@ -32,13 +45,15 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlsplit
 
 from krise_tui.channels.base import ApprovedMessage, MessageStatus, MessageVariant
 
 MASTODON_TOKEN = "mastodon-test-token"
 GRAPH_TOKEN = "graph-test-token"
 PAGE_ID = "104123456789"
+ACCOUNT_ID = "109000000000000001"
+"""The Mastodon account the token belongs to."""
 HANG_LIMIT = 30.0
 """Seconds a hanging request waits at most (stop() releases it at once)."""
 
@@ -61,12 +76,17 @@ class Recorded:
                 return value
         return None
 
+    def query(self) -> dict[str, str]:
+        """The query parameters (first value of each)."""
+        return {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+
 
 @dataclass
 class _Scripted:
     status: int
     retry_after: str | None
     body: dict[str, Any]
+    after_effect: bool = False
 
 
 class FakePlatform:
@@ -80,7 +100,13 @@ class FakePlatform:
         self.webhook_dedupe = webhook_dedupe
         self.delay = 0.0
         self.hang = False
+        self.hold_after_effect = False
+        """Hold the answer of each posting request (after the post exists) until
+        :meth:`release`."""
+        self.held = 0
+        """Posting requests whose answer is (or was) held."""
         self._mastodon_keys: dict[tuple[str, str], str] = {}
+        self._held_release = threading.Event()
         self._hook_keys: dict[str, str] = {}
         self._scripted: deque[_Scripted] = deque()
         self._lock = threading.Lock()
@@ -111,8 +137,9 @@ class FakePlatform:
         return self
 
     def stop(self) -> None:
-        """Release hanging requests and stop the server."""
+        """Release hanging and held requests and stop the server."""
         self._release.set()
+        self._held_release.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
@@ -124,11 +151,28 @@ class FakePlatform:
         retry_after: str | None = None,
         body: dict[str, Any] | None = None,
         times: int = 1,
+        after_effect: bool = False,
     ) -> None:
-        """Answer the next ``times`` requests with ``status`` (and ``Retry-After``)."""
+        """Answer the next ``times`` requests with ``status`` (and ``Retry-After``);
+        with ``after_effect`` each request is carried out first (the post exists)."""
         phrase = HTTPStatus(status).phrase
         for _ in range(times):
-            self._scripted.append(_Scripted(status, retry_after, body or {"error": phrase}))
+            self._scripted.append(
+                _Scripted(status, retry_after, body or {"error": phrase}, after_effect)
+            )
+
+    def release(self) -> None:
+        """Let held answers go (their clients may be gone)."""
+        self._held_release.set()
+
+    def expire_idempotency_keys(self) -> None:
+        """Forget Mastodon Idempotency-Keys, as Mastodon does after an hour."""
+        with self._lock:
+            self._mastodon_keys.clear()
+
+    def posts_created(self) -> int:
+        """Posting requests that created something (statuses, page posts, SMS)."""
+        return len(self.statuses) + len(self.posts) + len(self.hooks)
 
     def requests_to(self, method: str, prefix: str) -> list[Recorded]:
         """The recorded requests with ``method`` whose path starts with ``prefix``."""
@@ -140,7 +184,7 @@ class FakePlatform:
 
     # ------------------------------------------------------------------ routes
 
-    def handle(self, request: Recorded) -> tuple[int, dict[str, str], dict[str, Any] | None]:
+    def handle(self, request: Recorded) -> tuple[int, dict[str, str], Any]:
         """Route one request: (status, extra headers, JSON body or None)."""
         with self._lock:
             self.requests.append(request)
@@ -149,20 +193,32 @@ class FakePlatform:
         if self.hang:
             self._release.wait(HANG_LIMIT)
         with self._lock:
-            if self._scripted:
-                scripted = self._scripted.popleft()
-                headers = {"Retry-After": scripted.retry_after} if scripted.retry_after else {}
-                return scripted.status, headers, scripted.body
-            path = request.path.split("?", 1)[0]
-            if path.startswith("/api/v1/statuses"):
-                return self._mastodon(request, path)
-            if path.startswith("/graph/"):
-                return self._graph(request, path.removeprefix("/graph/"))
-            if path.startswith("/hook"):
-                return self._hook(request)
-            if path == "/cms":
-                return 204, {}, None
-            return 404, {}, {"error": "Not found"}
+            scripted = self._scripted.popleft() if self._scripted else None
+            if scripted is not None and not scripted.after_effect:
+                return _scripted_answer(scripted)
+            answer = self._route(request)
+            if scripted is not None:
+                return _scripted_answer(scripted)
+            hold = self.hold_after_effect and request.method in ("POST", "PUT")
+            if hold:
+                self.held += 1
+        if hold:
+            self._held_release.wait(HANG_LIMIT)
+        return answer
+
+    def _route(self, request: Recorded) -> tuple[int, dict[str, str], Any]:
+        path = request.path.split("?", 1)[0]
+        if path.startswith("/api/v1/statuses"):
+            return self._mastodon(request, path)
+        if path.startswith("/api/v1/accounts/"):
+            return self._mastodon_accounts(request, path.removeprefix("/api/v1/accounts/"))
+        if path.startswith("/graph/"):
+            return self._graph(request, path.removeprefix("/graph/"))
+        if path.startswith("/hook"):
+            return self._hook(request)
+        if path == "/cms":
+            return 204, {}, None
+        return 404, {}, {"error": "Not found"}
 
     def _mastodon(
         self, request: Recorded, path: str
@@ -182,6 +238,8 @@ class FakePlatform:
             status_id = str(110_000_000 + self._next_id())
             self.statuses[status_id] = {
                 "id": status_id,
+                "created_at": _mastodon_now(),
+                "content": _mastodon_html(text),
                 "text": text,
                 "language": request.fields.get("language"),
                 "visibility": request.fields.get("visibility", "public"),
@@ -195,15 +253,35 @@ class FakePlatform:
         if request.method == "PUT" and status_id in self.statuses:
             status = self.statuses[status_id]
             status["text"] = text
+            status["content"] = _mastodon_html(text)
             status["language"] = request.fields.get("language", status["language"])
             status["edited_at"] = datetime.now(UTC).isoformat()
             status["edits"] += 1
             return 200, {}, status
         return 404, {}, {"error": "Record not found"}
 
+    def _mastodon_accounts(
+        self, request: Recorded, path: str
+    ) -> tuple[int, dict[str, str], dict[str, Any] | list[Any] | None]:
+        if request.header("Authorization") != f"Bearer {MASTODON_TOKEN}":
+            return 401, {}, {"error": "The access token is invalid"}
+        if request.method == "GET" and path == "verify_credentials":
+            return 200, {}, {"id": ACCOUNT_ID, "username": "kommunen", "acct": "kommunen"}
+        if request.method == "GET" and path == f"{ACCOUNT_ID}/statuses":
+            query = request.query()
+            limit = min(int(query.get("limit", "20")), 40)
+            newest_first = sorted(self.statuses.values(), key=lambda s: int(s["id"]), reverse=True)
+            if "max_id" in query:
+                newest_first = [s for s in newest_first if int(s["id"]) < int(query["max_id"])]
+            page = [_mastodon_public(status) for status in newest_first[:limit]]
+            return 200, {}, page
+        return 404, {}, {"error": "Record not found"}
+
     def _graph(
         self, request: Recorded, path: str
     ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
+        if request.method == "GET":
+            return self._graph_read(request, path)
         if request.fields.get("access_token") != GRAPH_TOKEN:
             error = {
                 "message": "Invalid OAuth access token - Cannot parse access token",
@@ -216,10 +294,14 @@ class FakePlatform:
             error = {"message": "(#100) Missing message or attachment", "code": 100}
             return 400, {}, {"error": error}
         if request.method == "POST" and path == f"{PAGE_ID}/feed":
-            post_id = f"{PAGE_ID}_{900 + self._next_id()}"
+            seq = self._next_id()
+            post_id = f"{PAGE_ID}_{900 + seq}"
             self.posts[post_id] = {
+                "id": post_id,
+                "seq": seq,
                 "message": message,
                 "link": request.fields.get("link"),
+                "created_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+0000"),
                 "edits": 0,
             }
             return 200, {}, {"id": post_id}
@@ -229,6 +311,38 @@ class FakePlatform:
             return 200, {}, {"success": True}
         error = {"message": "Unsupported post request.", "type": "GraphMethodException"}
         return 400, {}, {"error": {**error, "code": 100}}
+
+    def _graph_read(
+        self, request: Recorded, path: str
+    ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
+        query = request.query()
+        token = query.get("access_token") or (request.header("Authorization") or "")
+        if token.removeprefix("Bearer ") != GRAPH_TOKEN:
+            error = {
+                "message": "Invalid OAuth access token - Cannot parse access token",
+                "type": "OAuthException",
+                "code": 190,
+            }
+            return 400, {}, {"error": error}
+        if path != f"{PAGE_ID}/posts":
+            error = {"message": "Unsupported get request.", "type": "GraphMethodException"}
+            return 400, {}, {"error": {**error, "code": 100}}
+        fields = set(query.get("fields", "id").split(",")) | {"id"}
+        limit = min(int(query.get("limit", "25")), 100)
+        start = int(query.get("after", "0"))
+        # Newest first, as the Graph API lists a page's posts.
+        newest_first = sorted(self.posts.values(), key=lambda p: p["seq"], reverse=True)
+        page = newest_first[start : start + limit]
+        data = [{key: post[key] for key in sorted(fields) if key in post} for post in page]
+        body: dict[str, Any] = {"data": data}
+        if page:
+            paging: dict[str, Any] = {
+                "cursors": {"before": str(start), "after": str(start + len(page))}
+            }
+            if start + len(page) < len(newest_first):
+                paging["next"] = f"{self.url}/graph/{path}?after={start + len(page)}"
+            body["paging"] = paging
+        return 200, {}, body
 
     def _hook(self, request: Recorded) -> tuple[int, dict[str, str], dict[str, Any] | None]:
         key = request.header("Idempotency-Key")
@@ -276,6 +390,45 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_PUT(self) -> None:
         self._serve()
+
+    def do_GET(self) -> None:
+        self._serve()
+
+
+def _scripted_answer(scripted: _Scripted) -> tuple[int, dict[str, str], dict[str, Any]]:
+    headers = {"Retry-After": scripted.retry_after} if scripted.retry_after else {}
+    return scripted.status, headers, scripted.body
+
+
+_URL_RX = re.compile(r"https?://[^\s<]+")
+
+
+def _mastodon_html(text: str) -> str:
+    """Plain text as Mastodon renders it: paragraphs, ``<br />``, escaped, links."""
+
+    def line(raw: str) -> str:
+        escaped = html.escape(raw, quote=False)
+        return _URL_RX.sub(
+            lambda m: (
+                f'<a href="{m.group(0)}" rel="nofollow noopener" target="_blank">{m.group(0)}</a>'
+            ),
+            escaped,
+        )
+
+    paragraphs = [p for p in text.split("\n\n") if p]
+    return "".join(
+        "<p>" + "<br />".join(line(raw) for raw in p.split("\n")) + "</p>" for p in paragraphs
+    )
+
+
+def _mastodon_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _mastodon_public(status: dict[str, Any]) -> dict[str, Any]:
+    """A status as the API shows it (no source text: that is only for editing)."""
+    keys = ("id", "created_at", "content", "language", "visibility", "edited_at")
+    return {key: status[key] for key in keys}
 
 
 # ---------------------------------------------------------------------- messages

@@ -20,6 +20,7 @@ import aiomqtt
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from krise_tui.backoff import backoff_delay
 from krise_tui.bridge import (
     DELIVER_TYPE,
     BridgeRuntime,
@@ -41,7 +42,7 @@ from krise_tui.channels.webhook import WebhookChannel
 from krise_tui.channels.website import WebsiteChannel
 from krise_tui.config import Settings
 from krise_tui.playbook.loader import load_org
-from krise_tui.playbook.models import ChannelDef, Org
+from krise_tui.playbook.models import ChannelDef, Org, SecretRef
 from tests.conftest import client_for, eventually
 from tests.fakes import MASTODON_TOKEN, FakePlatform, running, sample_message
 
@@ -119,6 +120,7 @@ class Console:
                 "previous_remote_id": None,
             },
             issued_at=datetime.now(UTC),
+            envelope_id=effect_id,
         )
 
     async def publish(self, channel: str, payload: Envelope | str) -> None:
@@ -216,6 +218,7 @@ async def test_website_delivery_writes_the_page_and_reports_sent_then_delivered(
         "remote_id",
         "retry_after",
         "permanent",
+        "final",
         "attempt",
         "at",
     }
@@ -242,6 +245,7 @@ async def test_mastodon_503_with_retry_after_then_delivered_posts_once(
     assert failed["reason"].startswith("503 Service Unavailable")
     assert failed["retry_after"] == 1.0
     assert failed["permanent"] is False and failed["attempt"] == 1
+    assert failed["final"] is False  # the bridge tries again by itself
     delivered = console.receipts_for("e1")[3]
     assert delivered["attempt"] == 2
     assert list(platform.statuses) == [delivered["remote_id"]]  # exactly one status
@@ -266,7 +270,7 @@ async def test_401_is_a_permanent_failure_with_no_further_attempts(
         await eventually(lambda: not bridge.in_flight, what="the delivery to end")
         assert console.statuses("e1") == ["sent", "failed"]
     failed = console.receipts_for("e1")[1]
-    assert failed["permanent"] is True
+    assert failed["permanent"] is True and failed["final"] is True
     assert failed["reason"] == "401 Unauthorized: The access token is invalid"
     assert bridge.last_reason == failed["reason"]
     assert len(platform.requests) == 1
@@ -351,10 +355,12 @@ async def test_a_console_retry_delivers_again_without_posting_twice(
     receipts = console.receipts_for("e1")
     assert receipts[1]["remote_id"] == receipts[3]["remote_id"]
     assert [r["attempt"] for r in receipts] == [1, 1, 2, 2]
+    assert receipts[3]["reason"] == "already delivered (recorded in the ledger); not sent again"
+    assert bridge.existing == 1
     key = idempotency_key(first, "mastodon")
     posts = platform.requests_to("POST", "/api/v1/statuses")
-    assert [r.header("Idempotency-Key") for r in posts].count(key) == 2  # sent twice…
-    assert len(platform.statuses) == 2  # …posted once (plus the second message)
+    assert [r.header("Idempotency-Key") for r in posts].count(key) == 1
+    assert len(platform.statuses) == 2  # the first message once, and the second
 
 
 async def test_a_console_retry_during_the_backoff_tries_again_at_once(
@@ -457,15 +463,16 @@ async def test_the_replay_tracker_survives_a_bridge_restart(
 
 def test_delivery_tracker_round_trip(signer: Signer) -> None:
     tracker = DeliveryTracker()
-    older = signer.sign(type=DELIVER_TYPE, org=ORG, seq=1, body={}, issued_at=datetime.now(UTC))
-    newer = signer.sign(type=DELIVER_TYPE, org=ORG, seq=2, body={}, issued_at=datetime.now(UTC))
+    now = datetime.now(UTC)
+    older = signer.sign(type=DELIVER_TYPE, org=ORG, seq=1, body={}, issued_at=now, envelope_id="a")
+    newer = signer.sign(type=DELIVER_TYPE, org=ORG, seq=2, body={}, issued_at=now, envelope_id="b")
     for env in (older, newer):
         assert tracker.classify(env).ok
         tracker.record(env)
     copy = DeliveryTracker.from_json(json.loads(json.dumps(tracker.to_json())))
     assert copy.classify(older).status == "duplicate"
     assert copy.classify(newer).status == "duplicate"
-    replay = signer.sign(type=DELIVER_TYPE, org=ORG, seq=2, body={}, issued_at=datetime.now(UTC))
+    replay = signer.sign(type=DELIVER_TYPE, org=ORG, seq=2, body={}, issued_at=now, envelope_id="c")
     assert copy.classify(replay).status == "rejected"
     with pytest.raises(ValueError, match="JSON object"):
         DeliveryTracker.from_json([])
@@ -477,8 +484,12 @@ def test_retry_policy_backs_off_within_bounds_and_honours_retry_after() -> None:
     policy = RetryPolicy()
     rng = random.Random(1)
     delays = [policy.delay(n, None, rng) for n in range(1, 12)]
-    assert all(1.0 <= d <= 60.0 for d in delays)
+    # krise_tui.backoff's rule: base·2^(n−1) capped, times a jitter factor in [0.5, 1].
+    assert all(0.5 <= d <= 1.0 for d in delays[:1])
+    assert all(30.0 <= d <= 60.0 for d in delays[7:])
     assert delays[-1] > delays[0]
+    same = random.Random(7)
+    assert policy.delay(3, None, same) == backoff_delay(3, base=1.0, cap=60.0, rng=random.Random(7))
     assert policy.delay(1, 30, rng) >= 30
     assert policy.delay(1, 10_000, rng) == policy.retry_after_max
 
@@ -570,7 +581,8 @@ def test_eksempel_mastodon_endpoint_is_the_statuses_url(eksempel: Org, tmp_path:
     channel = from_eksempel(eksempel, "mastodon", tmp_path)
     assert isinstance(channel, MastodonChannel)
     assert channel.config.base_url == "http://127.0.0.1:8081"
-    assert channel.config.access_token.model_dump() == {"env": "KRISE_MASTODON_TOKEN"}
+    assert channel.config.access_token == SecretRef(env="KRISE_MASTODON_TOKEN")
+    assert channel.config.state_file == tmp_path / "state" / "mastodon.ledger.json"
 
 
 def test_eksempel_facebook_feed_url(eksempel: Org, tmp_path: Path) -> None:
@@ -594,7 +606,12 @@ def test_eksempel_intranet_webhook(eksempel: Org, tmp_path: Path) -> None:
     assert isinstance(channel, WebhookChannel)
     assert channel.config.url == "http://127.0.0.1:8081/intranett"
     assert channel.config.headers == {}
-    assert channel.config.state_file is None
+    assert channel.config.state_file == tmp_path / "state" / "intranett.ledger.json"
+    memory = channel_def(
+        id="intranett", kind="webhook", endpoint="https://x.example/h", options={"ledger": False}
+    )
+    in_memory = channel_from_def(memory, state_dir=tmp_path, website_url=WEBSITE_URL)
+    assert isinstance(in_memory, WebhookChannel) and in_memory.config.state_file is None
 
 
 def test_email_without_recipients_and_staff_are_clear_errors(eksempel: Org, tmp_path: Path) -> None:

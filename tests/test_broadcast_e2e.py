@@ -14,9 +14,14 @@ import pytest
 from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Signer
 from krise_tui.config import Settings
-from krise_tui.core.engine import Accepted, PublishVersion, RetryDelivery, SaveDraft
-from krise_tui.core.messaging import DraftVariant
-from krise_tui.core.state import DeliveryStatus
+from krise_tui.core.features.messages import (
+    DeliveryStatus,
+    DraftVariant,
+    PublishVersion,
+    RetryDelivery,
+    SaveDraft,
+)
+from krise_tui.core.kernel import Accepted
 from krise_tui.playbook.models import hash_passphrase
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import eventually
@@ -86,6 +91,7 @@ def scene(
         mosquitto.endpoint,
         org_file=write_org(tmp_path, mastodon, hook),
         playbook=write_playbook(tmp_path),
+        operator="ola",
     )
     try:
         yield Scene(mastodon, hook, settings)
@@ -106,7 +112,7 @@ async def test_every_channel_gets_the_same_version_and_retries_never_post_twice(
         assert set(runtime.bridges) == {"nettside", "mastodon", "intranett"}
         assert runtime.bridge_errors == {}
         version_id = await publish_text(runtime, "Rv73 er stengt ved Svenskvollen. Følg med på")
-        ledger = {d.channel: d for d in runtime.state.ledger()}
+        ledger = {d.channel: d for d in runtime.state.messages.ledger()}
 
         def status(channel: str) -> DeliveryStatus:
             return ledger[channel].status
@@ -114,8 +120,10 @@ async def test_every_channel_gets_the_same_version_and_retries_never_post_twice(
         await eventually(lambda: status("nettside") is DeliveryStatus.DELIVERED, what="web")
         await eventually(lambda: status("ansatte") is DeliveryStatus.DELIVERED, what="staff")
         await eventually(
-            lambda: status("intranett") is DeliveryStatus.FAILED and ledger["intranett"].permanent,
-            what="a permanent failure",
+            lambda: (
+                status("intranett") is DeliveryStatus.FAILED and not ledger["intranett"].retrying
+            ),
+            what="a final failure",
         )
         assert "401" in (ledger["intranett"].reason or "")
         await eventually(
@@ -167,14 +175,16 @@ async def test_update_edits_in_place_and_a_hanging_channel_delays_no_other(
         await runtime.start()
         first = await publish_text(runtime, "Rv73 er stengt.")
         await eventually(
-            lambda: all(d.status is DeliveryStatus.DELIVERED for d in runtime.state.ledger(first)),
+            lambda: all(
+                d.status is DeliveryStatus.DELIVERED for d in runtime.state.messages.ledger(first)
+            ),
             what="first version delivered",
         )
         hook.hang = True  # the intranet stops answering
         second = await publish_text(
             runtime, "Rv73 er åpnet igjen.", status="updated", supersedes=first
         )
-        ledger = {d.channel: d for d in runtime.state.ledger(second)}
+        ledger = {d.channel: d for d in runtime.state.messages.ledger(second)}
         await eventually(
             lambda: all(
                 ledger[c].status is DeliveryStatus.DELIVERED
@@ -202,8 +212,8 @@ async def test_a_console_killed_mid_publish_finishes_every_delivery_once_on_rest
     crashed = ConsoleRuntime(settings, signer=signer, start_bus=False)
     await crashed.start()
     version_id = await publish_text(crashed, "Skolen er stengt i morgen.")
-    pending = {e.effect_id for e in crashed.state.pending_effects()}
-    ledger = crashed.state.ledger(version_id)
+    pending = {e.effect_id for e in crashed.state.outbox.pending()}
+    ledger = crashed.state.messages.ledger(version_id)
     assert len(ledger) == 4 and all(d.effect_id in pending for d in ledger)
     await crashed.stop()
 
@@ -212,7 +222,8 @@ async def test_a_console_killed_mid_publish_finishes_every_delivery_once_on_rest
     try:
         await eventually(
             lambda: all(
-                d.status is DeliveryStatus.DELIVERED for d in restarted.state.ledger(version_id)
+                d.status is DeliveryStatus.DELIVERED
+                for d in restarted.state.messages.ledger(version_id)
             ),
             timeout=15,
             what="every channel delivered after the restart",

@@ -11,7 +11,7 @@ import pytest
 import xmlschema
 from pydantic import ValidationError
 
-from krise_tui.exports.cap import (
+from krise_tui.wire.cap import (
     CAP_NAMESPACE,
     CAP_REQUEST_NOTE,
     CAP_REQUEST_NOTE_EN,
@@ -31,7 +31,10 @@ from krise_tui.exports.cap import (
     build_cap_alert,
     cap_identifier,
     cap_language,
+    circle_within,
+    distance_km,
     format_cap_time,
+    polygon_within,
 )
 
 NS = {"cap": CAP_NAMESPACE}
@@ -342,3 +345,78 @@ def test_special_characters_survive_round_trip(schema: xmlschema.XMLSchema) -> N
     assert text_of(xml, "cap:info/cap:area/cap:areaDesc") == [area.area_desc]
     assert text_of(xml, "cap:info/cap:senderName") == ["A & B <c>"]
     assert text_of(xml, "cap:note") == ['Merk: <ikke> & "send"']
+
+
+def test_characters_xml_cannot_carry_are_removed(schema: xmlschema.XMLSchema) -> None:
+    controls = CapInfoText(
+        language="nb",
+        headline="Flom\x00 i\x1b Vefsna\ufffe",
+        description="Linje 1\r\nLinje 2\tmed tab\x0b\x0c.",
+    )
+    xml = alert(infos=[controls])
+    schema.validate(xml)  # the parser behind it rejects any of those characters
+    assert text_of(xml, "cap:info/cap:headline") == ["Flom i Vefsna"]
+    # XML parsers turn \r\n into \n; tab and newline are XML characters and stay.
+    assert text_of(xml, "cap:info/cap:description") == ["Linje 1\nLinje 2\tmed tab."]
+
+
+# --- geometry: a shape inside an area ---------------------------------------------------
+
+SQUARE = "65.0,13.0 65.0,14.5 66.0,14.5 66.0,13.0 65.0,13.0"
+# An L-shaped (concave) outline: the square without its north-east quarter.
+ELL = "65.0,13.0 65.0,14.5 65.5,14.5 65.5,13.75 66.0,13.75 66.0,13.0 65.0,13.0"
+
+
+def test_distance() -> None:
+    assert distance_km((65.0, 13.0), (65.0, 13.0)) == 0
+    # One degree of latitude is about 111.2 km.
+    assert distance_km((65.0, 13.0), (66.0, 13.0)) == pytest.approx(111.2, abs=0.1)
+    # Oslo–Bergen as the crow flies, about 305 km.
+    assert distance_km((59.9139, 10.7522), (60.3913, 5.3221)) == pytest.approx(305, abs=3)
+
+
+@pytest.mark.parametrize(
+    ("polygon", "inside"),
+    [
+        ("65.2,13.2 65.2,13.8 65.4,13.8 65.2,13.2", True),
+        (SQUARE, True),  # the outline itself
+        ("65.0,13.0 65.0,14.0 65.3,13.5 65.0,13.0", True),  # along the southern edge
+        ("65.2,13.2 65.2,14.6 65.4,13.8 65.2,13.2", False),  # one corner just outside
+        ("64.0,13.0 64.0,14.0 64.5,13.5 64.0,13.0", False),  # wholly south of it
+        # Every corner inside the L, but an edge crosses the missing quarter.
+        ("65.4,13.6 65.4,14.4 65.45,14.4 65.9,13.6 65.4,13.6", False),
+    ],
+)
+def test_polygon_within(polygon: str, inside: bool) -> None:
+    outer = ELL if polygon.startswith("65.4,13.6") else SQUARE
+    assert polygon_within(polygon, [outer], []) is inside
+
+
+def test_polygon_within_the_concave_outline() -> None:
+    assert polygon_within("65.1,13.1 65.1,14.4 65.4,14.4 65.1,13.1", [ELL], [])
+    assert not polygon_within("65.6,14.0 65.6,14.4 65.9,14.4 65.6,14.0", [ELL], [])
+
+
+@pytest.mark.parametrize(
+    ("circle", "inside"),
+    [
+        ("65.5,13.75 20", True),
+        ("65.5,13.75 0", True),
+        ("65.5,13.75 40", False),  # 40 km reaches past the eastern and western edges
+        ("65.02,13.75 5", False),  # crosses the southern edge
+        ("70.0,20.0 1", False),
+    ],
+)
+def test_circle_within(circle: str, inside: bool) -> None:
+    assert circle_within(circle, [SQUARE], []) is inside
+
+
+def test_a_union_of_outer_shapes() -> None:
+    discs = ["65.5,13.5 20", "65.5,14.0 20"]
+    # Spans both circles, in neither alone.
+    bridging = "65.45,13.3 65.45,14.2 65.55,14.2 65.55,13.3 65.45,13.3"
+    assert polygon_within(bridging, [], discs)
+    assert not polygon_within(bridging, [], discs[:1])
+    assert circle_within("65.5,13.75 12", [], discs)
+    assert not polygon_within(bridging, [], [])  # nothing contains nothing
+    assert circle_within("65.5,13.2 5", [SQUARE], discs[1:])

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from krise_tui.channels import (
     ApprovedMessage,
+    AttemptOutcome,
     ChannelConfigError,
-    DeliveryStatus,
     MessageStatus,
     MessageVariant,
     SecretError,
@@ -24,11 +24,20 @@ from krise_tui.channels import (
     sms_text,
 )
 from krise_tui.channels.base import (
+    AttemptState,
+    CannotCheck,
+    Check,
+    DeliveryResult,
     JsonLedger,
+    LedgerEntry,
     atomic_write,
+    deliver_once,
+    failure_from_exception,
     failure_from_response,
+    has_marker,
     parse_retry_after,
     registered_kinds,
+    version_marker,
 )
 from krise_tui.rules.sms import sms_info
 from tests.fakes import sample_message, version_id_for
@@ -161,23 +170,38 @@ def test_retry_after_seconds_and_http_date() -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "permanent", "retry_after"),
+    ("code", "permanent", "retry_after", "uncertain"),
     [
-        (503, False, 7.0),
-        (429, False, 7.0),
-        (408, False, None),
-        (401, True, None),
-        (500, False, None),
+        (503, False, 7.0, True),
+        (429, False, 7.0, False),
+        (408, False, None, False),
+        (401, True, None, False),
+        (422, True, None, False),
+        (500, False, None, True),
     ],
 )
-def test_failure_from_response(code: int, permanent: bool, retry_after: float | None) -> None:
+def test_failure_from_response(
+    code: int, permanent: bool, retry_after: float | None, uncertain: bool
+) -> None:
     request = httpx.Request("POST", "https://example.test/x")
     response = httpx.Response(code, headers={"Retry-After": "7"}, request=request)
     result = failure_from_response(response)
-    assert result.status is DeliveryStatus.FAILED
+    assert result.status is AttemptOutcome.FAILED
     assert result.reason is not None and result.reason.startswith(str(code))
     assert result.permanent is permanent
     assert result.retry_after == retry_after
+    assert result.uncertain is uncertain  # a 5xx may come after the platform acted
+
+
+def test_transport_errors_say_whether_the_request_may_have_arrived() -> None:
+    request = httpx.Request("POST", "https://example.test/x")
+    refused = failure_from_exception(httpx.ConnectError("refused", request=request), timeout=1)
+    read = failure_from_exception(httpx.ReadTimeout("slow", request=request), timeout=1)
+    reset = failure_from_exception(httpx.ReadError("reset", request=request), timeout=1)
+    connect = failure_from_exception(httpx.ConnectTimeout("slow", request=request), timeout=1)
+    assert (refused.uncertain, connect.uncertain) == (False, False)
+    assert (read.uncertain, reset.uncertain) == (True, True)
+    assert read.reason == connect.reason == "timeout after 1 s"
 
 
 def test_failure_reason_includes_platform_error() -> None:
@@ -207,6 +231,126 @@ async def test_ledger_round_trip_and_corrupt_file(tmp_path: Path) -> None:
     (tmp_path / "ledger.json").write_text("{oops", encoding="utf-8")
     with pytest.raises(ChannelConfigError, match="not valid JSON"):
         await ledger.get("k")
+
+
+async def test_ledger_reads_the_older_key_to_remote_id_format(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.json"
+    path.write_text('{"v1:facebook": "104_901"}', encoding="utf-8")
+    ledger = JsonLedger(path)
+    assert await ledger.entry("v1:facebook") == LedgerEntry(
+        AttemptState.DELIVERED, remote_id="104_901"
+    )
+    await ledger.record("v2:facebook", LedgerEntry(AttemptState.IN_FLIGHT))
+    assert await JsonLedger(path).get("v1:facebook") == "104_901"
+    assert await JsonLedger(path).get("v2:facebook") is None  # in flight is not delivered
+
+
+def test_marker_is_the_start_of_the_version_id() -> None:
+    message = sample_message()
+    assert version_marker(message) == f"ref. v{message.version_id[:12]}"
+    assert has_marker(f"<p>Tekst<br />{version_marker(message)}<br />lenke</p>", message)
+    longer = f"ref. v{message.version_id[:13]}"  # another version sharing 12 digits
+    assert not has_marker(longer, message)
+    assert not has_marker(None, message)
+    assert not has_marker(version_marker(sample_message(seed="other")), message)
+
+
+def test_render_text_keeps_the_marker_with_link_and_signature() -> None:
+    message = sample_message(nb_body="Lang tekst. " * 80)
+    text = render_text(message, "nb", max_chars=300, marker=version_marker(message))
+    assert len(text) <= 300
+    assert text.endswith(f"\n\n{version_marker(message)}\n{LINK}\n{SIGNATURE}")
+
+
+class Platform:
+    """A stand-in for the platform side of :func:`deliver_once`: counts sends and looks."""
+
+    def __init__(self, answers: list[DeliveryResult]) -> None:
+        self.answers = answers
+        self.sent: list[bool] = []
+        self.looked = 0
+        self.has: str | None = None
+        self.lookup_error: CannotCheck | None = None
+
+    async def send(self, repeat: bool) -> DeliveryResult:
+        self.sent.append(repeat)
+        return self.answers.pop(0)
+
+    async def lookup(self, entry: LedgerEntry | None) -> DeliveryResult | Check:
+        self.looked += 1
+        if self.lookup_error is not None:
+            raise self.lookup_error
+        if self.has is not None:
+            return DeliveryResult.delivered(self.has, reason="found", existing=True)
+        return Check.ABSENT
+
+
+async def test_deliver_once_checks_after_an_uncertain_attempt(tmp_path: Path) -> None:
+    ledger = JsonLedger(tmp_path / "ledger.json")
+    platform = Platform([DeliveryResult.failed("timeout after 1 s", uncertain=True)])
+    first = await deliver_once(ledger, "k", send=platform.send, lookup=platform.lookup)
+    assert not first.ok and platform.looked == 0
+    entry = await ledger.entry("k")
+    assert entry is not None and entry.state is AttemptState.IN_FLIGHT
+    platform.has = "post-1"  # it did arrive
+    second = await deliver_once(ledger, "k", send=platform.send, lookup=platform.lookup)
+    assert second.ok and second.existing and second.remote_id == "post-1"
+    assert platform.sent == [False] and platform.looked == 1
+    third = await deliver_once(ledger, "k", send=platform.send, lookup=platform.lookup)
+    assert third.existing and third.remote_id == "post-1" and platform.looked == 1
+
+
+async def test_deliver_once_refuses_to_send_blind_when_it_cannot_check(tmp_path: Path) -> None:
+    ledger = JsonLedger(tmp_path / "ledger.json")
+    await ledger.record("k", LedgerEntry(AttemptState.IN_FLIGHT))  # a crash mid-attempt
+    platform = Platform([DeliveryResult.delivered("post-1")])
+    platform.lookup_error = CannotCheck("403 Forbidden", permanent=True)
+    refused = await deliver_once(ledger, "k", send=platform.send, lookup=platform.lookup)
+    assert not refused.ok and refused.permanent and platform.sent == []
+    assert refused.reason is not None and "not sending again blind" in refused.reason
+    platform.lookup_error = None  # now the platform says it does not have it
+    sent = await deliver_once(ledger, "k", send=platform.send, lookup=platform.lookup)
+    assert sent.ok and not sent.existing and platform.sent == [False]
+
+
+async def test_deliver_once_keeps_the_doubt_through_a_definite_failure(tmp_path: Path) -> None:
+    """A refusal after an uncertain attempt does not prove the first one left nothing."""
+    ledger = JsonLedger(tmp_path / "ledger.json")
+    platform = Platform(
+        [
+            DeliveryResult.failed("reset", uncertain=True),
+            DeliveryResult.failed("401 Unauthorized", permanent=True),
+            DeliveryResult.delivered("sms-1"),
+        ]
+    )
+    for _ in range(3):
+        await deliver_once(ledger, "k", send=platform.send)  # no look-up: a gateway
+    assert platform.sent == [False, True, True]  # each repeat knows it may be one
+    assert await ledger.get("k") == "sms-1"
+
+
+async def test_deliver_once_writes_the_intent_before_sending(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.json"
+    seen: list[LedgerEntry | None] = []
+
+    async def send(repeat: bool) -> DeliveryResult:
+        seen.append(await JsonLedger(path).entry("k"))  # what a crash now would leave
+        return DeliveryResult.delivered("post-1")
+
+    await deliver_once(JsonLedger(path), "k", send=send)
+    assert [entry.state if entry else None for entry in seen] == [AttemptState.IN_FLIGHT]
+    assert await JsonLedger(path).get("k") == "post-1"
+
+
+async def test_a_recheck_looks_even_without_doubt(tmp_path: Path) -> None:
+    ledger = JsonLedger(None)
+    platform = Platform([DeliveryResult.failed("404 Not Found", permanent=True)])
+    await deliver_once(ledger, "k", send=platform.send, lookup=platform.lookup)
+    platform.has = "post-9"  # posted after all (by another bridge, or by hand)
+    again = await deliver_once(
+        ledger, "k", send=platform.send, lookup=platform.lookup, recheck=True
+    )
+    assert again.existing and again.remote_id == "post-9" and platform.looked == 1
 
 
 def test_variant_headline_is_one_line() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from collections.abc import AsyncIterator, Iterator
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -26,10 +27,16 @@ REFUSED = "ukjent@hattfjelldal.kommune.no"
 
 
 class Sink:
-    """An aiosmtpd handler that keeps every message and refuses one address."""
+    """An aiosmtpd handler that keeps every message and refuses one address.
+
+    With ``hold`` clear it takes a message and then holds its answer to DATA until
+    ``hold`` is set: the client times out not knowing the message arrived.
+    """
 
     def __init__(self) -> None:
         self.envelopes: list[Any] = []
+        self.hold = threading.Event()
+        self.hold.set()
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -41,6 +48,7 @@ class Sink:
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         self.envelopes.append(envelope)
+        await asyncio.to_thread(self.hold.wait, 10)
         return "250 Message accepted for delivery"
 
     def messages(self) -> list[EmailMessage]:
@@ -161,8 +169,10 @@ async def test_ledger_stops_a_second_send(smtp: tuple[Controller, Sink], tmp_pat
     message = sample_message()
     key = idempotency_key(message, "epost")
     first = await channel.deliver(message, idempotency_key=key)
-    again = await channel.deliver(message, idempotency_key=key)
-    assert first == again and first.ok
+    again = await make_channel(controller.port, state_file=str(tmp_path / "email.json")).deliver(
+        message, idempotency_key=key
+    )  # a restarted bridge, the same ledger
+    assert first.ok and again.ok and again.remote_id == first.remote_id and again.existing
     assert len(sink.envelopes) == 1
 
 
@@ -254,3 +264,35 @@ def test_config_errors() -> None:
         make_channel(25, password=None)
     with pytest.raises(ChannelConfigError, match="to"):
         make_channel(25, to=[])
+
+
+async def test_a_resend_after_an_unknown_outcome_carries_the_same_message_id(
+    smtp: tuple[Controller, Sink], tmp_path: Path
+) -> None:
+    """SMTP cannot be asked whether the first arrived: the re-send says so, same id."""
+    controller, sink = smtp
+    ledger = str(tmp_path / "email.json")
+    message = sample_message()
+    key = idempotency_key(message, "epost")
+    sink.hold.clear()  # the server takes the message, then the answer is late
+    lost = await make_channel(controller.port, state_file=ledger).deliver(
+        message, idempotency_key=key
+    )
+    assert not lost.ok and lost.uncertain
+    assert lost.reason == f"timeout after {TIMEOUT:g} s"
+    sink.hold.set()
+    again = await make_channel(controller.port, state_file=ledger).deliver(
+        message, idempotency_key=key
+    )
+    assert again.ok
+    first_id, second_id = (mail["Message-ID"] for mail in sink.messages())
+    assert first_id == second_id == again.remote_id
+    assert again.reason == (
+        f"sent again with the same Message-ID {again.remote_id} after an attempt with an "
+        "unknown outcome (an SMTP server cannot be asked whether the first arrived); "
+        "receivers de-duplicate on the Message-ID"
+    )
+    after = await make_channel(controller.port, state_file=ledger).deliver(
+        message, idempotency_key=key
+    )
+    assert after.existing and len(sink.envelopes) == 2  # delivered: not sent a third time

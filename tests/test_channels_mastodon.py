@@ -1,21 +1,25 @@
-"""The Mastodon channel against a fake instance speaking the statuses API."""
+"""The Mastodon channel against a fake instance speaking the statuses and accounts API:
+the Idempotency-Key within its window, the marker look-up beyond it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from krise_tui.channels import MessageStatus, create_channel, idempotency_key
+from krise_tui.channels.base import version_marker
 from krise_tui.channels.mastodon import MastodonChannel
 from tests.conftest import eventually
-from tests.fakes import MASTODON_TOKEN, FakePlatform, running, sample_message
+from tests.fakes import ACCOUNT_ID, MASTODON_TOKEN, FakePlatform, running, sample_message
 
 TIMEOUT = 0.3
 """Seconds the channel waits in the timeout test (the fake hangs until stopped)."""
 
 LINK = "https://www.hattfjelldal.kommune.no/krise"
+SIGNATURE = "Kari Nordmann, kriseleder, Hattfjelldal kommune"
 
 
 @pytest.fixture
@@ -57,9 +61,10 @@ async def test_redelivery_never_posts_twice(platform: FakePlatform) -> None:
     key = idempotency_key(message, "mastodon")
     first = await channel.deliver(message, idempotency_key=key)
     second = await channel.deliver(message, idempotency_key=key)
-    assert first.ok and first == second
+    assert first.ok and second.ok and second.remote_id == first.remote_id
+    assert second.existing and not first.existing
     assert len(platform.statuses) == 1
-    assert len(platform.requests_to("POST", "/api/v1/statuses")) == 2
+    assert len(platform.requests_to("POST", "/api/v1/statuses")) == 1  # from the ledger
 
 
 async def test_configured_language_and_limit(platform: FakePlatform) -> None:
@@ -163,4 +168,89 @@ async def test_retry_after_a_lost_answer_does_not_post_twice(platform: FakePlatf
     platform.delay = 0
     retry = await channel.deliver(message, idempotency_key=key)
     assert retry.ok and retry.remote_id in platform.statuses
+    assert len(platform.statuses) == 1
+
+
+# --------------------------------------------------------------------------- never twice
+
+
+async def test_the_status_carries_the_version_marker(platform: FakePlatform) -> None:
+    message = sample_message()
+    result = await make_channel(platform).deliver(
+        message, idempotency_key=idempotency_key(message, "mastodon")
+    )
+    text = platform.statuses[str(result.remote_id)]["text"]
+    assert text.endswith(f"\n\n{version_marker(message)}\n{LINK}\n{SIGNATURE}")
+
+
+async def test_within_the_key_window_a_retry_relies_on_the_idempotency_key(
+    platform: FakePlatform, tmp_path: Path
+) -> None:
+    message = sample_message()
+    key = idempotency_key(message, "mastodon")
+    ledger = str(tmp_path / "mastodon.json")
+    platform.hold_after_effect = True  # posted; the answer does not come in time
+    lost = await make_channel(platform, state_file=ledger).deliver(message, idempotency_key=key)
+    assert lost.uncertain and len(platform.statuses) == 1
+    platform.release()
+    platform.hold_after_effect = False
+    retry = await make_channel(platform, state_file=ledger).deliver(message, idempotency_key=key)
+    assert retry.ok and retry.remote_id in platform.statuses
+    assert len(platform.statuses) == 1  # Mastodon answered the key with the first status
+    assert platform.requests_to("GET", "/api/v1/accounts") == []  # no look-up needed
+    posts = platform.requests_to("POST", "/api/v1/statuses")
+    assert [r.header("Idempotency-Key") for r in posts] == [key, key]
+
+
+async def test_beyond_the_key_window_it_finds_the_status_by_its_marker(
+    platform: FakePlatform, tmp_path: Path
+) -> None:
+    """Mastodon forgot the key (an hour passed): the marker finds the status instead."""
+    message = sample_message()
+    key = idempotency_key(message, "mastodon")
+    ledger = str(tmp_path / "mastodon.json")
+    platform.hold_after_effect = True
+    lost = await make_channel(platform, state_file=ledger).deliver(message, idempotency_key=key)
+    assert lost.uncertain
+    platform.release()
+    platform.hold_after_effect = False
+    for n in range(3):  # newer statuses on the account
+        other = sample_message(seed=f"other-{n}")
+        await make_channel(platform).deliver(other, idempotency_key=f"{other.version_id}:m")
+    platform.expire_idempotency_keys()
+    late = make_channel(platform, state_file=ledger, idempotency_window=0)
+    found = await late.deliver(message, idempotency_key=key)
+    [ours] = [s for s in platform.statuses.values() if version_marker(message) in s["text"]]
+    assert found.ok and found.existing and found.remote_id == ours["id"]
+    assert found.reason == (
+        f"already on the platform (found by marker «{version_marker(message)}» on the "
+        "account); not posted again"
+    )
+    assert len(platform.statuses) == 4
+    assert len(platform.requests_to("POST", "/api/v1/statuses")) == 4  # none for the retry
+    [me] = platform.requests_to("GET", "/api/v1/accounts/verify_credentials")
+    assert me.header("Authorization") == f"Bearer {MASTODON_TOKEN}"
+    [page] = platform.requests_to("GET", f"/api/v1/accounts/{ACCOUNT_ID}/statuses")
+    assert page.query() == {"limit": "40", "exclude_reblogs": "true"}
+
+
+async def test_beyond_the_window_with_nothing_found_it_posts_once(platform: FakePlatform) -> None:
+    """A timeout before the instance did anything: looked, absent, posted."""
+    message = sample_message()
+    key = idempotency_key(message, "mastodon")
+    channel = make_channel(platform, idempotency_window=0)
+    platform.fail_next(502)  # a proxy's 502: perhaps posted, perhaps not (here: not)
+    assert (await channel.deliver(message, idempotency_key=key)).uncertain
+    posted = await channel.deliver(message, idempotency_key=key)
+    assert posted.ok and not posted.existing and len(platform.statuses) == 1
+    assert len(platform.requests_to("GET", "/api/v1/accounts/")) == 2
+
+
+async def test_an_operator_re_send_looks_even_within_the_window(platform: FakePlatform) -> None:
+    message = sample_message()
+    key = idempotency_key(message, "mastodon")
+    first = await make_channel(platform).deliver(message, idempotency_key=key)
+    platform.expire_idempotency_keys()
+    resent = await make_channel(platform).deliver(message, idempotency_key=key, recheck=True)
+    assert resent.existing and resent.remote_id == first.remote_id
     assert len(platform.statuses) == 1

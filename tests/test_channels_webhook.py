@@ -74,11 +74,12 @@ async def test_redelivery_with_the_same_key_creates_one_message(platform: FakePl
     message = sample_message()
     key = idempotency_key(message, "sms")
     first = await channel.deliver(message, idempotency_key=key)
-    second = await channel.deliver(message, idempotency_key=key)
+    # Another channel object (no shared ledger): the gateway de-duplicates on the key.
+    second = await make_channel(platform).deliver(message, idempotency_key=key)
     assert first == second
     assert len(platform.hooks) == 1
-    keys = {r.header("Idempotency-Key") for r in platform.requests_to("POST", "/hook")}
-    assert keys == {key}
+    keys = [r.header("Idempotency-Key") for r in platform.requests_to("POST", "/hook")]
+    assert keys == [key, key]
 
 
 async def test_ledger_covers_receivers_without_idempotency(tmp_path: Path) -> None:
@@ -87,8 +88,9 @@ async def test_ledger_covers_receivers_without_idempotency(tmp_path: Path) -> No
         message = sample_message()
         key = idempotency_key(message, "sms")
         first = await channel.deliver(message, idempotency_key=key)
-        second = await channel.deliver(message, idempotency_key=key)
-        assert first == second and first.ok
+        again = make_channel(platform, state_file=str(tmp_path / "sms-ledger.json"))
+        second = await again.deliver(message, idempotency_key=key)
+        assert first.ok and second.remote_id == first.remote_id and second.existing
         assert len(platform.requests_to("POST", "/hook")) == 1
 
 
@@ -171,3 +173,25 @@ async def test_message_braces_are_not_reinterpreted(platform: FakePlatform) -> N
     result = await channel.deliver(message, idempotency_key=idempotency_key(message, "intra"))
     assert result.ok
     assert platform.requests[-1].fields == {"b": "Tekst med {text} og {0} i seg."}
+
+
+async def test_after_an_unknown_outcome_the_resend_carries_the_same_key(
+    platform: FakePlatform, tmp_path: Path
+) -> None:
+    """A gateway cannot be asked: the same Idempotency-Key goes again, and it dedupes."""
+    message = sample_message()
+    key = idempotency_key(message, "sms")
+    ledger = str(tmp_path / "sms.json")
+    platform.hold_after_effect = True  # the SMS went out; the answer is held back
+    lost = await make_channel(platform, state_file=ledger).deliver(message, idempotency_key=key)
+    assert not lost.ok and lost.uncertain
+    platform.release()
+    platform.hold_after_effect = False
+    again = await make_channel(platform, state_file=ledger).deliver(message, idempotency_key=key)
+    assert again.ok and again.remote_id == "sms-1" and len(platform.hooks) == 1
+    assert again.reason == (
+        f"sent again with the same Idempotency-Key {key} after an attempt with an unknown "
+        "outcome; the gateway de-duplicates on it"
+    )
+    keys = [r.header("Idempotency-Key") for r in platform.requests_to("POST", "/hook")]
+    assert keys == [key, key]

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import html5lib
 import pytest
 
 from krise_tui.channels import MessageStatus, create_channel, idempotency_key
 from krise_tui.channels.a11y import check_html
+from krise_tui.channels.base import ApprovedMessage, ChannelConfigError
 from krise_tui.channels.website import WebsiteChannel
 from tests.fakes import FakePlatform, running, sample_message
 
@@ -226,3 +230,155 @@ async def test_a_broken_archive_record_does_not_stop_publishing(tmp_path: Path) 
     assert result.ok
     record = json.loads((tmp_path / "v" / f"{message.version_id}.json").read_text("utf-8"))
     assert record["version_id"] == message.version_id
+
+
+# --- hostile input: the master page must never carry markup from a message --------------
+
+HOSTILE_HEADLINE = (
+    '<script>alert(1)</script>"><img src=x onerror=alert(1)> ]]> &amp; & '
+    "\x00\x01\x08\x0b\x0c\x1b\x7f\x85\x9f \u202eexe.kok\u202c \u2066x\u2069 \ufdd0\ufffe"
+)
+HOSTILE_BODY = (
+    "javascript:alert(1) og <a href=\"javascript:alert('x')\">klikk</a>\n"
+    'Se https://ok.example/sti"onmouseover="alert(1) eller https://evil.example/<script>\n'
+    "data:text/html,<script>alert(1)</script> ]]> <![CDATA[x]]> <!-- c --> &lt;b&gt;\n\n"
+    "Avsnitt \u202eto\r\nmed CRLF\rog CR"
+)
+HOSTILE_SIGNATURE = 'Kari <b>"Nordmann"</b>, kriseleder <script>x</script>'
+# Everything a page may contain: the template's own structure, nothing from the input.
+PAGE_ELEMENTS = {
+    "html", "head", "meta", "title", "link", "style", "body", "a", "header", "p", "main",
+    "h1", "h2", "strong", "span", "nav", "ul", "li", "section", "br", "time", "footer",
+}  # fmt: skip
+UNSAFE_CHARS = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ufdd0-\ufdef\ufffe\uffff]"
+)
+
+
+def hostile_message(**extra: Any) -> ApprovedMessage:
+    message = sample_message(headline=HOSTILE_HEADLINE, nb_body=HOSTILE_BODY, **extra)
+    return message.model_copy(
+        update={"org_name": "Hattfjelldal <i>kommune</i>", "signature": HOSTILE_SIGNATURE}
+    )
+
+
+def strict_html(text: str, *, fragment: bool = False) -> ET.Element:
+    """Parse HTML as a browser would, failing on any parse error."""
+    parser = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False)
+    tree = parser.parseFragment(text) if fragment else parser.parse(text)
+    assert isinstance(tree, ET.Element)
+    return tree
+
+
+def assert_no_active_markup(tree: ET.Element) -> None:
+    for element in tree.iter():
+        if not isinstance(element.tag, str) or element.tag == "DOCUMENT_FRAGMENT":
+            continue
+        assert element.tag in PAGE_ELEMENTS, element.tag
+        for name, value in element.attrib.items():
+            assert not name.lower().startswith("on"), (element.tag, name)
+            if name in ("href", "src"):
+                assert value.startswith(("#", "v/", "../", "index.html", "feed.atom", "https://"))
+                assert not re.search(r"[\s\"'<>]", value), value
+    for style in tree.iter("style"):
+        assert "<" not in (style.text or "")
+
+
+def texts(tree: ET.Element, tag: str) -> list[str]:
+    return ["".join(element.itertext()) for element in tree.iter(tag)]
+
+
+async def test_hostile_text_stays_text_on_every_page(tmp_path: Path) -> None:
+    first = hostile_message(seed="v1")
+    second = hostile_message(
+        seed="v2",
+        status=MessageStatus.UPDATED,
+        supersedes=first.version_id,
+        published_at=datetime(2026, 11, 27, 15, 30, tzinfo=UTC),
+    )
+    channel = make_channel(tmp_path)
+    for message in (first, second):
+        result = await channel.deliver(
+            message, idempotency_key=idempotency_key(message, "nettside")
+        )
+        assert result.ok, result.reason
+    pages = [tmp_path / "index.html", *sorted((tmp_path / "v").glob("*.html"))]
+    assert len(pages) == 3
+    headline = '<script>alert(1)</script>"><img src=x onerror=alert(1)> ]]> &amp; & '
+    for path in pages:
+        source = path.read_text(encoding="utf-8")
+        assert not UNSAFE_CHARS.search(source)
+        assert check_html(source) == []
+        tree = strict_html(source)
+        assert_no_active_markup(tree)
+        # The hostile text is all there, as text, with the unsafe characters removed.
+        (h1,) = texts(tree, "h1")
+        assert h1 == "Krisemelding fra Hattfjelldal <i>kommune</i>"
+        nb_heading = texts(tree, "h2")[0]
+        assert headline in nb_heading and "exe.kok x" in nb_heading
+        body = texts(tree, "section")[0]
+        assert "javascript:alert(1) og <a href=\"javascript:alert('x')\">klikk</a>" in body
+        assert "data:text/html,<script>alert(1)</script> ]]> <![CDATA[x]]> <!-- c -->" in body
+        assert "&lt;b&gt;" in body and "med CRLF\nog CR" in body
+        # Only the plain http(s) URLs became links, cut where the URL ends.
+        links = [a.get("href") for a in tree.iter("a") if a.get("href", "").startswith("https")]
+        assert links == ["https://ok.example/sti", "https://evil.example/"]
+        (signature,) = (
+            "".join(p.itertext()) for p in tree.iter("p") if p.get("class") == "signature"
+        )
+        assert signature.startswith(HOSTILE_SIGNATURE)
+
+
+async def test_hostile_text_stays_text_in_the_feed(tmp_path: Path) -> None:
+    message = hostile_message(exercise=True)
+    channel = make_channel(tmp_path)
+    assert (await channel.deliver(message, idempotency_key="k")).ok
+    data = (tmp_path / "feed.atom").read_bytes()
+    root = ET.fromstring(data)  # expat: any character XML 1.0 forbids fails here
+    assert not UNSAFE_CHARS.search(data.decode("utf-8"))
+    (entry,) = root.findall(f"{ATOM}entry")
+    title = entry.findtext(f"{ATOM}title") or ""
+    assert title.startswith('ØVELSE: <script>alert(1)</script>"><img src=x onerror=')
+    assert root.findtext(f"{ATOM}title") == "Hattfjelldal <i>kommune</i> – krisemeldinger"
+    author = entry.findtext(f"{ATOM}author/{ATOM}name") or ""
+    assert author.startswith(HOSTILE_SIGNATURE)
+    content = entry.findtext(f"{ATOM}content") or ""
+    fragment = strict_html(content, fragment=True)
+    assert_no_active_markup(fragment)
+    assert "<script>alert(1)</script>" in "".join(texts(fragment, "h2"))
+    assert {a.get("href") for a in fragment.iter("a")} == {
+        "https://ok.example/sti",
+        "https://evil.example/",
+    }
+
+
+def test_only_http_urls_become_links(tmp_path: Path) -> None:
+    channel = make_channel(tmp_path)
+    message = sample_message(
+        nb_body="a javascript:https://x.example/ b JAVASCRIPT://x.example/ c ftp://x.example/ "
+        "d https://x.example/ok. e http://[::1/ f",
+    )
+    tree = strict_html(channel.render_page(message, [message], root=""))
+    section = next(tree.iter("section"))
+    # javascript:https://… links the https URL inside it, never the javascript: scheme.
+    assert [a.get("href") for a in section.iter("a")] == [
+        "https://x.example/",
+        "https://x.example/ok",
+    ]
+
+
+async def test_times_are_shown_in_the_configured_zone(tmp_path: Path) -> None:
+    summer = sample_message(published_at=datetime(2026, 7, 1, 10, 0, tzinfo=UTC))
+    oslo = make_channel(tmp_path / "oslo")
+    newfoundland = make_channel(tmp_path / "nl", timezone="America/St_Johns")
+    for channel in (oslo, newfoundland):
+        assert (await channel.deliver(summer, idempotency_key="k")).ok
+    oslo_page = (tmp_path / "oslo" / "index.html").read_text(encoding="utf-8")
+    assert '<time datetime="2026-07-01T12:00:00+02:00">01.07.2026 kl. 12:00</time>' in oslo_page
+    nl_page = (tmp_path / "nl" / "index.html").read_text(encoding="utf-8")
+    assert '<time datetime="2026-07-01T07:30:00-02:30">01.07.2026 kl. 07:30</time>' in nl_page
+    # The feed is for machines: UTC.
+    feed = ET.parse(tmp_path / "nl" / "feed.atom").getroot()
+    assert feed.findtext(f"{ATOM}updated") == "2026-07-01T10:00:00+00:00"
+    with pytest.raises(ChannelConfigError, match="not an IANA time zone"):
+        make_channel(tmp_path, timezone="Europe/Osloo")

@@ -34,3 +34,32 @@ def test_a_typo_is_reported_with_its_position(tmp_path: Path) -> None:
     out = check(str(broken))
     assert out.returncode == 1
     assert f"{broken}:{index + 1}:1:" in out.stdout + out.stderr
+
+
+def test_a_playbook_naming_another_municipality_fails_against_the_org(tmp_path: Path) -> None:
+    source = (ROOT / "playbooks" / "flom-og-skred.yaml").read_text(encoding="utf-8")
+    lines = source.splitlines()
+    stale = [
+        "  area:",
+        "    area_desc: Hattfjelldal kommune",
+        "    geocodes:",
+        "      - name: kommunenummer",
+        '        value: "1826"',
+    ]
+    playbook = tmp_path / "flom.yaml"
+    playbook.write_text("\n".join(lines + stale) + "\n", encoding="utf-8")
+    area_line = len(lines) + 1
+    out = check(str(playbook), "--org", str(ROOT / "playbooks" / "orgs" / "eksempel.yaml"))
+    assert out.returncode == 1
+    assert out.stdout.splitlines()[1:] == [
+        f"{playbook}:{area_line + 1}:5: cap.area.area_desc: names 'Hattfjelldal kommune', but "
+        "the org file is Eksempel kommune (9999): a playbook may only narrow the org file's "
+        "area, never name another municipality; describe the part of the municipality only",
+        f"{playbook}:{area_line + 4}:9: cap.area.geocodes[0].value: names municipality 1826, "
+        "but the org file is Eksempel kommune (9999): a playbook may only narrow the org "
+        "file's area, never name another municipality; remove the geocode (the org file's "
+        "municipality number is used)",
+    ]
+    # The same file is right for Hattfjelldal.
+    out = check(str(playbook), "--org", str(ROOT / "playbooks" / "orgs" / "hattfjelldal.yaml"))
+    assert out.returncode == 0, out.stdout

@@ -12,7 +12,7 @@ from krise_tui.bus.envelope import Signer
 from krise_tui.config import Settings
 from krise_tui.console.app import ConfirmScreen, ConsoleApp
 from krise_tui.console.messages import ApproveScreen, ComposeScreen, LedgerScreen
-from krise_tui.core.state import DeliveryStatus
+from krise_tui.core.features.messages import DeliveryStatus
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import eventually
 
@@ -26,6 +26,7 @@ async def test_compose_lint_approve_publish_and_ledger(
         mosquitto.endpoint,
         org_file=ROOT / "playbooks" / "orgs" / "eksempel.yaml",
         playbook=ROOT / "playbooks" / "flom-og-skred.yaml",
+        operator="jon",
     )
     runtime = ConsoleRuntime(settings, signer=signer)
     app = ConsoleApp(runtime)
@@ -61,7 +62,7 @@ async def test_compose_lint_approve_publish_and_ledger(
         approve.query_one("#passphrase", Input).value = "feil passfrase"
         approve.query_one("#passphrase", Input).focus()
         await pilot.press("enter")
-        await eventually(lambda: not runtime.state.versions and bool(app._notifications),
+        await eventually(lambda: not runtime.state.messages.versions and bool(app._notifications),
                          what="a refusal")  # fmt: skip
         assert isinstance(app.screen, ApproveScreen)  # still waiting for the right one
         approve.query_one("#passphrase", Input).value = "passord-siri"
@@ -71,8 +72,8 @@ async def test_compose_lint_approve_publish_and_ledger(
         question = str(app.screen.query_one("#question").render())
         assert "Publiser versjon" in question and "til 5 kanaler" in question
         await pilot.press("j")
-        await eventually(lambda: bool(runtime.state.published_version), what="published")
-        ledger = {d.channel: d for d in runtime.state.ledger()}
+        await eventually(lambda: bool(runtime.state.messages.published_version), what="published")
+        ledger = {d.channel: d for d in runtime.state.messages.ledger()}
         await eventually(
             lambda: ledger["ansatte"].status is DeliveryStatus.DELIVERED, what="staff delivered"
         )
@@ -87,7 +88,7 @@ async def test_compose_lint_approve_publish_and_ledger(
         await eventually(lambda: isinstance(app.screen, ComposeScreen), what="update editor")
         update = app.screen
         assert isinstance(update, ComposeScreen) and update.status == "updated"
-        assert update.supersedes == runtime.state.published_version
+        assert update.supersedes == runtime.state.messages.published_version
         assert update.query_one("#headline-nb", Input).value == "Flom i sentrum"
         await pilot.press("escape")
         await pilot.press("ctrl+q")

@@ -24,7 +24,12 @@ NOW = datetime(2026, 11, 27, 14, 3, tzinfo=UTC)
 
 def sign(signer: Signer, seq: int, text: str = "Rv73 er stengt", type: str = "freeze") -> str:
     return signer.sign(
-        type=type, org="test", seq=seq, body={"text": text, "active": True}, issued_at=NOW
+        type=type,
+        org="test",
+        seq=seq,
+        body={"text": text, "active": True},
+        issued_at=NOW,
+        envelope_id=f"{type}-{seq}-{text}",
     ).to_json()
 
 
@@ -98,7 +103,9 @@ def test_streams_have_independent_seqs(signer: Signer) -> None:
 
 
 def test_other_org_is_rejected(signer: Signer) -> None:
-    env = signer.sign(type="freeze", org="naboby", seq=1, body={}, issued_at=NOW).to_json()
+    env = signer.sign(
+        type="freeze", org="naboby", seq=1, body={}, issued_at=NOW, envelope_id="e1"
+    ).to_json()
     result = Verifier([signer.public_key], org="test").check(env)
     assert "org 'naboby'" in result.reason
 
@@ -109,7 +116,7 @@ def test_other_org_is_rejected(signer: Signer) -> None:
         (b"not json", "not a valid envelope"),
         (b"\xff\xfe\x00", "not a valid envelope"),
         (b'{"v": 1}', "not a valid envelope: id"),
-        (b"x" * 300_000, "envelope too large"),
+        (b"x" * 300_000, "payload too large"),
     ],
 )
 def test_garbage_is_rejected_with_a_reason(signer: Signer, payload: bytes, reason: str) -> None:
@@ -138,3 +145,37 @@ def test_a_private_key_readable_by_others_is_refused(tmp_path: Path) -> None:
     priv.chmod(0o644)
     with pytest.raises(KeyFileError, match="readable by others"):
         load_private_key(priv)
+
+
+def test_signing_is_deterministic(signer: Signer) -> None:
+    """The outbox signs again on every retry: the very same bytes each time."""
+    assert sign(signer, 3) == sign(signer, 3)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("seq", "1"),  # a string where an integer is signed
+        ("v", True),  # a boolean for the version
+        ("issued_at", int(NOW.timestamp())),  # a Unix time for the ISO time
+        ("seq", 1.0),
+    ],
+)
+def test_a_re_typed_field_is_refused_even_if_its_value_is_equal(
+    signer: Signer, field: str, value: object
+) -> None:
+    """Malleability: verification is over what was received, parsed strictly."""
+    data = json.loads(sign(signer, 1))
+    data[field] = value
+    result = Verifier([signer.public_key], org="test").check(json.dumps(data))
+    assert result.status is VerifyStatus.REJECTED
+
+
+def test_the_signature_covers_the_bytes_received_not_a_re_serialisation(signer: Signer) -> None:
+    data = json.loads(sign(signer, 1))
+    data["body"]["extra"] = None  # a field a lax model might drop before re-serialising
+    assert Verifier([signer.public_key], org="test").check(json.dumps(data)).reason == (
+        "invalid signature"
+    )
+    spaced = json.dumps(json.loads(sign(signer, 2)), indent=4)  # layout is not content
+    assert Verifier([signer.public_key], org="test").check(spaced).ok

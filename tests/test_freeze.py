@@ -13,77 +13,81 @@ from krise_tui.bus import topics
 from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Signer, Verifier
 from krise_tui.config import Settings
-from krise_tui.core.engine import (
-    Accepted,
-    Context,
+from krise_tui.core.features.freeze import (
     ExtendFreeze,
     Freeze,
+    FreezeChanged,
     LiftFreeze,
-    OpenIncident,
-    PublishCurrentMessage,
-    ReceiveFromBus,
-    Rejection,
     RemindUnacknowledged,
-    decide,
 )
-from krise_tui.core.events import FreezeChanged, InboundRejected, OutboxRequested
+from krise_tui.core.features.inbound import InboundRejected
+from krise_tui.core.features.outbox import OutboxRequested
 from krise_tui.core.ids import FixedClock
 from krise_tui.core.rollcall import StaffStatus, roll_call
-from krise_tui.core.state import IncidentState, fold
+from krise_tui.core.state import IncidentState
 from krise_tui.journal.store import Journal, verify_file
-from krise_tui.runtime import ConsoleRuntime, StaffRuntime
+from krise_tui.runtime import ConsoleRuntime
+from krise_tui.staff.runtime import StaffRuntime
 from tests.conftest import eventually
+from tests.corekit import (
+    NOW,
+    bus,
+    console_settings,
+    make_ctx,
+    opened,
+    publish_text,
+    publish_via,
+    refused,
+    run,
+    signed,
+)
 
-NOW = datetime(2026, 11, 27, 14, 3, tzinfo=UTC)
-ROSTER = {"ansatt-001": "helse", "ansatt-002": "helse", "ansatt-003": "skole"}
+ROSTER: dict[str, str | None] = {
+    "ansatt-001": "helse",
+    "ansatt-002": "helse",
+    "ansatt-003": "skole",
+}
+TEXT = "Rv73 er stengt ved Svenskvollen."
+
+
+def ctx() -> object:
+    return make_ctx("kari", roster=ROSTER)
 
 
 @pytest.fixture
-def ctx(signer: Signer) -> Context:
-    return Context(
-        org="test", actor="kari", now=NOW, signer=signer, incident_id="inc", roster=ROSTER
-    )
+def state() -> IncidentState:
+    s = opened()
+    publish_text(s, TEXT)
+    return s
 
 
-def run(state: IncidentState, command: object, ctx: Context) -> Accepted:
-    decision = decide(state, command, ctx)  # type: ignore[arg-type]
-    assert isinstance(decision, Accepted), decision
-    fold(decision.events, state)
-    return decision
-
-
-@pytest.fixture
-def opened(ctx: Context) -> IncidentState:
-    state = IncidentState()
-    run(state, OpenIncident("Flom"), ctx)
-    run(state, PublishCurrentMessage("Rv73 er stengt ved Svenskvollen."), ctx)
-    return state
-
-
-def ack(staff_id: str, seq: int) -> ReceiveFromBus:
-    body = json.dumps({"staff_id": staff_id, "seq": seq}).encode()
-    return ReceiveFromBus(topics.staff_ack("test", staff_id), body)
+def ack(staff_id: str, seq: int, *, topic_id: str | None = None) -> object:
+    return bus(topics.staff_ack("test", topic_id or staff_id), {"staff_id": staff_id, "seq": seq})
 
 
 # --- engine -------------------------------------------------------------------------------
 
 
 def test_freeze_notice_is_signed_retained_and_carries_the_current_message(
-    opened: IncidentState, ctx: Context, signer: Signer
+    state: IncidentState, signer: Signer
 ) -> None:
     decision = run(
-        opened, Freeze("Flom i sentrum", notice=(("nb", "Vi taler med én stemme."),)), ctx
-    )
-    changed, outbox = decision.events
-    assert isinstance(changed, FreezeChanged) and isinstance(outbox, OutboxRequested)
-    assert outbox.topic == "krise/v1/test/freeze" and outbox.retain and outbox.qos == 1
-    result = Verifier([signer.public_key], org="test").check(outbox.payload)
+        state, Freeze("Flom i sentrum", notice=(("nb", "Vi taler med én stemme."),)), ctx()
+    )  # type: ignore[arg-type]
+    changed, request = decision.events
+    assert isinstance(changed, FreezeChanged) and isinstance(request, OutboxRequested)
+    assert request.publish.retain and str(request.publish.target) == "freeze"
+    effect = state.outbox.effects[request.effect_id]
+    payload = signed(signer, effect)
+    assert payload == signed(signer, effect)  # the same bytes on every attempt
+    result = Verifier([signer.public_key], org="test").check(payload)
     assert result.ok and result.envelope is not None
     body = result.envelope.body
     assert body["active"] is True and body["departments"] == []
-    assert body["message"]["variants"]["nb"] == "Rv73 er stengt ved Svenskvollen."
+    assert body["message"]["variants"]["nb"].startswith(TEXT)
     assert body["notice"] == {"nb": "Vi taler med én stemme."}
-    assert opened.freeze is not None and opened.freeze.seq == result.envelope.seq == 1
+    current = state.freeze.current
+    assert current is not None and current.seq == result.envelope.seq == 1
 
 
 @pytest.mark.parametrize(
@@ -98,57 +102,52 @@ def test_freeze_notice_is_signed_retained_and_carries_the_current_message(
     ],
 )
 def test_invalid_freeze_commands_are_rejected(
-    opened: IncidentState, ctx: Context, command: object, reason: str
+    state: IncidentState, command: object, reason: str
 ) -> None:
-    decision = decide(opened, command, ctx)  # type: ignore[arg-type]
-    assert isinstance(decision, Rejection)
-    assert reason in decision.reason
+    assert reason in refused(state, command, ctx()).reason  # type: ignore[arg-type]
 
 
-def test_freeze_twice_is_rejected_and_lift_needs_a_reason(
-    opened: IncidentState, ctx: Context
-) -> None:
-    run(opened, Freeze("Flom"), ctx)
-    assert "already frozen" in decide(opened, Freeze("igjen"), ctx).reason  # type: ignore[union-attr]
-    assert "needs a reason" in decide(opened, LiftFreeze(""), ctx).reason  # type: ignore[union-attr]
-    run(opened, LiftFreeze("Faren er over"), ctx)
-    assert opened.freeze is not None and not opened.freeze.active
+def test_freeze_twice_is_rejected_and_lift_needs_a_reason(state: IncidentState) -> None:
+    run(state, Freeze("Flom"), ctx())  # type: ignore[arg-type]
+    assert "already frozen" in refused(state, Freeze("igjen"), ctx()).reason  # type: ignore[arg-type]
+    assert "needs a reason" in refused(state, LiftFreeze(""), ctx()).reason  # type: ignore[arg-type]
+    run(state, LiftFreeze("Faren er over"), ctx())  # type: ignore[arg-type]
+    assert state.freeze.current is not None and not state.freeze.active
 
 
-def test_a_new_message_while_frozen_reissues_the_notice(
-    opened: IncidentState, ctx: Context
-) -> None:
-    run(opened, Freeze("Flom", departments=("helse",)), ctx)
-    decision = run(opened, PublishCurrentMessage("Rv73 er åpnet igjen."), ctx)
-    freezes = [e for e in decision.events if isinstance(e, FreezeChanged)]
+def test_a_new_message_while_frozen_reissues_the_notice(state: IncidentState) -> None:
+    run(state, Freeze("Flom", departments=("helse",)), ctx())  # type: ignore[arg-type]
+    before = len(state.outbox.effects)
+    publish_text(state, "Rv73 er åpnet igjen.")
+    freezes = [
+        e for e in list(state.outbox.effects.values())[before:] if str(e.publish.target) == "freeze"
+    ]
     assert len(freezes) == 1
-    assert freezes[0].message_text == "Rv73 er åpnet igjen."
-    assert freezes[0].departments == ["helse"]
-    assert opened.freeze is not None and opened.freeze.seq == 2
+    current = state.freeze.current
+    assert current is not None and current.seq == 2
+    assert (current.message_text or "").startswith("Rv73 er åpnet igjen.")
+    assert current.departments == ["helse"]
 
 
-def test_acks_from_unknown_ids_or_for_stale_seqs_are_rejected(
-    opened: IncidentState, ctx: Context
-) -> None:
-    run(opened, Freeze("Flom"), ctx)
-    (rejected,) = run(opened, ack("ansatt-999", 1), ctx).events
+def test_acks_from_unknown_ids_or_for_stale_seqs_are_rejected(state: IncidentState) -> None:
+    run(state, Freeze("Flom"), ctx())  # type: ignore[arg-type]
+    (rejected,) = run(state, ack("ansatt-999", 1), ctx()).events  # type: ignore[arg-type]
     assert isinstance(rejected, InboundRejected) and "unknown staff id" in rejected.reason
-    run(opened, ExtendFreeze(NOW + timedelta(hours=2)), ctx)  # new notice: seq 2
-    (stale,) = run(opened, ack("ansatt-001", 1), ctx).events
+    run(state, ExtendFreeze(NOW + timedelta(hours=2)), ctx())  # type: ignore[arg-type]
+    (stale,) = run(state, ack("ansatt-001", 1), ctx()).events  # type: ignore[arg-type]
     assert isinstance(stale, InboundRejected) and "stale ack for seq 1" in stale.reason
-    run(opened, ack("ansatt-001", 2), ctx)
-    assert opened.acks["ansatt-001"].seq == 2
+    run(state, ack("ansatt-001", 2), ctx())  # type: ignore[arg-type]
+    assert state.freeze.acks["ansatt-001"].seq == 2
+    assert run(state, ack("ansatt-001", 2), ctx()).events == []  # type: ignore[arg-type]
+    (other,) = run(state, ack("ansatt-002", 2, topic_id="ansatt-001"), ctx()).events  # type: ignore[arg-type]
+    assert isinstance(other, InboundRejected) and "another's topic" in other.reason
 
 
-def test_roll_call_counts_per_department(opened: IncidentState, ctx: Context) -> None:
-    run(opened, Freeze("Flom", departments=("helse",)), ctx)
-    run(
-        opened,
-        ReceiveFromBus(topics.presence("test", "staff", "ansatt-002"), b'{"status": "online"}'),
-        ctx,
-    )
-    run(opened, ack("ansatt-001", 1), ctx)
-    rc = roll_call(opened, ROSTER)
+def test_roll_call_counts_per_department(state: IncidentState) -> None:
+    run(state, Freeze("Flom", departments=("helse",)), ctx())  # type: ignore[arg-type]
+    run(state, bus(topics.presence("test", "staff", "ansatt-002"), {"status": "online"}), ctx())  # type: ignore[arg-type]
+    run(state, ack("ansatt-001", 1), ctx())  # type: ignore[arg-type]
+    rc = roll_call(state, ROSTER)
     assert [d.department for d in rc.departments] == ["helse"]  # skole is out of scope
     assert rc.ids(StaffStatus.ACKED) == ["ansatt-001"]
     assert rc.ids(StaffStatus.PENDING) == ["ansatt-002"]
@@ -163,7 +162,8 @@ def test_roll_call_counts_per_department(opened: IncidentState, ctx: Context) ->
 async def start_console(
     broker: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer, **kw: object
 ) -> ConsoleRuntime:
-    runtime = ConsoleRuntime(make_settings(broker.endpoint), signer=signer, roster=ROSTER, **kw)  # type: ignore[arg-type]
+    settings = console_settings(make_settings, broker.endpoint)
+    runtime = ConsoleRuntime(settings, signer=signer, **kw)  # type: ignore[arg-type]
     await runtime.start()
     assert runtime.session is not None
     await runtime.session.wait_connected(5)
@@ -194,14 +194,15 @@ async def test_freeze_ack_rollcall_and_lift_end_to_end(
     try:
         await one.start()
         await three.start()
-        await console.submit(PublishCurrentMessage("Hold deg unna elvebredden."))
+        await publish_via(console, "Hold deg unna elvebredden.")
         await console.submit(Freeze("Flom i sentrum", departments=("helse",)))
         await eventually(lambda: one.view.freeze is not None, what="notice on ansatt-001")
         assert one.view.freeze is not None
-        assert one.view.freeze.message == "Hold deg unna elvebredden."
+        assert (one.view.freeze.message or "").startswith("Hold deg unna elvebredden.")
         assert three.view.freeze is None  # skole is not in scope
         await eventually(
-            lambda: three.view.current_message == "Hold deg unna elvebredden.", what="message"
+            lambda: (three.view.current_message or "").startswith("Hold deg unna"),
+            what="message",
         )
 
         assert await one.acknowledge()
@@ -228,7 +229,10 @@ async def test_terminal_ignores_forged_tampered_and_replayed_freezes(
         await term.start()
         await console.submit(Freeze("Flom"))
         await eventually(lambda: term.view.freeze is not None, what="real freeze")
-        old_freeze = console.state.effects[list(console.state.effects)[-1]].payload
+        effects = [
+            e for e in console.state.outbox.effects.values() if str(e.publish.target) == "freeze"
+        ]
+        old_freeze = signed(signer, effects[-1])
         await console.submit(LiftFreeze("Over"))
         await eventually(lambda: term.view.freeze is None, what="real lift")
 
@@ -239,26 +243,30 @@ async def test_terminal_ignores_forged_tampered_and_replayed_freezes(
                 org="test",
                 seq=50,
                 body={"active": True, "reason": "falsk"},
-                issued_at=NOW,
+                issued_at=datetime.now(UTC),
+                envelope_id="forged",
             )
             .to_json()
         )
         tampered = json.loads(old_freeze)
         tampered["body"]["reason"] = "endret"
+        coerced = json.loads(old_freeze)
+        coerced["seq"] = str(coerced["seq"] + 10)  # "11": a string, never coerced
         async with aiomqtt.Client(
             mosquitto.host,
             mosquitto.port,
             username="console",
             password=mosquitto.credentials.console,
-            identifier="attacker",
+            identifier="console",
         ) as attacker:  # a leaked console broker password, but not the signing key
-            for payload in (forged, json.dumps(tampered), old_freeze):
+            for payload in (forged, json.dumps(tampered), old_freeze, json.dumps(coerced)):
                 await attacker.publish(topics.freeze("test"), payload, qos=1)
-        await eventually(lambda: len(term.view.warnings) >= 3, what="three warnings")
+        await eventually(lambda: len(term.view.warnings) >= 4, what="four warnings")
         reasons = " | ".join(term.view.warnings)
         assert "unknown signing key" in reasons
         assert "invalid signature" in reasons
         assert "replayed or stale seq 1" in reasons
+        assert "seq: Input should be a valid integer" in reasons
         assert term.view.freeze is None  # never obeyed
     finally:
         await term.stop()
@@ -294,23 +302,21 @@ async def test_reminders_reach_unacknowledged_terminals_and_expiry_lifts(
     mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
 ) -> None:
     clock = FixedClock(datetime.now(UTC))
-    console = await start_console(
-        mosquitto, make_settings, signer, clock=clock, remind_after=timedelta(minutes=5)
-    )
+    console = await start_console(mosquitto, make_settings, signer, clock=clock)
     term = staff(mosquitto, make_settings, signer, "ansatt-001", "helse")
     try:
         await term.start()
         await console.submit(Freeze("Flom", expires_at=clock.now() + timedelta(minutes=30)))
         await eventually(lambda: term.view.freeze is not None, what="freeze")
         await console.tick()
-        assert console.state.reminders == {}  # not due yet
-        clock.set(clock.now() + timedelta(minutes=6))
+        assert console.state.freeze.reminders == {}  # not due yet
+        clock.set(clock.now() + console.remind_after + timedelta(seconds=1))
         await console.tick()
-        assert set(console.state.reminders) == {"ansatt-001", "ansatt-002", "ansatt-003"}
+        assert set(console.state.freeze.reminders) == {"ansatt-001", "ansatt-002", "ansatt-003"}
         await eventually(lambda: term.view.reminded_at is not None, what="reminder shown")
         clock.set(clock.now() + timedelta(minutes=30))
         await console.tick()
-        assert console.state.freeze is not None and not console.state.freeze.active
+        assert not console.state.freeze.active
         await eventually(lambda: term.view.freeze is None, what="expiry lifts")
     finally:
         await term.stop()
@@ -355,7 +361,7 @@ async def test_staff_app_shows_notice_and_enter_acknowledges(
 
     console = await start_console(mosquitto, make_settings, signer)
     try:
-        await console.submit(PublishCurrentMessage("Flomvarsel: Rv73 er stengt."))
+        await publish_via(console, "Flomvarsel: Rv73 er stengt.")
         await console.submit(Freeze("Flom i sentrum"))
         app = StaffApp(staff(mosquitto, make_settings, signer, "ansatt-003", "skole"), "Testby")
         async with app.run_test(size=(80, 24)) as pilot:
@@ -377,24 +383,25 @@ async def test_staff_app_shows_notice_and_enter_acknowledges(
 
 
 def test_terminal_shows_the_notice_in_the_staff_members_language(
-    make_settings: Callable[..., Settings], signer: Signer
+    make_settings: Callable[..., Settings], signer: Signer, tmp_path: object
 ) -> None:
     from krise_tui.staff.app import render_notice
 
-    state = IncidentState()
-    ctx = Context(org="test", actor="kari", now=NOW, signer=signer, incident_id="inc")
-    run(state, OpenIncident("Flom"), ctx)
-    run(state, PublishCurrentMessage("Rv73 er stengt."), ctx)
+    state = opened()
+    publish_text(state, "Rv73 er stengt.", "Omkjøring via Fv. 240.")
     notice = (("nb", "Kriseledelsen taler for kommunen."), ("en", "The crisis team speaks."))
-    decision = run(state, Freeze("Flom", notice=notice), ctx)
-    envelope = decision.events[1].payload  # type: ignore[union-attr]
+    decision = run(state, Freeze("Flom", notice=notice), ctx())  # type: ignore[arg-type]
+    request = decision.events[1]
+    assert isinstance(request, OutboxRequested)
+    envelope = signed(signer, state.outbox.effects[request.effect_id])
     for lang, expected in (("en", "The crisis team speaks."), ("nb", "Kriseledelsen taler")):
         term = StaffRuntime(
             make_settings(None, lang=lang),
             "ansatt-001",
             verifier=Verifier([signer.public_key], org="test"),
+            clock=FixedClock(NOW),
         )
         term.handle(topics.freeze("test"), envelope.encode())
         assert term.view.freeze is not None
-        assert term.view.freeze.message == "Rv73 er stengt."  # only bokmål was written
+        assert term.view.freeze.message == "Rv73 er stengt.\nOmkjøring via Fv. 240."
         assert expected in render_notice(term.view, "Testby", lang=lang)

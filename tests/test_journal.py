@@ -1,194 +1,226 @@
-"""Journal: append, fold, restart; the hash chain detects tampering; concurrent writers."""
+"""Journal: append, fold, restart; the chain and the signed head detect tampering."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import sqlite3
-from datetime import UTC, datetime, timedelta
+import stat
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from krise_tui.bus.envelope import Signer
+from krise_tui.bus.envelope import Signer, write_key_pair
 from krise_tui.cli import main
-from krise_tui.core.engine import (
-    Accepted,
-    ConfirmEffect,
-    Context,
-    OpenIncident,
-    PublishCurrentMessage,
-    ReceiveFromBus,
-    decide,
-)
-from krise_tui.core.events import EventBase, IncidentOpened
+from krise_tui.core.features import REGISTRY
+from krise_tui.core.features.incident import IncidentOpened
 from krise_tui.core.ids import new_id
-from krise_tui.core.state import IncidentState, fold, state_hash
-from krise_tui.journal.store import Journal, JournalError, verify_file
+from krise_tui.core.kernel import EventBase
+from krise_tui.core.state import IncidentState, fold, state_from_json, state_hash, state_to_json
+from krise_tui.journal.head import head_path, make_head, write_head
+from krise_tui.journal.store import Journal, JournalError, row_hash, verify_file
+from krise_tui.journal.verify import verify_with_head
+from tests.corekit import every_kind_of_event
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
 
 
-def ctx(signer: Signer, n: int = 0, actor: str = "kari") -> Context:
-    return Context(
-        org="test", actor=actor, now=T0 + timedelta(seconds=n), signer=signer, incident_id="inc-1"
-    )
-
-
-async def run_commands(journal: Journal, signer: Signer, count: int = 10) -> IncidentState:
-    """Drive the engine like the runtime does: decide, append, fold."""
-    state = IncidentState()
-    commands = [OpenIncident("Flom i sentrum", level=2)]
-    for i in range(count):
-        commands.append(PublishCurrentMessage(f"Melding nummer {i}: Rv73 er stengt."))
-        commands.append(
-            ReceiveFromBus(
-                "krise/v1/test/channel/facebook/in",
-                f'{{"id": "p{i}", "text": "Er vannet trygt å drikke? ({i})"}}'.encode(),
-            )
-        )
-    for n, command in enumerate(commands):
-        decision = decide(state, command, ctx(signer, n))
-        assert isinstance(decision, Accepted), decision
-        await journal.append(decision.events, playbook_hash="pb-abc")
-        fold(decision.events, state)
-    for effect in list(state.pending_effects())[:3]:
-        decision = decide(state, ConfirmEffect(effect.effect_id), ctx(signer, 99))
-        assert isinstance(decision, Accepted)
-        await journal.append(decision.events)
-        fold(decision.events, state)
-    return state
-
-
-async def test_restart_folds_to_the_same_state(tmp_path: Path, signer: Signer) -> None:
-    path = tmp_path / "j.sqlite3"
+async def write_scenario(path: Path) -> tuple[IncidentState, list[EventBase]]:
+    """Journal every kind of event, one decision at a time, as the runtime does."""
+    live, events = every_kind_of_event()
     async with await Journal.open(path) as journal:
-        live = await run_commands(journal, signer)
+        for event in events:
+            await journal.append([event], playbook_hash="pb-abc")
+    return live, events
+
+
+async def signed_journal(tmp_path: Path) -> tuple[Path, Path]:
+    """A journal with a signed head beside it; returns (journal, public key)."""
+    path = tmp_path / "j.sqlite3"
+    await write_scenario(path)
+    _, pub = write_key_pair(tmp_path / "keys")
+    from krise_tui.bus.envelope import load_private_key
+
+    signer = Signer(load_private_key(tmp_path / "keys" / "console.key"))
+    async with await Journal.open(path) as journal:
+        seq, digest = await journal.head()
+    head = make_head(
+        seq=seq, hash=digest, at=T0.isoformat(), key_id=signer.key_id, sign=signer.sign_bytes
+    )
+    write_head(head, [head_path(path)])
+    return path, pub
+
+
+async def test_restart_folds_to_the_same_state(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    live, events = await write_scenario(path)
     async with await Journal.open(path) as journal:
         restored = await journal.load_state()
-        assert await journal.count() == live.event_count
+        assert await journal.count() == len(events) == live.event_count
     assert state_hash(restored) == state_hash(live)
-    assert restored.current_message is not None
-    assert restored.current_message.text == "Melding nummer 9: Rv73 er stengt."
-    assert len(restored.pending_effects()) == 7
-    assert restored.seqs["message"] == 10
+    assert restored.messages.current is not None
     assert verify_file(path).ok
 
 
-async def test_playbook_hash_is_recorded_per_event(tmp_path: Path, signer: Signer) -> None:
+async def test_a_snapshot_after_every_kind_of_event_restores_the_whole_state(
+    tmp_path: Path,
+) -> None:
+    """Snapshots go through the state's own codec: no field can be forgotten."""
+    _, events = every_kind_of_event()
+    covered = {e.type for e in events}  # type: ignore[attr-defined]
+    registered = {t.model_fields["type"].default for t in REGISTRY.event_types}
+    assert covered == registered, (
+        f"add these to corekit.every_kind_of_event: {registered - covered}"
+    )
+    state = IncidentState()
+    for event in events:
+        fold([event], state)
+        restored = state_from_json(json.loads(json.dumps(state_to_json(state))))
+        assert restored == state, f"the snapshot after {event.type} lost something"  # type: ignore[attr-defined]
+        assert state_hash(restored) == state_hash(state)
     path = tmp_path / "j.sqlite3"
     async with await Journal.open(path) as journal:
-        await run_commands(journal, signer, count=1)
+        for n, event in enumerate(events, start=1):
+            await journal.append([event])
+            await journal.save_snapshot(fold(events[:n]), n)
+            from_snapshot = await journal.load_state()
+            assert state_hash(from_snapshot) == state_hash(fold(events[:n]))
+    assert verify_file(path).ok
+
+
+async def test_playbook_hash_is_recorded_per_event(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    await write_scenario(path)
     con = sqlite3.connect(path)
     hashes = {row[0] for row in con.execute("SELECT playbook_hash FROM events WHERE seq <= 3")}
     con.close()
     assert hashes == {"pb-abc"}
 
 
-async def test_state_hash_differs_when_events_differ(tmp_path: Path, signer: Signer) -> None:
-    async with await Journal.open(tmp_path / "a.sqlite3") as a:
-        state_a = await run_commands(a, signer, count=3)
-    async with await Journal.open(tmp_path / "b.sqlite3") as b:
-        state_b = await run_commands(b, signer, count=4)
-    assert state_hash(state_a) != state_hash(state_b)
-
-
-async def _journal_with_rows(path: Path, signer: Signer) -> int:
-    async with await Journal.open(path) as journal:
-        await run_commands(journal, signer, count=4)
-        return await journal.count()
-
-
 def _tamper(path: Path, sql: str, params: tuple[object, ...] = ()) -> None:
     """What an attacker with file access does: drop the guards, change rows."""
     con = sqlite3.connect(path)
-    con.execute("DROP TRIGGER events_append_only_update")
-    con.execute("DROP TRIGGER events_append_only_delete")
+    con.execute("DROP TRIGGER IF EXISTS events_append_only_update")
+    con.execute("DROP TRIGGER IF EXISTS events_append_only_delete")
     con.execute(sql, params)
     con.commit()
     con.close()
 
 
-async def test_verify_cli_passes_an_intact_journal(
-    tmp_path: Path, signer: Signer, capsys: pytest.CaptureFixture[str]
+async def test_verify_cli_passes_an_intact_journal_with_its_signed_head(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "j.sqlite3"
-    rows = await _journal_with_rows(path, signer)
-    assert main(["journal", "verify", str(path)]) == 0
-    assert f"OK, {rows} events" in capsys.readouterr().out
+    path, pub = await signed_journal(tmp_path)
+    assert main(["journal", "verify", str(path), "--public-key", str(pub)]) == 0
+    out = capsys.readouterr().out
+    assert "OK, 31 events" in out and "signed head" in out
 
 
 async def test_verify_detects_an_edited_row(
-    tmp_path: Path, signer: Signer, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, pub = await signed_journal(tmp_path)
+    _tamper(path, "UPDATE events SET body = replace(body, 'Flomvarsel', 'Alt vel') WHERE seq = 5")
+    assert main(["journal", "verify", str(path), "--public-key", str(pub)]) == 1
+    assert "first bad seq 5" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("ts", "2026-11-27T03:00:00+00:00"), ("type", "incident.opened"), ("incident_id", "x")],
+)
+async def test_verify_detects_a_changed_column_outside_the_body(
+    tmp_path: Path, column: str, value: str
 ) -> None:
     path = tmp_path / "j.sqlite3"
-    await _journal_with_rows(path, signer)
-    _tamper(path, "UPDATE events SET body = replace(body, 'Rv73', 'E6') WHERE seq = 5")
-    assert main(["journal", "verify", str(path)]) == 1
-    err = capsys.readouterr().err
-    assert "first bad seq 5" in err
-
-
-async def test_verify_detects_an_edit_with_recomputed_hash(tmp_path: Path, signer: Signer) -> None:
-    from krise_tui.journal.store import row_hash
-
-    path = tmp_path / "j.sqlite3"
-    await _journal_with_rows(path, signer)
-    con = sqlite3.connect(path)
-    prev, body = con.execute("SELECT prev_hash, body FROM events WHERE seq = 6").fetchone()
-    con.close()
-    forged = body.replace("Rv73", "E6")
-    _tamper(
-        path,
-        "UPDATE events SET body = ?, hash = ? WHERE seq = 6",
-        (forged, row_hash(prev, 6, "pb-abc", forged)),
-    )
+    await write_scenario(path)
+    _tamper(path, f"UPDATE events SET {column} = ? WHERE seq = 5", (value,))
     report = verify_file(path)
-    assert not report.ok
-    assert report.bad_seq == 7  # the chain breaks at the next row's link
+    assert not report.ok and report.bad_seq == 5
 
 
-async def test_verify_detects_a_deleted_row(tmp_path: Path, signer: Signer) -> None:
+async def test_verify_detects_a_forged_column_with_a_recomputed_hash(tmp_path: Path) -> None:
+    """Even recomputing the hash: the column must agree with the event it carries."""
     path = tmp_path / "j.sqlite3"
-    await _journal_with_rows(path, signer)
+    await write_scenario(path)
+    con = sqlite3.connect(path)
+    rows = con.execute(
+        "SELECT seq, event_id, type, ts, incident_id, playbook_hash, body FROM events ORDER BY seq"
+    ).fetchall()
+    con.close()
+    prev = "0" * 64
+    for seq, event_id, type_, ts, incident_id, pb, body in rows:
+        if seq == 3:
+            ts = "2026-11-27T03:00:00+00:00"
+        digest = row_hash(prev, seq, event_id, type_, ts, incident_id, pb, body)
+        _tamper(
+            path,
+            "UPDATE events SET ts = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+            (ts, prev, digest, seq),
+        )
+        prev = digest
+    report = verify_file(path)
+    assert not report.ok and report.bad_seq == 3
+    assert "columns do not match" in report.reason
+
+
+async def test_verify_detects_a_deleted_row(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    await write_scenario(path)
     _tamper(path, "DELETE FROM events WHERE seq = 5")
     report = verify_file(path)
-    assert not report.ok
-    assert report.bad_seq == 5
-    assert "missing" in report.reason
+    assert not report.ok and report.bad_seq == 5 and "missing" in report.reason
 
 
-async def test_verify_detects_reordered_rows(tmp_path: Path, signer: Signer) -> None:
+async def test_verify_detects_reordered_rows(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
-    await _journal_with_rows(path, signer)
+    await write_scenario(path)
     con = sqlite3.connect(path)
     b3 = con.execute("SELECT body FROM events WHERE seq = 3").fetchone()[0]
     b8 = con.execute("SELECT body FROM events WHERE seq = 8").fetchone()[0]
     con.close()
     _tamper(path, "UPDATE events SET body = ? WHERE seq = 3", (b8,))
-    _tamper_keep = sqlite3.connect(path)
-    _tamper_keep.execute("UPDATE events SET body = ? WHERE seq = 8", (b3,))
-    _tamper_keep.commit()
-    _tamper_keep.close()
+    _tamper(path, "UPDATE events SET body = ? WHERE seq = 8", (b3,))
     report = verify_file(path)
-    assert not report.ok
-    assert report.bad_seq == 3
+    assert not report.ok and report.bad_seq == 3
 
 
-async def test_verify_detects_truncation_with_expected_head(tmp_path: Path, signer: Signer) -> None:
-    path = tmp_path / "j.sqlite3"
-    rows = await _journal_with_rows(path, signer)
-    head = verify_file(path).head_hash
-    _tamper(path, "DELETE FROM events WHERE seq = ?", (rows,))
+async def test_the_signed_head_catches_rows_cut_off_the_end(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, pub = await signed_journal(tmp_path)
+    _tamper(path, "DELETE FROM events WHERE seq >= 30")
     assert verify_file(path).ok  # a chain alone cannot see a cut-off end…
-    report = verify_file(path, expect_head=head)
-    assert not report.ok  # …an anchored head can
-    assert report.bad_seq == rows
+    assert main(["journal", "verify", str(path), "--public-key", str(pub)]) == 1  # …the head can
+    assert "rows were cut off" in capsys.readouterr().err
 
 
-async def test_rows_cannot_be_updated_through_sqlite(tmp_path: Path, signer: Signer) -> None:
+async def test_a_missing_or_forged_head_is_an_error(tmp_path: Path) -> None:
+    path, pub = await signed_journal(tmp_path)
+    head = head_path(path)
+    data = json.loads(head.read_text())
+    data["seq"] = 2  # an older head pasted in to hide the newest rows' removal
+    head.write_text(json.dumps(data))
+    result = verify_with_head(path, public_key=pub)
+    assert not result.ok and "not signed by the console" in result.reason
+    head.unlink()
+    result = verify_with_head(path, public_key=pub)
+    assert not result.ok and "is missing" in result.reason
+    assert verify_with_head(path, public_key=pub, with_head=False).ok
+
+
+async def test_the_journal_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "j.sqlite3"
+    await write_scenario(path)
+    for file in path.parent.glob("j.sqlite3*"):
+        mode = stat.S_IMODE(file.stat().st_mode)
+        assert mode & 0o077 == 0, f"{file.name} is {oct(mode)}"
+
+
+async def test_rows_cannot_be_updated_through_sqlite(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
-    await _journal_with_rows(path, signer)
+    await write_scenario(path)
     con = sqlite3.connect(path)
     with pytest.raises(sqlite3.IntegrityError, match="append-only"):
         con.execute("UPDATE events SET body = '{}' WHERE seq = 1")
@@ -232,38 +264,41 @@ async def test_opening_a_file_that_is_not_a_journal_fails_clearly(tmp_path: Path
     assert not verify_file(tmp_path / "missing.sqlite3").ok
 
 
-async def test_restart_from_a_snapshot_gives_the_same_state(tmp_path: Path, signer: Signer) -> None:
+async def test_a_tampered_snapshot_is_ignored_and_reported(tmp_path: Path) -> None:
     path = tmp_path / "j.sqlite3"
+    live, _ = await write_scenario(path)
     async with await Journal.open(path) as journal:
-        state = await run_commands(journal, signer, count=3)
-        await journal.save_snapshot(state, state.event_count)
-        await journal.append([_opened(1), _opened(2)])  # events after the snapshot
-        full = await journal.load_state(use_snapshot=False)
-        from_snapshot = await journal.load_state()
-        assert await journal.latest_snapshot_seq() == state.event_count
-    assert state_hash(from_snapshot) == state_hash(full)
-    assert verify_file(path).ok
-
-
-async def test_a_tampered_snapshot_is_ignored_and_reported(tmp_path: Path, signer: Signer) -> None:
-    path = tmp_path / "j.sqlite3"
-    async with await Journal.open(path) as journal:
-        state = await run_commands(journal, signer, count=3)
-        await journal.save_snapshot(state, state.event_count)
+        await journal.save_snapshot(live, live.event_count)
         truth = state_hash(await journal.load_state(use_snapshot=False))
-    con = sqlite3.connect(path)
-    con.execute("UPDATE snapshots SET state = replace(state, 'Rv73', 'E6')")
-    con.commit()
-    con.close()
+    _tamper(path, "UPDATE snapshots SET state = replace(state, 'Rv73', 'E6')")
     async with await Journal.open(path) as journal:
         assert state_hash(await journal.load_state()) == truth  # fell back to a full fold
     con = sqlite3.connect(path)
-    forged = IncidentState.from_json(
-        json.loads(con.execute("SELECT state FROM snapshots").fetchone()[0])
-    )
+    forged = state_from_json(json.loads(con.execute("SELECT state FROM snapshots").fetchone()[0]))
     con.execute("UPDATE snapshots SET state_hash = ?", (state_hash(forged),))
     con.commit()
     con.close()
     report = verify_file(path)
-    assert not report.ok
-    assert "snapshot" in report.reason
+    assert not report.ok and "snapshot" in report.reason
+
+
+def test_journal_show_json_gives_one_object_per_event(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "j.sqlite3"
+    _, events = asyncio.run(write_scenario(path))
+    assert main(["journal", "show", str(path), "--json"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(events)
+    rows = [json.loads(line) for line in lines]
+    assert [r["seq"] for r in rows] == list(range(1, len(events) + 1))
+    assert {"seq", "type", "actor", "time", "body"} <= set(rows[0])
+    assert rows[0]["type"] == "incident.opened" and rows[0]["body"]["title"] == "Flom i sentrum"
+    post = next(r for r in rows if r["type"] == "inbound.post")
+    assert post["topic"] == "krise/v1/test/channel/facebook/in"
+    assert post["body"]["post"]["author"] == "@per"
+    assert "17057234881" not in "\n".join(lines)
+    assert main(["journal", "show", str(path), "--json", "--tail", "2"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main(["journal", "show", str(path), "--tail", "3"]) == 0
+    assert "Innlegg (facebook)" in capsys.readouterr().out

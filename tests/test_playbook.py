@@ -39,7 +39,6 @@ from krise_tui.playbook.models import (
     expand,
     format_duration,
     hash_passphrase,
-    normalise_phone,
     parse_duration,
     template_fields,
     verify_passphrase,
@@ -193,12 +192,26 @@ def test_hattfjelldal_org() -> None:
     assert org.required_languages == ["nb", "sma"]
     assert org.recommended_languages == ["en"]
     assert {"110", "112", "113", "116117"} <= org.phone_allowlist()
+    assert org.area_name == "Hattfjelldal kommune"
+    assert org.timezone == "Europe/Oslo"
 
 
 def test_eksempel_org_needs_only_bokmal() -> None:
     org = load_org(ORG_FILES["eksempel"])
     assert org.name == "Eksempel kommune"
     assert org.required_languages == ["nb"]
+    assert (org.area_name, org.municipality_number) == ("Eksempel kommune", "9999")
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.stem)
+def test_no_sample_playbook_names_a_municipality(path: Path) -> None:
+    """The playbooks are shared by every org: the area comes from the org file."""
+    playbook = load_playbook(path)
+    assert playbook.cap is not None
+    if playbook.cap.area is not None:
+        assert not playbook.cap.area.geocodes
+        assert not playbook.cap.area.has_shapes
+        assert "kommune " not in playbook.cap.area.area_desc + " "
 
 
 @pytest.mark.parametrize("org_name", sorted(ORG_FILES))
@@ -570,6 +583,128 @@ def test_four_eyes_needs_two_operators(tmp_path: Path) -> None:
     assert check_playbook(path, lone) == []
 
 
+# --- the CAP area: the org's, which a playbook may only narrow -------------------------------
+
+CAP = """\
+cap:
+  event: {nb: Flom}
+  category: [Met]
+  urgency: Expected
+  severity: Severe
+  certainty: Likely
+"""
+CAP_AREA_LINE = 35 + 6  # MINIMAL is 34 lines; ``area:`` follows the six lines of CAP
+
+# A square around the inner part of the municipality (not its real outline).
+OUTLINE = "65.0,13.0 65.0,14.5 66.0,14.5 66.0,13.0 65.0,13.0"
+
+
+def area_org(number: str = "1826", name: str = "Testkommune", area: str = "") -> Org:
+    text = ORG.replace("required_languages: [nb, sma]", "required_languages: [nb]")
+    text = text.replace('"1826"', f'"{number}"').replace("Testkommune", name)
+    return parse_org(text + area)
+
+
+def area_problems(tmp_path: Path, area: str, org: Org) -> list[Problem]:
+    return check_playbook(write(tmp_path, MINIMAL + CAP + area), org)
+
+
+def test_a_playbook_without_an_area_uses_the_org_s(tmp_path: Path) -> None:
+    assert area_problems(tmp_path, "", area_org()) == []
+    named = "  area:\n    area_desc: Sentrum\n"
+    assert area_problems(tmp_path, named, area_org()) == []
+    own = named + '    geocodes: [{name: kommunenummer, value: "1826"}]\n'
+    assert area_problems(tmp_path, own, area_org()) == []
+
+
+def test_another_municipality_s_number_is_reported_at_its_value(tmp_path: Path) -> None:
+    area = "  area:\n    area_desc: Sentrum\n    geocodes:\n      - name: kommunenummer\n"
+    area += '        value: "1826"\n'
+    org = area_org(number="9999", name="Eksempel kommune")
+    (problem,) = area_problems(tmp_path, area, org)
+    assert (problem.line, problem.column) == (CAP_AREA_LINE + 4, 9)
+    assert problem.message.startswith("cap.area.geocodes[0].value: names municipality 1826")
+    assert "Eksempel kommune (9999)" in problem.message
+    assert check_playbook(write(tmp_path, MINIMAL + CAP + area)) == []  # no org: no check
+
+
+def test_another_municipality_s_name_is_reported(tmp_path: Path) -> None:
+    area = "  area:\n    area_desc: Sentrum, Hattfjelldal kommune\n"
+    org = area_org(number="9999", name="Eksempel kommune")
+    (problem,) = area_problems(tmp_path, area, org)
+    assert (problem.line, problem.column) == (CAP_AREA_LINE + 1, 5)
+    assert "names 'Hattfjelldal kommune'" in problem.message
+    own = "  area:\n    area_desc: Sentrum i Eksempel kommune\n"
+    assert area_problems(tmp_path, own, org) == []
+
+
+def test_a_geocode_of_another_kind_cannot_be_checked(tmp_path: Path) -> None:
+    area = '  area:\n    area_desc: Sentrum\n    geocodes: [{name: postnummer, value: "8690"}]\n'
+    (problem,) = area_problems(tmp_path, area, area_org())
+    assert problem.message.startswith("cap.area.geocodes[0].name: geocode 'postnummer'")
+
+
+def test_a_shape_needs_the_org_s_outline_to_be_checked(tmp_path: Path) -> None:
+    area = '  area:\n    area_desc: Sentrum\n    circles: ["65.5,13.5 2"]\n'
+    (problem,) = area_problems(tmp_path, area, area_org())
+    assert (problem.line, problem.column) == (CAP_AREA_LINE + 2, 5)
+    assert "gives no outline" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("shape", "inside"),
+    [
+        ('polygons: ["65.2,13.2 65.2,13.8 65.8,13.8 65.2,13.2"]', True),
+        # Along the outline's own edge: inside (within the tolerance).
+        ('polygons: ["65.0,13.0 65.0,14.5 65.5,14.0 65.0,13.0"]', True),
+        ('polygons: ["65.2,13.2 65.2,15.0 65.8,13.8 65.2,13.2"]', False),  # one corner out
+        ('polygons: ["60.0,10.0 60.0,10.5 60.5,10.5 60.0,10.0"]', False),  # far away
+        ('circles: ["65.5,13.75 10"]', True),
+        ('circles: ["65.5,14.4 10"]', False),  # the rim crosses the eastern edge
+        ('circles: ["65.5,13.75 0"]', True),
+    ],
+)
+def test_a_shape_must_lie_inside_the_org_s_outline(
+    tmp_path: Path, shape: str, inside: bool
+) -> None:
+    org = area_org(area=f'area:\n  polygons: ["{OUTLINE}"]\n')
+    area = f"  area:\n    area_desc: Sentrum\n    {shape}\n"
+    problems = area_problems(tmp_path, area, org)
+    if inside:
+        assert problems == []
+    else:
+        (problem,) = problems
+        # The position is the offending item in the flow list.
+        assert (problem.line, problem.column) == (CAP_AREA_LINE + 2, shape.index('"') + 5)
+        assert "is not inside Testkommune (1826)" in problem.message
+
+
+def test_an_outline_of_circles_counts_too(tmp_path: Path) -> None:
+    org = area_org(area='area:\n  circles: ["65.5,13.5 20", "65.5,14.0 20"]\n')
+    bridging = '  area:\n    area_desc: Sentrum\n    circles: ["65.5,13.75 15"]\n'
+    assert area_problems(tmp_path, bridging, org) == []
+    beyond = '  area:\n    area_desc: Sentrum\n    circles: ["65.5,14.3 15"]\n'
+    assert len(area_problems(tmp_path, beyond, org)) == 1
+
+
+def test_org_area_and_time_zone(tmp_path: Path) -> None:
+    org = parse_org(ORG)
+    assert (org.area_name, org.timezone) == ("Testkommune", "Europe/Oslo")
+    named = parse_org(ORG + "area:\n  name: Testkommune – Tjïelte\ntimezone: UTC\n")
+    assert (named.area_name, named.timezone) == ("Testkommune – Tjïelte", "UTC")
+    cases = [
+        ("timezone: Europe/Osloo\n", (28, 1), "timezone: 'Europe/Osloo' is not an IANA"),
+        ("timezone: ../../etc/passwd\n", (28, 1), "is not an IANA time zone"),
+        ('area:\n  polygons: ["65,13 66,13 66,14"]\n', (29, 14), "at least four points"),
+        ('area:\n  circles: ["65,13"]\n', (29, 13), "is not a circle"),
+        ("area:\n  nmae: X\n", (29, 3), "unknown key 'nmae'"),
+    ]
+    for extra, position, message in cases:
+        (problem,) = check_org(write(tmp_path, ORG + extra, "org.yaml"))
+        assert (problem.line, problem.column) == position, extra
+        assert message in problem.message, (extra, problem.message)
+
+
 # --- org files ------------------------------------------------------------------------------
 
 
@@ -638,13 +773,31 @@ def test_secret_ref_resolves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         SecretRef(file=str(tmp_path / "nope")).resolve()
 
 
-def test_phone_numbers_are_normalised() -> None:
-    assert normalise_phone("75 18 00 00") == "75180000"
-    assert normalise_phone("+47 75 18 00 00") == "75180000"
-    assert normalise_phone("0047 75180000") == "75180000"
-    assert normalise_phone("+46 8 123 456") == "+468123456"
-    org = load_org(ORG_FILES["eksempel"])
-    assert "12345678" in org.phone_allowlist()
+def test_org_phone_numbers_use_the_lint_s_normal_form(tmp_path: Path) -> None:
+    numbers = '["+47 75 18 00 00", "0047 412 34 567", "22.00.00.00", "116 117", "+46 8 123 456"]'
+    org = parse_org(ORG + f"allowed_phone_numbers: {numbers}\n")
+    assert org.allowed_phone_numbers[0] == "+47 75 18 00 00"  # kept as written
+    assert org.phone_allowlist() == {
+        "75180000",
+        "41234567",
+        "22000000",
+        "116117",
+        "+468123456",
+        "110",
+        "112",
+        "113",
+    }
+
+
+def test_an_invalid_org_phone_number_is_reported_where_it_is(tmp_path: Path) -> None:
+    text = ORG + "allowed_phone_numbers:\n  - 75 18 00 00\n  - 12 34 56 78\n"
+    (problem,) = check_org(write(tmp_path, text, "org.yaml"))
+    assert (problem.line, problem.column) == (30, 5)
+    assert problem.message.startswith("allowed_phone_numbers[1]:")
+    assert "not a valid phone number" in problem.message
+    letters = ORG + "allowed_phone_numbers: [75 18 00 AB]\n"
+    (problem,) = check_org(write(tmp_path, letters, "org.yaml"))
+    assert "is not a phone number" in problem.message
 
 
 # --- passphrases ----------------------------------------------------------------------------

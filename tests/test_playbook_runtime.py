@@ -13,11 +13,11 @@ from textual.widgets import Static
 from krise_tui.bus.envelope import Signer
 from krise_tui.config import Settings
 from krise_tui.console.app import ConsoleApp
-from krise_tui.core.engine import PublishCurrentMessage
-from krise_tui.core.events import PlaybookActivated
+from krise_tui.core.features.incident import PlaybookActivated
 from krise_tui.journal.store import Journal, verify_file
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import eventually
+from tests.corekit import publish_via
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -37,7 +37,10 @@ async def test_activation_freeze_and_the_hash_on_every_row(
 ) -> None:
     playbook = playbook_copy(tmp_path)
     settings = make_settings(
-        None, org_file=ROOT / "playbooks" / "orgs" / "eksempel.yaml", playbook=playbook
+        None,
+        org_file=ROOT / "playbooks" / "orgs" / "eksempel.yaml",
+        playbook=playbook,
+        operator="lise",
     )
     runtime = ConsoleRuntime(settings, signer=signer, start_bus=False)
     await runtime.start()
@@ -45,9 +48,9 @@ async def test_activation_freeze_and_the_hash_on_every_row(
         first = sha(playbook)
         assert runtime.settings.org == "eksempel"
         assert runtime.roster is not None and runtime.roster["ansatt-001"] == "administrasjon"
-        assert runtime.state.title == "Flom og jordskred"
-        assert runtime.state.playbook_hash == first
-        freeze = runtime.state.freeze  # the playbook says: freeze on activation
+        assert runtime.state.incident.title == "Flom og jordskred"
+        assert runtime.state.incident.playbook_hash == first
+        freeze = runtime.state.freeze.current  # the playbook says: freeze on activation
         assert freeze is not None and freeze.active and freeze.notice["nb"]
         assert freeze.departments == []
 
@@ -56,8 +59,8 @@ async def test_activation_freeze_and_the_hash_on_every_row(
             playbook.read_text(encoding="utf-8") + "\n# revidert\n", encoding="utf-8"
         )
         second = sha(playbook)
-        await eventually(lambda: runtime.state.playbook_hash == second, what="reload")
-        await runtime.submit(PublishCurrentMessage("Rv73 er stengt."))
+        await eventually(lambda: runtime.state.incident.playbook_hash == second, what="reload")
+        await publish_via(runtime, "Rv73 er stengt.", approver="siri", passphrase="passord-siri")
 
         # A broken edit is reported with file:line:column; the last good one stays.
         playbook.write_text(
@@ -77,7 +80,7 @@ async def test_activation_freeze_and_the_hash_on_every_row(
     assert all(h in (first, second) for _, h in rows)  # every row records its playbook
     switch = [i for i, (t, _) in enumerate(rows) if t == "playbook.activated"]
     assert len(switch) == 2
-    assert rows[switch[1]][1] == second and rows[-1] == ("outbox.requested", second)
+    assert rows[switch[1]][1] == second and rows[-1][1] == second
     async with await Journal.open(settings.journal_path) as journal:
         activated = [e for e in await journal.read_events() if isinstance(e, PlaybookActivated)]
     assert [e.hash for e in activated] == [first, second]
@@ -108,7 +111,67 @@ async def test_console_shows_playbook_errors_and_keeps_running(
     app = ConsoleApp(runtime)
     async with app.run_test(size=(100, 30)) as pilot:
         banner = lambda: str(app.query_one("#banner", Static).render())  # noqa: E731
-        await eventually(lambda: "Drejeboka har feil" in banner(), what="banner")
+        await eventually(lambda: "Dreieboka har feil" in banner(), what="banner")
         assert "broken.yaml:1:1: missing required key" in banner()
-        assert "ingen gyldig drejebok" in banner()
+        assert "ingen gyldig dreiebok" in banner()
+        assert not runtime.state.is_open  # not opened as a generic incident on a broken one
         await pilot.press("ctrl+q")
+
+
+async def test_a_broken_playbook_at_first_start_opens_nothing_until_it_is_fixed(
+    tmp_path: Path, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    playbook = tmp_path / "flom.yaml"
+    good = (ROOT / "playbooks" / "flom-og-skred.yaml").read_text(encoding="utf-8")
+    playbook.write_text(good.replace("deadlines:", "dedlines:"), encoding="utf-8")
+    settings = make_settings(
+        None,
+        org_file=ROOT / "playbooks" / "orgs" / "eksempel.yaml",
+        playbook=playbook,
+        operator="lise",
+    )
+    runtime = ConsoleRuntime(settings, signer=signer, start_bus=False)
+    await runtime.start()
+    try:
+        assert not runtime.state.is_open  # not a generic "Hendelse" with no freeze
+        assert "playbook-wait" in runtime.concerns
+        playbook.write_text(good, encoding="utf-8")
+        await eventually(lambda: runtime.state.is_open, what="opened once the playbook is valid")
+        assert runtime.state.incident.title == "Flom og jordskred"
+        assert runtime.state.freeze.active  # the playbook's freeze on activation applies
+        assert "playbook-wait" not in runtime.concerns
+    finally:
+        await runtime.stop()
+    # A later start keeps the playbook's incident (nothing generic was journaled first).
+    again = ConsoleRuntime(settings, signer=signer, start_bus=False)
+    await again.start()
+    try:
+        assert again.state.incident.title == "Flom og jordskred"
+    finally:
+        await again.stop()
+
+
+async def test_the_operator_may_open_without_a_valid_playbook_and_activate_it_later(
+    tmp_path: Path, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    playbook = tmp_path / "flom.yaml"
+    good = (ROOT / "playbooks" / "flom-og-skred.yaml").read_text(encoding="utf-8")
+    playbook.write_text("id: [broken", encoding="utf-8")
+    settings = make_settings(
+        None,
+        org_file=ROOT / "playbooks" / "orgs" / "eksempel.yaml",
+        playbook=playbook,
+        operator="lise",
+    )
+    runtime = ConsoleRuntime(settings, signer=signer, start_bus=False, open_without_playbook=True)
+    await runtime.start()
+    try:
+        assert runtime.state.is_open and runtime.state.incident.playbook_hash is None
+        assert not runtime.state.freeze.active
+        playbook.write_text(good, encoding="utf-8")
+        await eventually(
+            lambda: runtime.state.incident.playbook_hash is not None, what="activated later"
+        )
+        assert runtime.state.freeze.active  # its freeze policy applies on first activation
+    finally:
+        await runtime.stop()

@@ -14,11 +14,14 @@ from krise_tui.bus.broker import BrokerKind, MosquittoBroker
 from krise_tui.bus.envelope import Signer, Verifier
 from krise_tui.bus.session import LinkState
 from krise_tui.config import Settings
-from krise_tui.core.engine import PublishCurrentMessage, Rejection
-from krise_tui.core.events import InboundReceived, InboundRejected, OutboxConfirmed
+from krise_tui.core.features.inbound import InboundRejected, PostReceived
+from krise_tui.core.features.outbox import OutboxConfirmed
+from krise_tui.core.kernel import Rejection
 from krise_tui.journal.store import Journal, verify_file
-from krise_tui.runtime import ConsoleRuntime, StaffRuntime
+from krise_tui.runtime import ConsoleRuntime
+from krise_tui.staff.runtime import StaffRuntime
 from tests.conftest import client_for, eventually
+from tests.corekit import console_settings, publish_via
 
 ORG = "test"
 
@@ -36,12 +39,12 @@ async def retained_message(broker: MosquittoBroker, user: str = "ansatt-001") ->
 async def test_published_message_is_retained_signed_and_journaled(
     mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
 ) -> None:
-    runtime = ConsoleRuntime(make_settings(mosquitto.endpoint), signer=signer)
+    runtime = ConsoleRuntime(console_settings(make_settings, mosquitto.endpoint), signer=signer)
     await runtime.start()
     try:
         assert runtime.session is not None
         await runtime.session.wait_connected(5)
-        decision = await runtime.submit(PublishCurrentMessage("Rv73 er stengt ved Svenskvollen."))
+        decision = await publish_via(runtime, "Rv73 er stengt ved Svenskvollen.")
         assert not isinstance(decision, Rejection)
         await runtime.wait_idle()
     finally:
@@ -50,14 +53,14 @@ async def test_published_message_is_retained_signed_and_journaled(
     result = Verifier([signer.public_key], org=ORG).check(payload)
     assert result.ok, result.reason
     assert result.envelope is not None
-    assert result.envelope.body["variants"]["nb"] == "Rv73 er stengt ved Svenskvollen."
+    assert result.envelope.body["variants"]["nb"].startswith("Rv73 er stengt ved Svenskvollen.")
     assert verify_file(runtime.settings.journal_path).ok
 
 
 async def test_broker_restart_reconnects_and_journals_every_message_once(
     mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
 ) -> None:
-    runtime = ConsoleRuntime(make_settings(mosquitto.endpoint), signer=signer)
+    runtime = ConsoleRuntime(console_settings(make_settings, mosquitto.endpoint), signer=signer)
     await runtime.start()
     topic = topics.channel_in(ORG, "testchan")
 
@@ -76,7 +79,7 @@ async def test_broker_restart_reconnects_and_journals_every_message_once(
         assert runtime.session is not None
         await runtime.session.wait_connected(5)
         await publish(range(5))
-        await eventually(lambda: runtime.state.inbound_count == 5, what="first 5 posts")
+        await eventually(lambda: len(runtime.state.inbound.posts) == 5, what="first 5 posts")
 
         await mosquitto.stop()  # SIGTERM: mosquitto saves sessions and retained state
         await eventually(lambda: runtime.link_state is LinkState.DISCONNECTED, what="disconnect")
@@ -85,22 +88,22 @@ async def test_broker_restart_reconnects_and_journals_every_message_once(
         # reconnected: the broker queues them for the console's persistent session.
         await publish(range(5, 25), extra_duplicate=3)
 
-        await eventually(lambda: runtime.state.inbound_count == 25, what="all 25 posts")
+        await eventually(lambda: len(runtime.state.inbound.posts) == 25, what="all 25 posts")
         assert runtime.session.connects >= 2  # it reconnected on its own
     finally:
         await runtime.stop()
 
     async with await Journal.open(runtime.settings.journal_path) as journal:
         events = await journal.read_events()
-    keys = [e.key for e in events if isinstance(e, InboundReceived)]
-    assert sorted(keys) == sorted(f"post:testchan:m{i}" for i in range(25))  # each exactly once
+    keys = [e.key for e in events if isinstance(e, PostReceived)]
+    assert sorted(keys) == sorted(f"testchan:m{i}" for i in range(25))  # each exactly once
     assert verify_file(runtime.settings.journal_path).ok
 
 
 async def test_bad_input_on_the_bus_is_journaled_and_the_console_keeps_working(
     mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
 ) -> None:
-    runtime = ConsoleRuntime(make_settings(mosquitto.endpoint), signer=signer)
+    runtime = ConsoleRuntime(console_settings(make_settings, mosquitto.endpoint), signer=signer)
     await runtime.start()
     bad = [
         (topics.channel_in(ORG, "testchan"), b"not json at all"),
@@ -118,10 +121,10 @@ async def test_bad_input_on_the_bus_is_journaled_and_the_console_keeps_working(
             await bridge.publish(
                 topics.channel_in(ORG, "testchan"), b'{"id": "ok-1", "text": "Gyldig"}', qos=1
             )
-        await eventually(lambda: runtime.state.inbound_count == 1, what="the valid post")
-        assert runtime.state.rejected_count == len(bad)
+        await eventually(lambda: len(runtime.state.inbound.posts) == 1, what="the valid post")
+        assert runtime.state.inbound.rejected == len(bad)
         # and the console still publishes
-        await runtime.submit(PublishCurrentMessage("Fortsatt i drift."))
+        await publish_via(runtime, "Fortsatt i drift.")
         await runtime.wait_idle()
     finally:
         await runtime.stop()
@@ -138,21 +141,21 @@ async def test_bad_input_on_the_bus_is_journaled_and_the_console_keeps_working(
 async def test_pending_effects_are_retried_with_their_original_ids_after_a_crash(
     mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
 ) -> None:
-    settings = make_settings(mosquitto.endpoint)
+    settings = console_settings(make_settings, mosquitto.endpoint)
     # 1st run: the command is journaled (outbox requested) but the process dies before
     # it publishes — here: a runtime with no bus at all.
     crashed = ConsoleRuntime(settings, signer=signer, start_bus=False)
     await crashed.start()
-    await crashed.submit(PublishCurrentMessage("Skolen er stengt i morgen."))
-    (pending,) = crashed.state.pending_effects()
-    envelope_id = json.loads(pending.payload)["id"]
+    await publish_via(crashed, "Skolen er stengt i morgen.")
+    pending = next(e for e in crashed.state.outbox.pending() if str(e.publish.target) == "message")
+    envelope_id = pending.effect_id  # the envelope id is the effect id: always the same
     await crashed.stop()
 
     # 2nd run: restart = fold the journal; the outbox finishes the job.
     restarted = ConsoleRuntime(settings, signer=signer)
     await restarted.start()
     try:
-        assert [e.effect_id for e in restarted.state.pending_effects()] == [pending.effect_id]
+        assert pending.effect_id in [e.effect_id for e in restarted.state.outbox.pending()]
         await restarted.wait_idle()
     finally:
         await restarted.stop()
@@ -160,22 +163,22 @@ async def test_pending_effects_are_retried_with_their_original_ids_after_a_crash
     assert json.loads(payload)["id"] == envelope_id  # same envelope, same id
     async with await Journal.open(settings.journal_path) as journal:
         events = await journal.read_events()
-    confirmations = [e for e in events if isinstance(e, OutboxConfirmed)]
-    assert [c.effect_id for c in confirmations] == [pending.effect_id]
+    confirmations = [e.effect_id for e in events if isinstance(e, OutboxConfirmed)]
+    assert confirmations.count(pending.effect_id) == 1
 
 
 async def test_publish_while_the_broker_is_down_is_delivered_after_it_returns(
     mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
 ) -> None:
-    runtime = ConsoleRuntime(make_settings(mosquitto.endpoint), signer=signer)
+    runtime = ConsoleRuntime(console_settings(make_settings, mosquitto.endpoint), signer=signer)
     await runtime.start()
     try:
         assert runtime.session is not None
         await runtime.session.wait_connected(5)
         await mosquitto.stop()
         await eventually(lambda: runtime.link_state is LinkState.DISCONNECTED, what="disconnect")
-        await runtime.submit(PublishCurrentMessage("Vannet er trygt å drikke igjen."))
-        assert len(runtime.state.pending_effects()) == 1
+        await publish_via(runtime, "Vannet er trygt å drikke igjen.")
+        assert len(runtime.state.outbox.pending()) == 2  # the website's delivery, the message
         await mosquitto.start()
         await runtime.wait_idle(timeout=20)
     finally:
@@ -183,14 +186,14 @@ async def test_publish_while_the_broker_is_down_is_delivered_after_it_returns(
     result = Verifier([signer.public_key], org=ORG).check(await retained_message(mosquitto))
     assert result.ok
     assert result.envelope is not None
-    assert result.envelope.body["variants"]["nb"] == "Vannet er trygt å drikke igjen."
+    assert result.envelope.body["variants"]["nb"].startswith("Vannet er trygt å drikke igjen.")
 
 
 async def test_embedded_default_serves_a_local_staff_terminal(
     make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
     """No broker configured: the console starts mosquitto itself; staff find it locally."""
-    settings = make_settings(None, data_dir=tmp_path / "demo")
+    settings = console_settings(make_settings, None, data_dir=tmp_path / "demo")
     console = ConsoleRuntime(settings)
     await console.start()
     staff = StaffRuntime(settings, "ansatt-001")
@@ -200,9 +203,9 @@ async def test_embedded_default_serves_a_local_staff_terminal(
         assert console.broker_info.warning == ""
         assert (settings.keys_path / "console.key").exists()  # created on first run
         await staff.start()
-        await console.submit(PublishCurrentMessage("Møt opp på rådhuset kl. 15."))
+        await publish_via(console, "Møt opp på rådhuset kl. 15.")
         await eventually(
-            lambda: staff.view.current_message == "Møt opp på rådhuset kl. 15.",
+            lambda: (staff.view.current_message or "").startswith("Møt opp på rådhuset kl. 15."),
             what="the staff terminal to show the message",
         )
     finally:
@@ -215,7 +218,7 @@ async def test_embedded_amqtt_fallback_works_and_says_it_is_weaker(
 ) -> None:
     from krise_tui.config import BrokerSettings
 
-    settings = make_settings(None, data_dir=tmp_path / "amqtt")
+    settings = console_settings(make_settings, None, data_dir=tmp_path / "amqtt")
     settings = settings.model_copy(update={"broker": BrokerSettings(embedded="amqtt")})
     console = ConsoleRuntime(settings)
     await console.start()
@@ -225,8 +228,10 @@ async def test_embedded_amqtt_fallback_works_and_says_it_is_weaker(
         assert console.broker_info.kind is BrokerKind.AMQTT
         assert "QoS 1" in console.broker_info.warning
         await staff.start()
-        await console.submit(PublishCurrentMessage("Øvelse: flom."))
-        await eventually(lambda: staff.view.current_message == "Øvelse: flom.", what="message")
+        await publish_via(console, "Øvelse: flom.")
+        await eventually(
+            lambda: (staff.view.current_message or "").startswith("Øvelse: flom."), what="message"
+        )
     finally:
         await staff.stop()
         await console.stop()
@@ -235,7 +240,7 @@ async def test_embedded_amqtt_fallback_works_and_says_it_is_weaker(
 async def test_staff_terminal_ignores_forgeries_on_the_real_bus(
     mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
 ) -> None:
-    settings = make_settings(mosquitto.endpoint)
+    settings = console_settings(make_settings, mosquitto.endpoint)
     console = ConsoleRuntime(settings, signer=signer)
     await console.start()
     staff_settings = make_settings(mosquitto.endpoint, user="ansatt-002")
@@ -243,10 +248,11 @@ async def test_staff_terminal_ignores_forgeries_on_the_real_bus(
         staff_settings, "ansatt-002", verifier=Verifier([signer.public_key], org=ORG)
     )
     try:
-        await console.submit(PublishCurrentMessage("Ekte melding."))
+        await publish_via(console, "Ekte melding.")
         await console.wait_idle()
         await staff.start()
-        await eventually(lambda: staff.view.current_message == "Ekte melding.", what="real")
+        real = lambda: (staff.view.current_message or "").startswith("Ekte melding.")  # noqa: E731
+        await eventually(real, what="real")
         # Someone with the console's broker password but not its key:
         forger = Signer.generate()
         forged = forger.sign(
@@ -255,6 +261,7 @@ async def test_staff_terminal_ignores_forgeries_on_the_real_bus(
             seq=99,
             body={"version_id": "x", "variants": {"nb": "Falsk melding!"}},
             issued_at=console.clock.now(),
+            envelope_id="forged",
         )
         async with aiomqtt.Client(
             mosquitto.host,
@@ -266,7 +273,7 @@ async def test_staff_terminal_ignores_forgeries_on_the_real_bus(
             await client.publish(topics.message_current(ORG), forged.to_json(), qos=1, retain=True)
         await eventually(lambda: bool(staff.view.warnings), what="a warning")
         assert "unknown signing key" in staff.view.warnings[-1]
-        assert staff.view.current_message == "Ekte melding."
+        assert real()
     finally:
         await staff.stop()
         await console.stop()

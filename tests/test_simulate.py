@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from krise_tui.bus.broker import Credentials, MosquittoBroker, sim_staff_id
 from krise_tui.bus.envelope import Signer
 from krise_tui.config import BrokerSettings, Settings
-from krise_tui.core.engine import Freeze, LiftFreeze
+from krise_tui.core.features.freeze import Freeze, LiftFreeze
 from krise_tui.core.rollcall import StaffStatus
 from krise_tui.runtime import ConsoleRuntime
 from krise_tui.simulate import Report, SimConfig, start_simulation

@@ -34,8 +34,16 @@ def capture(tmux: list[str], target: str) -> str:
     return out.stdout
 
 
+ROOT = Path(__file__).resolve().parents[1]
+
+
 async def test_console_and_staff_in_tmux(tmux: list[str], tmp_path: Path) -> None:
-    env = f"XDG_DATA_HOME={tmp_path} KRISE_CONFIG=/dev/null TERM=xterm-256color"
+    """The README's quick start: the sample org and the flood playbook, a staff terminal."""
+    env = (
+        f"XDG_DATA_HOME={tmp_path} KRISE_CONFIG=/dev/null TERM=xterm-256color "
+        f"KRISE_ORG_FILE={ROOT / 'playbooks/orgs/eksempel.yaml'} "
+        f"KRISE_PLAYBOOK={ROOT / 'playbooks/flom-og-skred.yaml'} KRISE_OPERATOR=lise"
+    )
     subprocess.run(
         [
             *tmux,
@@ -47,23 +55,15 @@ async def test_console_and_staff_in_tmux(tmux: list[str], tmp_path: Path) -> Non
             "80",
             "-y",
             "24",
-            f"env {env} {KRISE} console --org smoke",
+            f"env {env} {KRISE} console",
         ],
         check=True,
     )
     await eventually(lambda: "MQTT ✓" in capture(tmux, "console"), timeout=30, what="console up")
+    await eventually(lambda: "FRYS ●" in capture(tmux, "console"), what="the playbook's freeze")
     screen = capture(tmux, "console")
-    assert "Hendelse åpnet" in screen
+    assert "Flom og jordskred" in screen
     assert "mosquitto" in screen  # which broker is in use is said on screen
-
-    subprocess.run([*tmux, "send-keys", "-t", "console", "n"], check=True)
-    subprocess.run(
-        [*tmux, "send-keys", "-t", "console", "-l", "Flomvarsel for sentrum."], check=True
-    )
-    subprocess.run([*tmux, "send-keys", "-t", "console", "Enter"], check=True)
-    await eventually(lambda: "Publiser versjon" in capture(tmux, "console"), what="confirm")
-    subprocess.run([*tmux, "send-keys", "-t", "console", "j"], check=True)
-    await eventually(lambda: "ansatte ✓ levert" in capture(tmux, "console"), what="delivered")
 
     subprocess.run(
         [
@@ -76,32 +76,36 @@ async def test_console_and_staff_in_tmux(tmux: list[str], tmp_path: Path) -> Non
             "80",
             "-y",
             "24",
-            f"env {env} {KRISE} staff --org smoke --id ansatt-001",
+            f"env {env} {KRISE} staff --id ansatt-001",
         ],
         check=True,
     )
     await eventually(
-        lambda: "Flomvarsel for sentrum." in capture(tmux, "staff"), timeout=30, what="staff"
+        lambda: "HAR FRYST PUBLISERING" in capture(tmux, "staff"), timeout=30, what="notice"
     )
     assert "signert av kriseledelsen ✓" in capture(tmux, "staff")
-
-    # Freeze from the console: the terminal shows the notice; Enter acknowledges it.
-    subprocess.run([*tmux, "send-keys", "-t", "console", "f"], check=True)
-    await eventually(lambda: "Frys ansattes publisering" in capture(tmux, "console"), what="dialog")
-    subprocess.run([*tmux, "send-keys", "-t", "console", "-l", "Flom i sentrum"], check=True)
-    subprocess.run([*tmux, "send-keys", "-t", "console", "Enter"], check=True)
-    await eventually(lambda: "Frys publisering for" in capture(tmux, "console"), what="confirm")
-    subprocess.run([*tmux, "send-keys", "-t", "console", "j"], check=True)
-    await eventually(
-        lambda: "HAR FRYST PUBLISERING" in capture(tmux, "staff"), timeout=15, what="notice"
-    )
-    assert "Flomvarsel for sentrum." in capture(tmux, "staff")
     subprocess.run([*tmux, "send-keys", "-t", "staff", "Enter"], check=True)
     await eventually(lambda: "✓ Kvittert" in capture(tmux, "staff"), what="acknowledged")
     await eventually(
-        lambda: "1/1 kvittert" in capture(tmux, "console"),
+        lambda: "1/3 kvittert" in capture(tmux, "console"),
         what=f"roll-call; console shows:\n{capture(tmux, 'console')}",
     )
+
+    # Lift from the console: the terminal clears its notice.
+    subprocess.run([*tmux, "send-keys", "-t", "console", "f"], check=True)
+    await eventually(lambda: "Opphev frys" in capture(tmux, "console"), what="lift dialog")
+    subprocess.run([*tmux, "send-keys", "-t", "console", "-l", "Faren er over"], check=True)
+    subprocess.run([*tmux, "send-keys", "-t", "console", "Enter"], check=True)
+    await eventually(lambda: "Opphev frysen" in capture(tmux, "console"), what="confirm")
+    subprocess.run([*tmux, "send-keys", "-t", "console", "j"], check=True)
+    try:
+        await eventually(
+            lambda: "HAR FRYST" not in capture(tmux, "staff"), timeout=15, what="the lift"
+        )
+    except AssertionError as exc:
+        raise AssertionError(
+            f"{exc}; the staff terminal shows:\n{capture(tmux, 'staff')}"
+        ) from None
 
     subprocess.run([*tmux, "send-keys", "-t", "staff", "C-q"], check=True)
     subprocess.run([*tmux, "send-keys", "-t", "console", "C-q"], check=True)

@@ -4,6 +4,12 @@ An envelope is JSON ``{v, id, type, org, issued_at, seq, body, key_id, sig}``. `
 is Ed25519 over the canonical JSON of every other field. Receivers hold only the public
 key; with a :class:`SeqTracker` they also reject replays (an old ``seq`` on a stream),
 so a leaked broker password is not enough to forge a freeze or a message.
+
+Verification is over the canonical bytes of what was *received* (parsed with hard
+bounds), and the envelope is then parsed strictly: a ``seq`` of ``"5"``, a ``v`` of
+``true`` or a Unix-time ``issued_at`` is refused, not coerced. Signing is deterministic:
+the caller gives the envelope id (the outbox uses its effect id), and Ed25519 gives the
+same signature for the same bytes, so a retry sends exactly the same envelope.
 """
 
 from __future__ import annotations
@@ -16,14 +22,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from krise_tui.core.ids import canonical_json, new_id
+from krise_tui.wire.canonical import canonical_json
+from krise_tui.wire.safejson import UnsafeJson, loads_object
 
 ENVELOPE_VERSION = 1
 MAX_ENVELOPE_BYTES = 256 * 1024
@@ -32,7 +39,7 @@ MAX_ENVELOPE_BYTES = 256 * 1024
 class Envelope(BaseModel):
     """A signed bus message."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
     v: int
     id: str
@@ -68,6 +75,10 @@ class Signer:
         self.public_key = private_key.public_key()
         self.key_id = key_id_for(self.public_key)
 
+    def sign_bytes(self, data: bytes) -> bytes:
+        """A raw Ed25519 signature over ``data`` (the journal's signed head)."""
+        return self._key.sign(data)
+
     @classmethod
     def generate(cls) -> Signer:
         """A signer with a fresh key pair (tests, demos)."""
@@ -81,12 +92,12 @@ class Signer:
         seq: int,
         body: dict[str, Any],
         issued_at: datetime,
-        envelope_id: str | None = None,
+        envelope_id: str,
     ) -> Envelope:
-        """Build and sign an envelope."""
+        """Build and sign an envelope (the same inputs give the same bytes)."""
         unsigned = {
             "v": ENVELOPE_VERSION,
-            "id": envelope_id or new_id(),
+            "id": envelope_id,
             "type": type,
             "org": org,
             "issued_at": issued_at,
@@ -95,7 +106,7 @@ class Signer:
             "key_id": self.key_id,
             "sig": "",
         }
-        draft = Envelope.model_validate(unsigned)
+        draft = Envelope.model_validate(unsigned, strict=False)
         sig = self._key.sign(draft.signed_part())
         return draft.model_copy(update={"sig": base64.urlsafe_b64encode(sig).decode("ascii")})
 
@@ -146,6 +157,25 @@ class SeqTracker:
         """Remember ``env`` as the newest on its stream."""
         self.last[(env.key_id, env.type)] = (env.seq, env.id)
 
+    def to_json(self) -> dict[str, Any]:
+        """Serialisable form (for a state file kept across restarts)."""
+        return {
+            "last": [[key, kind, seq, env_id] for (key, kind), (seq, env_id) in self.last.items()]
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Self:
+        """Parse :meth:`to_json` output (raises ValueError when it is not that)."""
+        if not isinstance(data, dict):
+            raise ValueError("expected a JSON object")
+        tracker = cls()
+        try:
+            for key, kind, seq, env_id in data.get("last", []):
+                tracker.last[(str(key), str(kind))] = (int(seq), str(env_id))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"unexpected entry: {exc}") from None
+        return tracker
+
 
 class Verifier:
     """Checks envelopes against trusted public keys and a replay tracker."""
@@ -163,11 +193,13 @@ class Verifier:
 
     def check(self, payload: bytes | str, *, record: bool = True) -> VerifyResult:
         """Parse, verify the signature, the org and the ``seq`` of one payload."""
-        raw = payload.encode("utf-8") if isinstance(payload, str) else payload
-        if len(raw) > MAX_ENVELOPE_BYTES:
-            return VerifyResult(VerifyStatus.REJECTED, f"envelope too large ({len(raw)} bytes)")
+        raw = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
         try:
-            env = Envelope.model_validate_json(raw)
+            data = loads_object(raw, max_bytes=MAX_ENVELOPE_BYTES)
+        except UnsafeJson as exc:
+            return VerifyResult(VerifyStatus.REJECTED, f"not a valid envelope: {exc}")
+        try:
+            env = _strict(raw)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "envelope"
@@ -179,9 +211,10 @@ class Verifier:
         key = self._keys.get(env.key_id)
         if key is None:
             return VerifyResult(VerifyStatus.REJECTED, f"unknown signing key {env.key_id}", env)
+        unsigned = {k: v for k, v in data.items() if k != "sig"}
         try:
             sig = base64.urlsafe_b64decode(env.sig.encode("ascii"))
-            key.verify(sig, env.signed_part())
+            key.verify(sig, canonical_json(unsigned))
         except (InvalidSignature, ValueError):
             return VerifyResult(VerifyStatus.REJECTED, "invalid signature", env)
         if self._org is not None and env.org != self._org:
@@ -190,6 +223,11 @@ class Verifier:
         if result.ok and record:
             self.tracker.record(env)
         return result
+
+
+def _strict(raw: bytes) -> Envelope:
+    """The envelope parsed strictly from its JSON (no coercion of any field)."""
+    return Envelope.model_validate_json(raw, strict=True)
 
 
 # --- key files -------------------------------------------------------------------------

@@ -79,6 +79,8 @@ def console_subscriptions(org: str) -> list[str]:
         f"{base}/channel/+/receipt",
         f"{base}/staff/+/ack",
         f"{base}/presence/+/+",
+        # Its own retained notice: an older one found there is re-asserted.
+        f"{base}/freeze",
     ]
 
 

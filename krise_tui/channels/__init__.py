@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from krise_tui.channels.base import (
     ApprovedMessage,
+    AttemptOutcome,
     Channel,
     ChannelConfigError,
     DeliveryResult,
-    DeliveryStatus,
     MessageStatus,
     MessageVariant,
     SecretError,
@@ -27,10 +27,10 @@ from krise_tui.channels.base import (
 
 __all__ = [
     "ApprovedMessage",
+    "AttemptOutcome",
     "Channel",
     "ChannelConfigError",
     "DeliveryResult",
-    "DeliveryStatus",
     "MessageStatus",
     "MessageVariant",
     "SecretError",

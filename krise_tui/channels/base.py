@@ -10,14 +10,22 @@ e-mail. Every adapter implements the :class:`Channel` protocol:
   (``"503 Service Unavailable"``, ``"timeout after 10 s"``), a ``retry_after`` hint when
   the platform gave one, and ``permanent=True`` when retrying cannot help (4xx other
   than 408 and 429). Only a programming error escapes.
-- Delivery is idempotent. The outbox retries with the same key,
-  :func:`idempotency_key` = ``"{version_id}:{channel name}"``: a platform that honours
-  an ``Idempotency-Key`` header gets it; for one that does not, the adapter keeps a
-  :class:`JsonLedger` of keys it has delivered and answers from it.
+- Delivery is idempotent, and never a second public post. The outbox retries with the
+  same key, :func:`idempotency_key` = ``"{version_id}:{channel name}"``. Every adapter
+  keeps a :class:`JsonLedger` that it writes *before* it calls the platform (an attempt
+  for this key is in flight) and again after the answer (delivered with the remote id,
+  or failed). :func:`deliver_once` runs that protocol: a key delivered before is
+  answered from the ledger; a key whose last attempt may have reached the platform (a
+  crash mid-attempt, a timeout or reset after sending, a 5xx) is first looked up on the
+  platform where the platform can be asked (Facebook, Mastodon: by the version marker
+  :func:`version_marker` that every post carries), and is sent again only when the
+  platform does not have it. Platforms that cannot be asked get the same key again (the
+  ``Idempotency-Key`` header, the e-mail ``Message-ID``) and de-duplicate on it.
 
 Adapters register themselves by kind with :func:`register`; :func:`create_channel` builds
 one from a plain config mapping (TOML/YAML). Secrets are never inline in that config:
-they are ``{"env": "NAME"}`` or ``{"file": "/path"}`` references read by
+they are :class:`~krise_tui.playbook.models.SecretRef` references, ``{"env": "NAME"}``
+or ``{"file": "/path"}`` (the one definition the org file uses too), read by
 :func:`resolve_secret`.
 
 The text helpers :func:`render_text` and :func:`sms_text` make sure every text ends with
@@ -31,34 +39,37 @@ import asyncio
 import contextlib
 import importlib
 import json
-import os
+import logging
 import re
-import tempfile
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
-    field_validator,
 )
 
-VERSION_ID_PATTERN = r"^[0-9a-f]{64}$"
-"""A version id: SHA-256 over the message's canonical content, lower-case hex."""
+# One definition of a secret reference, the org file's; re-exported for the adapters'
+# configs.
+from krise_tui.playbook.models import SecretRef as SecretRef
 
-LANG_PATTERN = r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$"
-"""A BCP 47 language tag as krise uses them: ``nb``, ``sma``, ``en``, ``se-Latn``…"""
+# The message models are wire formats (one definition, krise_tui.wire); re-exported here
+# because every adapter takes them.
+from krise_tui.wire.message import LANG_PATTERN as LANG_PATTERN
+from krise_tui.wire.message import VERSION_ID_PATTERN as VERSION_ID_PATTERN
+from krise_tui.wire.message import ApprovedMessage as ApprovedMessage
+from krise_tui.wire.message import MessageStatus as MessageStatus
+from krise_tui.wire.message import MessageVariant as MessageVariant
 
 DEFAULT_TIMEOUT = 10.0
 """Seconds an HTTP or SMTP channel waits for the platform by default."""
@@ -74,106 +85,10 @@ STATUS_LABELS: dict[str, dict[str, str]] = {
 
 ELLIPSIS = "…"
 
+log = logging.getLogger(__name__)
+
 
 # --------------------------------------------------------------------------- message
-
-
-class MessageStatus(StrEnum):
-    """What a version does to the message before it."""
-
-    PUBLISHED = "published"
-    """A new message."""
-    UPDATED = "updated"
-    """Replaces the version named by ``supersedes`` with new content."""
-    RETRACTED = "retracted"
-    """Withdraws the version named by ``supersedes``; its text says why."""
-
-
-class MessageVariant(BaseModel):
-    """One language version of a message."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    lang: Annotated[str, Field(pattern=LANG_PATTERN)]
-    """Language tag: ``nb`` (always), ``sma``, ``en``…"""
-    headline: Annotated[str, Field(min_length=1)]
-    """The headline, one line, plain text."""
-    body: str
-    """The body, plain text; blank lines separate paragraphs."""
-
-    @field_validator("headline")
-    @classmethod
-    def _one_line(cls, value: str) -> str:
-        value = value.strip()
-        if not value or "\n" in value:
-            raise ValueError("a headline is one non-empty line")
-        return value
-
-
-class ApprovedMessage(BaseModel):
-    """One approved, signed version of the message, as every channel carries it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    version_id: Annotated[str, Field(pattern=VERSION_ID_PATTERN)]
-    """SHA-256 hex over the message's canonical content; every channel carries it."""
-    org_name: Annotated[str, Field(min_length=1)]
-    """The municipality's name, e.g. ``Hattfjelldal kommune``."""
-    website_url: Annotated[str, Field(pattern=r"^https?://\S+$")]
-    """The municipality's own crisis page; every other channel links to it (rule 6)."""
-    variants: tuple[MessageVariant, ...]
-    """Language versions, ``nb`` first; ``sma`` and ``en`` when present."""
-    signature: Annotated[str, Field(min_length=1)]
-    """Full name and title of the approver, e.g. ``Kari Nordmann, kriseleder``."""
-    published_at: AwareDatetime
-    """When this version was approved for publication (timezone-aware)."""
-    status: MessageStatus = MessageStatus.PUBLISHED
-    """Published, updated or retracted."""
-    supersedes: Annotated[str, Field(pattern=VERSION_ID_PATTERN)] | None = None
-    """The version this one updates or retracts."""
-    exercise: bool = False
-    """A drill: every text is labelled ``ØVELSE``."""
-
-    @field_validator("variants")
-    @classmethod
-    def _nb_first(cls, value: tuple[MessageVariant, ...]) -> tuple[MessageVariant, ...]:
-        if not value or value[0].lang != "nb":
-            raise ValueError("the first variant must be nb (the written standard)")
-        langs = [variant.lang for variant in value]
-        if len(set(langs)) != len(langs):
-            raise ValueError(f"duplicate language variants: {', '.join(langs)}")
-        return value
-
-    @field_validator("signature")
-    @classmethod
-    def _signature_has_title(cls, value: str) -> str:
-        value = " ".join(value.split())
-        if "," not in value:
-            raise ValueError("sign with full name and title, e.g. 'Kari Nordmann, kriseleder'")
-        return value
-
-    @property
-    def langs(self) -> tuple[str, ...]:
-        """The language tags of the variants, ``nb`` first."""
-        return tuple(variant.lang for variant in self.variants)
-
-    def variant(self, lang: str) -> MessageVariant | None:
-        """The variant in ``lang``, or None."""
-        for variant in self.variants:
-            if variant.lang == lang:
-                return variant
-        return None
-
-    def variant_for(self, lang: str) -> MessageVariant:
-        """The variant in ``lang``, falling back to ``nb`` when there is none."""
-        return self.variant(lang) or self.variants[0]
-
-    @property
-    def signature_line(self) -> str:
-        """The signature, with the municipality's name unless it already says it."""
-        if self.org_name.casefold() in self.signature.casefold():
-            return self.signature
-        return f"{self.signature}, {self.org_name}"
 
 
 def idempotency_key(message: ApprovedMessage, channel_name: str) -> str:
@@ -181,11 +96,38 @@ def idempotency_key(message: ApprovedMessage, channel_name: str) -> str:
     return f"{message.version_id}:{channel_name}"
 
 
+MARKER_DIGITS = 12
+"""Hex digits of the version id in a post's marker (48 bits: unique on one page)."""
+
+
+def version_marker(message: ApprovedMessage) -> str:
+    """The marker line a social post carries: ``ref. v3f2a9c1b0d4e``.
+
+    It is the start of the version id the console shows (``v3f2a9c1b``), so a reader or
+    an operator can tell versions apart, and the adapter can find its own post again
+    after a crash (:func:`has_marker`).
+    """
+    return f"ref. {marker_token(message)}"
+
+
+def marker_token(message: ApprovedMessage) -> str:
+    """The searchable part of :func:`version_marker`: ``v`` and 12 hex digits."""
+    return f"v{message.version_id[:MARKER_DIGITS]}"
+
+
+def has_marker(text: object, message: ApprovedMessage) -> bool:
+    """Whether ``text`` (a post's text, or its HTML) carries ``message``'s marker."""
+    if not isinstance(text, str):
+        return False
+    token = re.escape(marker_token(message))
+    return re.search(rf"(?<![0-9A-Za-z]){token}(?![0-9A-Za-z])", text) is not None
+
+
 # --------------------------------------------------------------------------- results
 
 
-class DeliveryStatus(StrEnum):
-    """The outcome of one delivery attempt."""
+class AttemptOutcome(StrEnum):
+    """The outcome of one delivery attempt by an adapter (not the console's ledger state)."""
 
     DELIVERED = "delivered"
     FAILED = "failed"
@@ -195,34 +137,51 @@ class DeliveryStatus(StrEnum):
 class DeliveryResult:
     """What one delivery attempt achieved."""
 
-    status: DeliveryStatus
+    status: AttemptOutcome
     """Delivered or failed."""
     remote_id: str | None = None
     """The platform's id for the post (status id, post id, page URL, Message-ID)."""
     reason: str | None = None
-    """Why it failed, in words an operator understands (``"503 Service Unavailable"``)."""
+    """Why it failed, in words an operator understands (``"503 Service Unavailable"``);
+    for a delivery, a note when there is one (``"already on the platform …"``)."""
     retry_after: float | None = None
     """Seconds the platform asked us to wait before retrying (``Retry-After``)."""
     permanent: bool = False
     """Retrying the same request cannot succeed (bad token, bad config, rejected)."""
+    uncertain: bool = False
+    """Failed, but the request may have reached the platform (a timeout or reset after
+    sending, a 5xx): the next attempt checks before it sends again."""
+    existing: bool = False
+    """Delivered earlier, not now: found in the ledger or on the platform."""
 
     @property
     def ok(self) -> bool:
         """True when delivered."""
-        return self.status is DeliveryStatus.DELIVERED
+        return self.status is AttemptOutcome.DELIVERED
 
     @classmethod
-    def delivered(cls, remote_id: str | None) -> DeliveryResult:
+    def delivered(
+        cls, remote_id: str | None, *, reason: str | None = None, existing: bool = False
+    ) -> DeliveryResult:
         """A successful delivery."""
-        return cls(DeliveryStatus.DELIVERED, remote_id=remote_id)
+        return cls(AttemptOutcome.DELIVERED, remote_id=remote_id, reason=reason, existing=existing)
 
     @classmethod
     def failed(
-        cls, reason: str, *, retry_after: float | None = None, permanent: bool = False
+        cls,
+        reason: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+        uncertain: bool = False,
     ) -> DeliveryResult:
         """A failed delivery with a human reason."""
         return cls(
-            DeliveryStatus.FAILED, reason=reason, retry_after=retry_after, permanent=permanent
+            AttemptOutcome.FAILED,
+            reason=reason,
+            retry_after=retry_after,
+            permanent=permanent,
+            uncertain=uncertain,
         )
 
 
@@ -245,6 +204,7 @@ class Channel(Protocol):
         *,
         idempotency_key: str,
         previous_remote_id: str | None = None,
+        recheck: bool = False,
     ) -> DeliveryResult:
         """Deliver ``message``; never raises for platform errors.
 
@@ -253,6 +213,8 @@ class Channel(Protocol):
             idempotency_key: ``"{version_id}:{channel name}"``; the same on every retry.
             previous_remote_id: the remote id of the delivery of ``message.supersedes``
                 on this channel, when known: adapters that can edit a post edit it.
+            recheck: an operator re-sends after a final failure: look on the platform
+                first even when the ledger has no doubt (where the platform can be asked).
         """
         ...
 
@@ -277,22 +239,6 @@ class SecretError(ChannelConfigError):
     """A secret reference cannot be resolved: the message names the variable or file."""
 
 
-class EnvSecret(BaseModel):
-    """A secret read from an environment variable: ``{"env": "NAME"}``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-
-
-class FileSecret(BaseModel):
-    """A secret read from a file (first line, stripped): ``{"file": "/path"}``."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    file: Path
-
-
 def _no_inline_secret(value: object) -> object:
     if isinstance(value, str):
         raise ValueError(
@@ -301,46 +247,30 @@ def _no_inline_secret(value: object) -> object:
     return value
 
 
-SecretRef = Annotated[EnvSecret | FileSecret, BeforeValidator(_no_inline_secret)]
-"""A config field holding a secret reference (a plain string is rejected)."""
+SecretSetting = Annotated[SecretRef, BeforeValidator(_no_inline_secret)]
+"""A config field holding a :class:`SecretRef` (a plain string is rejected by name)."""
 
 
-def resolve_secret(ref: EnvSecret | FileSecret | Mapping[str, Any]) -> str:
-    """Read the secret ``ref`` points at.
+def resolve_secret(ref: SecretRef | Mapping[str, Any]) -> str:
+    """Read the secret ``ref`` points at (:meth:`SecretRef.resolve`).
 
     Raises:
         SecretError: the variable is unset or empty, the file is missing, unreadable or
             empty, or ``ref`` is not an env/file reference. The message names it.
     """
     if isinstance(ref, Mapping):
+        if set(ref) not in ({"env"}, {"file"}):
+            wanted = '{"env": "NAME"} or {"file": "/path"}'
+            raise SecretError(f"a secret reference is {wanted}, not {sorted(ref)}")
         try:
-            if set(ref) == {"env"}:
-                ref = EnvSecret.model_validate(ref)
-            elif set(ref) == {"file"}:
-                ref = FileSecret.model_validate(ref)
-            else:
-                raise SecretError(
-                    f'a secret reference is {{"env": "NAME"}} or {{"file": "/path"}}, '
-                    f"not {sorted(ref)}"
-                )
+            ref = SecretRef.model_validate(dict(ref))
         except ValidationError as exc:
             problem = exc.errors()[0]["msg"]
             raise SecretError(f"bad secret reference {dict(ref)!r}: {problem}") from None
-    if isinstance(ref, EnvSecret):
-        value = os.environ.get(ref.env, "")
-        if not value:
-            raise SecretError(f"environment variable {ref.env} is not set (or empty)")
-        return value
     try:
-        lines = ref.file.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise SecretError(f"secret file {ref.file} does not exist") from None
-    except OSError as exc:
-        raise SecretError(f"secret file {ref.file} cannot be read: {exc.strerror}") from None
-    value = lines[0].strip() if lines else ""
-    if not value:
-        raise SecretError(f"secret file {ref.file} is empty")
-    return value
+        return ref.resolve()
+    except LookupError as exc:
+        raise SecretError(str(exc)) from None
 
 
 class ChannelConfig(BaseModel):
@@ -497,14 +427,21 @@ def shorten(text: str, limit: int) -> str:
     return cut.rstrip() + ELLIPSIS
 
 
-def render_text(message: ApprovedMessage, lang: str, *, max_chars: int | None = None) -> str:
+def render_text(
+    message: ApprovedMessage,
+    lang: str,
+    *,
+    max_chars: int | None = None,
+    marker: str | None = None,
+) -> str:
     """The message as plain text in ``lang`` (``nb`` when missing) for a social channel.
 
-    Layout: labelled headline, blank line, body, blank line, website link, signature
-    line. When ``max_chars`` applies, the body is shortened at a word boundary with
-    ``…`` (dropped entirely if need be), then the headline; the link and signature are
-    never cut. Length is counted in code points (platforms that count links as fewer
-    characters only leave room to spare).
+    Layout: labelled headline, blank line, body, blank line, the ``marker`` line when
+    given (:func:`version_marker`), website link, signature line. When ``max_chars``
+    applies, the body is shortened at a word boundary with ``…`` (dropped entirely if
+    need be), then the headline; marker, link and signature are never cut. Length is
+    counted in code points (platforms that count links as fewer characters only leave
+    room to spare).
 
     Raises:
         ValueError: ``max_chars`` is too small to hold the link and the signature.
@@ -512,7 +449,8 @@ def render_text(message: ApprovedMessage, lang: str, *, max_chars: int | None = 
     variant = message.variant_for(lang)
     head = headline_text(message, variant.lang)
     body = variant.body.strip()
-    tail = f"\n\n{message.website_url}\n{message.signature_line}"
+    ref = f"{marker}\n" if marker else ""
+    tail = f"\n\n{ref}{message.website_url}\n{message.signature_line}"
     full = head + (f"\n\n{body}" if body else "") + tail
     if max_chars is None or len(full) <= max_chars:
         return full
@@ -629,13 +567,28 @@ def failure_from_response(response: httpx.Response) -> DeliveryResult:
             f"{reason} (redirect to {target}: fix the URL)", permanent=True
         )
     permanent = 400 <= code < 500 and code not in (408, 429)
-    return DeliveryResult.failed(reason, retry_after=retry_after, permanent=permanent)
+    # A 5xx may come from a proxy or an application that did the work and then failed to
+    # answer (the Graph API is known to): the post may exist.
+    return DeliveryResult.failed(
+        reason, retry_after=retry_after, permanent=permanent, uncertain=code >= 500
+    )
+
+
+NOT_SENT_ERRORS = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+"""Transport errors that happen before a request leaves: the platform never saw it."""
 
 
 def failure_from_exception(exc: httpx.HTTPError, *, timeout: float) -> DeliveryResult:
-    """A failed, retryable result for a transport error (timeout, refused, reset)."""
+    """A failed, retryable result for a transport error (timeout, refused, reset).
+
+    Only errors before the request left (:data:`NOT_SENT_ERRORS`, a bad URL) are
+    certain; a read timeout or a reset may come after the platform acted: ``uncertain``.
+    """
     if isinstance(exc, httpx.TimeoutException):
-        return DeliveryResult.failed(f"timeout after {format_seconds(timeout)}")
+        return DeliveryResult.failed(
+            f"timeout after {format_seconds(timeout)}",
+            uncertain=not isinstance(exc, NOT_SENT_ERRORS),
+        )
     target = ""
     with contextlib.suppress(RuntimeError):
         target = f" {exc.request.url.host}:{exc.request.url.port or ''}".rstrip(":")
@@ -643,7 +596,7 @@ def failure_from_exception(exc: httpx.HTTPError, *, timeout: float) -> DeliveryR
         return DeliveryResult.failed(f"cannot connect to{target}: {exc or 'connection failed'}")
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         return DeliveryResult.failed(f"bad URL: {exc}", permanent=True)
-    return DeliveryResult.failed(f"{type(exc).__name__}:{target} {exc}".strip())
+    return DeliveryResult.failed(f"{type(exc).__name__}:{target} {exc}".strip(), uncertain=True)
 
 
 @contextlib.asynccontextmanager
@@ -683,54 +636,98 @@ def response_json(response: httpx.Response) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- files
 
+from krise_tui.files import atomic_write as atomic_write  # noqa: E402
 
-def atomic_write(path: Path, data: bytes, *, mode: int = 0o644) -> bool:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, ``os.replace``).
+# --------------------------------------------------------------------------- ledger
 
-    Returns False without touching the file when it already holds exactly ``data``,
-    so an idempotent re-delivery leaves files (and their mtimes) as they were.
-    """
-    try:
-        if path.read_bytes() == data:
-            return False
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.chmod(mode)
-        tmp.replace(path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    return True
+
+class AttemptState(StrEnum):
+    """What the ledger knows about one idempotency key."""
+
+    IN_FLIGHT = "in_flight"
+    """An attempt was started and may have reached the platform: it was cut short (a
+    crash, a cancellation), or it failed in a way that does not tell (a timeout after
+    sending, a reset, a 5xx). Check the platform before sending again."""
+    DELIVERED = "delivered"
+    """The platform has it (``remote_id``)."""
+    FAILED = "failed"
+    """No attempt reached the platform, or the platform refused it: sending is safe."""
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """The ledger's record of one idempotency key."""
+
+    state: AttemptState
+    remote_id: str | None = None
+    """The platform's id, when delivered."""
+    started_at: datetime | None = None
+    """When the first attempt of the current doubt began (an in-flight entry keeps it
+    across retries: Mastodon's Idempotency-Key window counts from there)."""
+    reason: str | None = None
+    """The last failure's reason."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The ledger file's form."""
+        data: dict[str, Any] = {"state": self.state.value}
+        if self.remote_id is not None:
+            data["remote_id"] = self.remote_id
+        if self.started_at is not None:
+            data["started_at"] = self.started_at.isoformat()
+        if self.reason is not None:
+            data["reason"] = self.reason
+        return data
+
+    @classmethod
+    def from_json(cls, value: object) -> LedgerEntry:
+        """Parse :meth:`to_json`; a bare string is a delivered key's remote id (the
+        format of ledgers written before attempts were recorded ahead)."""
+        if isinstance(value, str):
+            return cls(AttemptState.DELIVERED, remote_id=value)
+        if not isinstance(value, dict):
+            raise ValueError(f"an entry must be an object, not {type(value).__name__}")
+        started = value.get("started_at")
+        remote_id = value.get("remote_id")
+        reason = value.get("reason")
+        return cls(
+            AttemptState(str(value.get("state"))),
+            remote_id=None if remote_id is None else str(remote_id),
+            started_at=None if started is None else datetime.fromisoformat(str(started)),
+            reason=None if reason is None else str(reason),
+        )
 
 
 class JsonLedger:
-    """A small JSON file: idempotency key → remote id, written atomically.
+    """A write-ahead ledger of delivery attempts: idempotency key → :class:`LedgerEntry`.
 
-    For platforms without an idempotency header: a key found here was delivered and
-    is answered from the ledger instead of posting again. A crash between the
-    platform's answer and the ledger write can still post twice; that window is one
-    local file write.
+    Kept in a small JSON file (mode 0600), rewritten atomically and fsync'd (file and
+    directory) on every change, or in memory when ``path`` is None (then it protects one
+    process only). :func:`deliver_once` writes ``in_flight`` before it calls the platform
+    and the outcome after, so a crash between the platform's answer and the ledger write
+    leaves ``in_flight`` behind, and the next attempt checks the platform instead of
+    posting blind.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | None) -> None:
         self.path = path
+        self._memory: dict[str, LedgerEntry] = {}
         self._lock = asyncio.Lock()
+        self._io = asyncio.Lock()
+        self._keys: dict[str, asyncio.Lock] = {}
 
     @property
     def lock(self) -> asyncio.Lock:
-        """Hold this around look-up, delivery and :meth:`put` so a key posts once."""
+        """A lock over the whole ledger, for a caller that serialises every delivery."""
         return self._lock
 
-    def _load(self) -> dict[str, str]:
+    def key_lock(self, key: str) -> asyncio.Lock:
+        """Held around look-up, delivery and outcome of ``key`` so that it posts once;
+        other keys go on meanwhile (one hanging platform call holds up only its key)."""
+        return self._keys.setdefault(key, asyncio.Lock())
+
+    def _load(self) -> dict[str, LedgerEntry]:
+        if self.path is None:
+            return dict(self._memory)
         try:
             raw = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -744,19 +741,179 @@ class JsonLedger:
             ) from None
         if not isinstance(data, dict):
             raise ChannelConfigError(f"ledger {self.path} must hold a JSON object")
-        return {str(key): str(value) for key, value in data.items()}
+        entries: dict[str, LedgerEntry] = {}
+        for key, value in data.items():
+            try:
+                entries[str(key)] = LedgerEntry.from_json(value)
+            except (TypeError, ValueError) as exc:
+                raise ChannelConfigError(
+                    f"ledger {self.path}: entry {key!r} is not understood ({exc}): fix or "
+                    "move the file; it records what was already delivered"
+                ) from None
+        return entries
+
+    async def entry(self, key: str) -> LedgerEntry | None:
+        """What the ledger knows about ``key`` (None: nothing)."""
+        async with self._io:
+            return (await asyncio.to_thread(self._load)).get(key)
 
     async def get(self, key: str) -> str | None:
-        """The remote id recorded for ``key``, or None."""
-        return (await asyncio.to_thread(self._load)).get(key)
+        """The remote id recorded for a delivered ``key`` (``""`` when it has none), or
+        None when the key is not delivered."""
+        entry = await self.entry(key)
+        if entry is None or entry.state is not AttemptState.DELIVERED:
+            return None
+        return entry.remote_id if entry.remote_id is not None else ""
 
-    async def put(self, key: str, remote_id: str) -> None:
-        """Record ``key`` → ``remote_id`` (atomic rewrite of the file, mode 0600)."""
+    async def record(self, key: str, entry: LedgerEntry) -> None:
+        """Store ``entry`` for ``key``; on disk before this returns."""
 
         def write() -> None:
             data = self._load()
-            data[key] = remote_id
-            text = json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
-            atomic_write(self.path, text.encode("utf-8"), mode=0o600)
+            data[key] = entry
+            if self.path is None:
+                self._memory = data
+                return
+            text = json.dumps(
+                {k: v.to_json() for k, v in data.items()},
+                indent=1,
+                sort_keys=True,
+                ensure_ascii=False,
+            )
+            atomic_write(self.path, (text + "\n").encode("utf-8"), mode=0o600)
 
-        await asyncio.to_thread(write)
+        async with self._io:
+            await asyncio.to_thread(write)
+
+    async def put(self, key: str, remote_id: str) -> None:
+        """Record ``key`` as delivered with ``remote_id``."""
+        await self.record(key, LedgerEntry(AttemptState.DELIVERED, remote_id=remote_id))
+
+
+# --------------------------------------------------------------------------- protocol
+
+
+class Check(Enum):
+    """A look-up's answer when it did not find the version."""
+
+    ABSENT = "absent"
+    """The platform was asked and does not have it: sending is safe."""
+    NOT_CHECKED = "not checked"
+    """Not asked: the idempotency key still covers a retry (Mastodon within its window)."""
+
+
+class CannotCheck(Exception):
+    """The platform could not be asked whether it has the version (network, 5xx, no
+    permission): the adapter must not send again blind."""
+
+    def __init__(
+        self, reason: str, *, permanent: bool = False, retry_after: float | None = None
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.retry_after = retry_after
+
+
+Lookup = Callable[[LedgerEntry | None], Awaitable[DeliveryResult | Check]]
+"""Asks the platform whether it has the version: a delivered result when found (with
+``existing=True`` and a reason saying how), else a :class:`Check`; raises
+:class:`CannotCheck`."""
+
+Send = Callable[[bool], Awaitable[DeliveryResult]]
+"""Sends once; the argument says whether an earlier attempt may have reached the platform
+(so the adapter can say in the result that this repeats the same key)."""
+
+
+def cannot_check(result: DeliveryResult, what: str) -> CannotCheck:
+    """A :class:`CannotCheck` from a failed look-up request (``what`` it asked)."""
+    return CannotCheck(
+        f"{what}: {result.reason}", permanent=result.permanent, retry_after=result.retry_after
+    )
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+async def deliver_once(
+    ledger: JsonLedger,
+    key: str,
+    *,
+    send: Send,
+    lookup: Lookup | None = None,
+    recheck: bool = False,
+    now: Callable[[], datetime] = _utcnow,
+) -> DeliveryResult:
+    """Deliver under ``key`` at most once, with the intent written ahead in ``ledger``.
+
+    1. A key the ledger has as delivered is answered from it (``existing``).
+    2. When the last attempt may have reached the platform (``in_flight``), or the
+       operator re-sends (``recheck``), ``lookup`` asks the platform first. Found: it is
+       recorded and answered as delivered, nothing is sent. When the platform cannot be
+       asked right now, the attempt fails rather than posting blind. Without ``lookup``
+       (SMTP, webhooks) the same key goes out again and the receiver de-duplicates on it.
+    3. ``in_flight`` is written (fsync'd) before ``send``, the outcome after. A failure
+       that may have reached the platform, or any failure while an earlier doubt was not
+       cleared by a look-up, stays ``in_flight``.
+    """
+    async with ledger.key_lock(key):
+        try:
+            entry = await ledger.entry(key)
+        except (OSError, ChannelConfigError) as exc:
+            return DeliveryResult.failed(f"cannot read the ledger: {exc}")
+        if entry is not None and entry.state is AttemptState.DELIVERED:
+            return DeliveryResult.delivered(
+                entry.remote_id or None,
+                reason="already delivered (recorded in the ledger); not sent again",
+                existing=True,
+            )
+        doubt = entry is not None and entry.state is AttemptState.IN_FLIGHT
+        if (doubt or recheck) and lookup is not None:
+            try:
+                found = await lookup(entry)
+            except CannotCheck as exc:
+                return DeliveryResult.failed(
+                    "an earlier attempt may have reached the platform and it cannot be "
+                    f"checked now ({exc.reason}); not sending again blind",
+                    permanent=exc.permanent,
+                    retry_after=exc.retry_after,
+                    uncertain=True,
+                )
+            if isinstance(found, DeliveryResult):
+                await _record_quietly(
+                    ledger, key, LedgerEntry(AttemptState.DELIVERED, remote_id=found.remote_id)
+                )
+                return found
+            if found is Check.ABSENT:
+                doubt = False  # asked: the earlier attempt left nothing behind
+        started = entry.started_at if doubt and entry is not None else None
+        started = started or now()
+        try:
+            await ledger.record(key, LedgerEntry(AttemptState.IN_FLIGHT, started_at=started))
+        except OSError as exc:
+            return DeliveryResult.failed(f"cannot record the attempt before sending: {exc}")
+        result = await send(doubt)
+        if result.ok:
+            outcome = LedgerEntry(AttemptState.DELIVERED, remote_id=result.remote_id)
+        elif result.uncertain or doubt:
+            outcome = LedgerEntry(AttemptState.IN_FLIGHT, started_at=started, reason=result.reason)
+        else:
+            outcome = LedgerEntry(AttemptState.FAILED, reason=result.reason)
+        try:
+            await ledger.record(key, outcome)
+        except OSError as exc:
+            # The entry stays in flight, so the next attempt checks before it sends.
+            log.warning("ledger %s: cannot record %s: %s", ledger.path, key, exc)
+            if result.ok:
+                note = f"the ledger could not be written ({exc})"
+                return replace(result, reason=f"{result.reason}; {note}" if result.reason else note)
+        return result
+
+
+async def _record_quietly(ledger: JsonLedger, key: str, entry: LedgerEntry) -> None:
+    """Record a delivery found on the platform; if that fails, the next attempt looks again."""
+    try:
+        await ledger.record(key, entry)
+    except OSError as exc:
+        log.warning("ledger %s: cannot record %s: %s", ledger.path, key, exc)

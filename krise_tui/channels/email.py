@@ -4,11 +4,16 @@ One plain-text UTF-8 e-mail per version with every language variant, the website
 and the signature. The subject is the ``nb`` headline (``ØVELSE: `` first in drills,
 ``Oppdatert: `` / ``Trukket tilbake: `` for updates and retractions).
 
-SMTP has no idempotency, so the ``Message-ID`` is derived from the idempotency key:
-a retry after a lost answer sends the *same* Message-ID, which mail clients and list
-servers recognise as a duplicate. An update carries ``In-Reply-To``/``References`` to
-the Message-ID of the version it supersedes, so the versions thread together. With
-``state_file`` the channel also keeps a ledger and does not send a delivered key again.
+SMTP has no idempotency, and an SMTP server cannot be asked afterwards whether it took a
+message, so the channel cannot reconcile. What it does instead: the ``Message-ID`` is
+derived from the idempotency key (:func:`message_id`), and every attempt is written
+ahead in a ledger (:func:`~krise_tui.channels.base.deliver_once`; ``state_file``, in
+memory without one). After an attempt whose outcome is unknown (the bridge died during
+the SMTP dialogue, the answer to DATA timed out, the connection dropped) the re-send
+carries the *same* Message-ID, which mail clients and list servers recognise as a
+duplicate, and the result says so. A key the ledger has as delivered is not sent again.
+An update carries ``In-Reply-To``/``References`` to the Message-ID of the version it
+supersedes, so the versions thread together.
 
 Credentials are secret references (``{"env": "SMTP_USER"}``); ``starttls`` upgrades a
 plain connection (port 587), ``use_tls`` speaks TLS from the start (port 465).
@@ -18,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from dataclasses import replace
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -31,12 +37,12 @@ from pydantic import Field, model_validator
 from krise_tui.channels.base import (
     DEFAULT_TIMEOUT,
     ApprovedMessage,
+    AttemptOutcome,
     ChannelConfig,
-    ChannelConfigError,
     DeliveryResult,
-    DeliveryStatus,
     JsonLedger,
-    SecretRef,
+    SecretSetting,
+    deliver_once,
     format_seconds,
     headline_text,
     parse_config,
@@ -54,9 +60,9 @@ class EmailConfig(ChannelConfig):
     """SMTP server host name."""
     port: Annotated[int, Field(ge=1, le=65535)] = 587
     """SMTP server port (587 submission with STARTTLS, 465 implicit TLS, 25 relay)."""
-    username: SecretRef | None = None
+    username: SecretSetting | None = None
     """SMTP user name, as a secret reference (with ``password``, or neither)."""
-    password: SecretRef | None = None
+    password: SecretSetting | None = None
     """SMTP password, as a secret reference."""
     from_address: Annotated[str, Field(pattern=_ADDRESS)]
     """Sender address, e.g. ``krise@hattfjelldal.kommune.no``."""
@@ -71,7 +77,7 @@ class EmailConfig(ChannelConfig):
     timeout: Annotated[float, Field(gt=0)] = DEFAULT_TIMEOUT
     """Seconds to wait for the server at each step."""
     state_file: Path | None = None
-    """Optional ledger: a key already sent is not sent again."""
+    """The write-ahead ledger of attempts (JSON); without it, it lives in memory."""
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -116,7 +122,7 @@ class EmailChannel:
         self._username = resolve_secret(config.username) if config.username else None
         self._password = resolve_secret(config.password) if config.password else None
         self._domain = config.from_address.rpartition("@")[2]
-        self._ledger = JsonLedger(config.state_file) if config.state_file else None
+        self._ledger = JsonLedger(config.state_file)
 
     @classmethod
     def from_config(cls, name: str, config: Mapping[str, Any]) -> Self:
@@ -151,28 +157,28 @@ class EmailChannel:
         *,
         idempotency_key: str,
         previous_remote_id: str | None = None,
+        recheck: bool = False,
     ) -> DeliveryResult:
-        """Send the e-mail; the remote id is its Message-ID.
+        """Send the e-mail once per key; the remote id is its Message-ID.
 
         ``previous_remote_id`` is unused: threading uses the superseded version's
-        Message-ID, which is derived, not stored.
+        Message-ID, which is derived, not stored. ``recheck`` changes nothing: an SMTP
+        server cannot be asked; the same Message-ID is what protects a re-send.
         """
-        if self._ledger is None:
-            return await self._send(message, idempotency_key)
-        async with self._ledger.lock:
-            try:
-                known = await self._ledger.get(idempotency_key)
-            except (OSError, ChannelConfigError) as exc:
-                return DeliveryResult.failed(f"cannot read the ledger: {exc}")
-            if known is not None:
-                return DeliveryResult.delivered(known)
+
+        async def send(repeat: bool) -> DeliveryResult:
             result = await self._send(message, idempotency_key)
-            if result.ok and result.remote_id:
-                try:
-                    await self._ledger.put(idempotency_key, result.remote_id)
-                except OSError as exc:
-                    return DeliveryResult.failed(f"sent, but cannot write the ledger: {exc}")
+            if result.ok and repeat:
+                note = (
+                    f"sent again with the same Message-ID {result.remote_id} after an attempt "
+                    "with an unknown outcome (an SMTP server cannot be asked whether the first "
+                    "arrived); receivers de-duplicate on the Message-ID"
+                )
+                reason = f"{note}; {result.reason}" if result.reason else note
+                return replace(result, reason=reason)
             return result
+
+        return await deliver_once(self._ledger, idempotency_key, send=send, recheck=recheck)
 
     async def _send(self, message: ApprovedMessage, idempotency_key: str) -> DeliveryResult:
         mail = self.build(message, idempotency_key=idempotency_key)
@@ -188,8 +194,13 @@ class EmailChannel:
                 use_tls=config.use_tls,
                 timeout=config.timeout,
             )
-        except aiosmtplib.SMTPTimeoutError:
+        except aiosmtplib.SMTPConnectTimeoutError:
             return DeliveryResult.failed(f"timeout after {format_seconds(config.timeout)}")
+        except aiosmtplib.SMTPTimeoutError:
+            # Possibly after DATA was sent, while the server was taking the message.
+            return DeliveryResult.failed(
+                f"timeout after {format_seconds(config.timeout)}", uncertain=True
+            )
         except aiosmtplib.SMTPRecipientsRefused as exc:
             who = ", ".join(f"{r.recipient} ({r.code} {r.message})" for r in exc.recipients)
             return DeliveryResult.failed(f"all recipients refused: {who}", permanent=True)
@@ -203,13 +214,14 @@ class EmailChannel:
         except aiosmtplib.SMTPNotSupported as exc:
             return DeliveryResult.failed(f"server does not support it: {exc}", permanent=True)
         except (aiosmtplib.SMTPException, OSError) as exc:
-            return DeliveryResult.failed(f"SMTP error: {exc}")
+            # A dropped connection may come after the server took the message.
+            return DeliveryResult.failed(f"SMTP error: {exc}", uncertain=True)
         remote_id = str(mail["Message-ID"])
         if refused:
             who = ", ".join(
                 f"{rcpt} ({answer.code} {answer.message})" for rcpt, answer in refused.items()
             )
             return DeliveryResult(
-                DeliveryStatus.DELIVERED, remote_id=remote_id, reason=f"refused: {who}"
+                AttemptOutcome.DELIVERED, remote_id=remote_id, reason=f"refused: {who}"
             )
         return DeliveryResult.delivered(remote_id)

@@ -20,7 +20,8 @@ sms         a webhook with an SMS-gateway body ``{"to": options.to or "broadcast
             "text": "{sms_text}"}`` (``"from": options.sender`` when given) and the
             bearer token from ``credentials``.
 mastodon    ``endpoint`` is the instance (``https://mastodon.example``) or its
-            ``/api/v1/statuses`` URL; ``credentials`` is the access token.
+            ``/api/v1/statuses`` URL; ``credentials`` is the access token; the ledger
+            lives in ``{state_dir}/{id}.ledger.json``.
 facebook    ``endpoint`` is ``{graph_url}/{page_id}/feed``, or the Graph API URL with
             ``options.page_id``; ``credentials`` is the page token; the ledger lives in
             ``{state_dir}/{id}.ledger.json``.
@@ -30,6 +31,12 @@ email       ``endpoint`` is ``smtp://host:port`` (STARTTLS unless ``options.star
             ``options.username`` with ``credentials`` as the password.
 staff       not a bridge: the console serves staff terminals itself (ValueError).
 ==========  ===========================================================================
+
+Every channel but the website keeps its write-ahead ledger of attempts in
+``{state_dir}/{id}.ledger.json`` (``options.ledger: false`` keeps it in memory, for
+webhooks, SMS and e-mail only). Credentials are the org file's
+:class:`~krise_tui.playbook.models.SecretRef`, passed to the adapters as they are (the
+one secret-reference type of the code base).
 
 Options that a kind does not know are errors (a typo must not silently change where a
 crisis message goes); every error names the channel id and the option.
@@ -182,19 +189,11 @@ class _Options:
             raise self.error(f"unknown option(s) {unknown} (known for this kind: {known})")
 
 
-def _secret_mapping(ref: SecretRef) -> dict[str, str]:
-    """The org file's secret reference in the adapters' ``{"env"|"file": …}`` form."""
-    if ref.env is not None:
-        return {"env": ref.env}
-    assert ref.file is not None
-    return {"file": ref.file}
-
-
-def _credentials(defn: ChannelDef, options: _Options, what: str) -> dict[str, str]:
+def _credentials(defn: ChannelDef, options: _Options, what: str) -> SecretRef:
     """The channel's credentials reference; a clear error when there is none."""
     if defn.credentials is None:
         raise options.error(f"missing credentials: {what} ({{env: VARIABLE}} or {{file: /path}})")
-    return _secret_mapping(defn.credentials)
+    return defn.credentials
 
 
 def _bearer_header(defn: ChannelDef, options: _Options) -> dict[str, str]:
@@ -204,7 +203,7 @@ def _bearer_header(defn: ChannelDef, options: _Options) -> dict[str, str]:
     if defn.credentials.env is not None:
         return {"Authorization": f"Bearer {{env:{defn.credentials.env}}}"}
     try:
-        token = resolve_secret(_secret_mapping(defn.credentials))
+        token = resolve_secret(defn.credentials)
     except SecretError as exc:
         raise options.error(f"credentials: {exc}") from None
     return {"Authorization": f"Bearer {token}"}
@@ -270,7 +269,7 @@ def _website(defn: ChannelDef, options: _Options, ctx: _Context) -> Channel:
             )
         config["directory"] = ctx.path(endpoint)
     if defn.credentials is not None:
-        config["cms_token"] = _secret_mapping(defn.credentials)
+        config["cms_token"] = defn.credentials
     options.copy(config, "timezone", "feed_limit", "timeout")
     return _build(defn, options, "website", config)
 
@@ -288,7 +287,7 @@ def _webhook(defn: ChannelDef, options: _Options, ctx: _Context) -> Channel:
         config["body"] = template
     config["headers"] = {**options.prefixed(HEADER_PREFIX), **_bearer_header(defn, options)}
     options.copy(config, "method", "lang", "max_chars", "timeout", "remote_id_field")
-    if _flag(options, "ledger", False):
+    if _flag(options, "ledger", True):
         config["state_file"] = ctx.ledger(defn)
     return _build(defn, options, "webhook", config)
 
@@ -307,7 +306,7 @@ def _sms(defn: ChannelDef, options: _Options, ctx: _Context) -> Channel:
         "headers": {**options.prefixed(HEADER_PREFIX), **_bearer_header(defn, options)},
     }
     options.copy(config, "lang", "timeout", "remote_id_field")
-    if _flag(options, "ledger", False):
+    if _flag(options, "ledger", True):
         config["state_file"] = ctx.ledger(defn)
     return _build(defn, options, "webhook", config)
 
@@ -326,8 +325,17 @@ def _mastodon(defn: ChannelDef, options: _Options, ctx: _Context) -> Channel:
     config: dict[str, Any] = {
         "base_url": urlunsplit((parts.scheme, parts.netloc, path, "", "")),
         "access_token": _credentials(defn, options, "the account's access token"),
+        "state_file": ctx.ledger(defn),
     }
-    options.copy(config, "visibility", "lang", "max_chars", "timeout")
+    options.copy(
+        config,
+        "visibility",
+        "lang",
+        "max_chars",
+        "timeout",
+        "idempotency_window",
+        "lookup_pages",
+    )
     return _build(defn, options, "mastodon", config)
 
 
@@ -356,7 +364,9 @@ def _facebook(defn: ChannelDef, options: _Options, ctx: _Context) -> Channel:
         "access_token": _credentials(defn, options, "the page access token"),
         "state_file": ctx.ledger(defn),
     }
-    options.copy(config, "lang", "max_chars", "attach_link", "timeout")
+    options.copy(
+        config, "lang", "max_chars", "attach_link", "timeout", "lookup_pages", "lookup_page_size"
+    )
     return _build(defn, options, "facebook", config)
 
 
@@ -403,7 +413,7 @@ def _email(defn: ChannelDef, options: _Options, ctx: _Context) -> Channel:
             "missing option 'username': the SMTP login for the password in credentials"
         )
     try:
-        password = resolve_secret(_secret_mapping(defn.credentials))
+        password = resolve_secret(defn.credentials)
     except SecretError as exc:
         raise options.error(f"credentials: {exc}") from None
     # EmailConfig wants the user name as a secret reference too; the org file names it

@@ -4,19 +4,34 @@ Uses the documented REST API subset:
 
 - ``POST /api/v1/statuses`` with ``status``, ``visibility`` and ``language``, and the
   ``Idempotency-Key`` header: Mastodon answers a repeated key with the status it already
-  created instead of posting twice, so an outbox retry is safe;
+  created instead of posting twice;
 - ``PUT /api/v1/statuses/:id`` to edit: an updated or retracted version replaces the
   text of the earlier status when its id (``previous_remote_id``) is known, so readers
   who saw the old text see the correction in place. Without it, the new version is
-  posted as a new status (its headline says "Oppdatert:" / "Trukket tilbake:").
+  posted as a new status (its headline says "Oppdatert:" / "Trukket tilbake:");
+- ``GET /api/v1/accounts/verify_credentials`` and ``GET /api/v1/accounts/:id/statuses``
+  (newest first, ``max_id`` paging) to find a status again.
+
+Mastodon keeps an Idempotency-Key for about an hour. The channel writes each attempt
+ahead in a ledger (:func:`~krise_tui.channels.base.deliver_once`), and every status
+carries the version's marker line (``ref. v3f2a9c1b0d4e``). When an attempt may have
+reached the instance (a crash before the answer was written down, a timeout, a reset, a
+5xx), a retry within ``idempotency_window`` of the first attempt simply sends again
+with the same key; a later one, or an operator's re-send, first reads the account's
+newest statuses (at most ``lookup_pages`` pages) and answers with the status that
+carries the marker. A server that ignores Idempotency-Key (some other ActivityPub
+servers) wants ``idempotency_window = 0``: then every doubt is looked up.
 
 The text is :func:`~krise_tui.channels.base.render_text` in the configured language
-within ``max_chars`` (500 on a default instance), always ending with the website link
-and the signature.
+within ``max_chars`` (500 on a default instance), always ending with the marker, the
+website link and the signature. The token needs ``write:statuses``, and
+``read:accounts`` plus ``read:statuses`` to find a status again.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, ClassVar, Literal
 
 import httpx
@@ -25,19 +40,36 @@ from pydantic import Field
 from krise_tui.channels.base import (
     DEFAULT_TIMEOUT,
     ApprovedMessage,
+    AttemptState,
     BaseUrl,
+    CannotCheck,
     ChannelConfig,
+    Check,
     DeliveryResult,
     HttpChannel,
+    JsonLedger,
+    LedgerEntry,
     MessageStatus,
-    SecretRef,
+    SecretSetting,
+    cannot_check,
+    deliver_once,
     failure_from_response,
+    has_marker,
     register,
     render_text,
     resolve_secret,
     response_json,
     send_http,
+    version_marker,
 )
+
+IDEMPOTENCY_WINDOW = 3000.0
+"""Seconds a retry relies on the Idempotency-Key alone: Mastodon keeps a key for an
+hour; ten minutes less leaves room for clocks and slow first attempts."""
+
+CLOCK_SKEW = timedelta(hours=1)
+"""How far before a version's approval time its status may look: the look-up stops at
+statuses older than that."""
 
 
 class MastodonConfig(ChannelConfig):
@@ -45,8 +77,9 @@ class MastodonConfig(ChannelConfig):
 
     base_url: BaseUrl
     """The instance, e.g. ``https://mastodon.example``."""
-    access_token: SecretRef
-    """The account's access token (scope ``write:statuses``), as a secret reference."""
+    access_token: SecretSetting
+    """The account's access token (``write:statuses``, and ``read:accounts``
+    ``read:statuses`` to find a status again), as a secret reference."""
     visibility: Literal["public", "unlisted", "private", "direct"] = "public"
     """Status visibility."""
     lang: str = "nb"
@@ -55,25 +88,41 @@ class MastodonConfig(ChannelConfig):
     """The instance's status length limit."""
     timeout: Annotated[float, Field(gt=0)] = DEFAULT_TIMEOUT
     """Seconds to wait for the instance."""
+    state_file: Path | None = None
+    """The write-ahead ledger of attempts (JSON). Without it the ledger lives in memory
+    and protects only this process (the bridge always gives one)."""
+    idempotency_window: Annotated[float, Field(ge=0)] = IDEMPOTENCY_WINDOW
+    """Seconds after a doubtful attempt in which a retry relies on the Idempotency-Key
+    alone; 0 for servers that ignore the key (every doubt is looked up)."""
+    lookup_pages: Annotated[int, Field(ge=1, le=50)] = 5
+    """Pages of the account's statuses read, newest first, to find a status again."""
 
 
 @register("mastodon")
 class MastodonChannel(HttpChannel[MastodonConfig]):
-    """Posts (or edits) one status per version."""
+    """Posts (or edits) one status per version, once per idempotency key."""
 
     kind: ClassVar[str] = "mastodon"
     config_model = MastodonConfig
+
+    PAGE_SIZE: ClassVar[int] = 40
+    """Statuses per page read (Mastodon's maximum)."""
 
     def __init__(
         self, name: str, config: MastodonConfig, *, client: httpx.AsyncClient | None = None
     ) -> None:
         super().__init__(name, config, client=client)
         self._token = resolve_secret(config.access_token)
+        self._ledger = JsonLedger(config.state_file)
+        self._account_id: str | None = None
 
     def render(self, message: ApprovedMessage) -> tuple[str, str]:
-        """The status text and its language for ``message``."""
+        """The status text (with its marker line) and its language for ``message``."""
         variant = message.variant_for(self.config.lang)
-        return render_text(message, variant.lang, max_chars=self.config.max_chars), variant.lang
+        text = render_text(
+            message, variant.lang, max_chars=self.config.max_chars, marker=version_marker(message)
+        )
+        return text, variant.lang
 
     async def deliver(
         self,
@@ -81,11 +130,118 @@ class MastodonChannel(HttpChannel[MastodonConfig]):
         *,
         idempotency_key: str,
         previous_remote_id: str | None = None,
+        recheck: bool = False,
     ) -> DeliveryResult:
         """Post the status, or edit the earlier one for an update/retraction.
 
         The remote id is the status id (the edited status's id for an edit).
         """
+        edit = message.status is not MessageStatus.PUBLISHED and bool(previous_remote_id)
+
+        async def send(_: bool) -> DeliveryResult:
+            return await self._send(message, idempotency_key, previous_remote_id if edit else None)
+
+        async def lookup(entry: LedgerEntry | None) -> DeliveryResult | Check:
+            if not recheck and self._key_still_covers(entry):
+                return Check.NOT_CHECKED
+            return await self.find(message)
+
+        return await deliver_once(
+            self._ledger,
+            idempotency_key,
+            send=send,
+            lookup=None if edit else lookup,
+            recheck=recheck,
+        )
+
+    def _key_still_covers(self, entry: LedgerEntry | None) -> bool:
+        """Whether Mastodon still remembers the key of the doubtful attempt in ``entry``."""
+        if entry is None or entry.state is not AttemptState.IN_FLIGHT:
+            return False
+        if entry.started_at is None:
+            return False
+        age = (datetime.now(UTC) - entry.started_at).total_seconds()
+        return 0 <= age < self.config.idempotency_window
+
+    async def find(self, message: ApprovedMessage) -> DeliveryResult | Check:
+        """Look for ``message``'s status on the account by its marker (newest first).
+
+        Raises:
+            CannotCheck: the instance could not be read (the reason says why).
+        """
+        headers = {"Authorization": f"Bearer {self._token}"}
+        account = await self._account(headers)
+        oldest = message.published_at - CLOCK_SKEW
+        url = f"{self.config.base_url}/api/v1/accounts/{account}/statuses"
+        max_id: str | None = None
+        for _ in range(self.config.lookup_pages):
+            params = {"limit": str(self.PAGE_SIZE), "exclude_reblogs": "true"}
+            if max_id is not None:
+                params["max_id"] = max_id
+            answer = await send_http(
+                self._client,
+                "GET",
+                url,
+                timeout=self.config.timeout,
+                params=params,
+                headers=headers,
+            )
+            if isinstance(answer, DeliveryResult):
+                raise cannot_check(answer, "reading the account's statuses")
+            if not answer.is_success:
+                raise cannot_check(failure_from_response(answer), "reading the account's statuses")
+            try:
+                statuses = answer.json()
+            except (ValueError, UnicodeDecodeError):
+                statuses = None
+            if not isinstance(statuses, list):
+                raise CannotCheck("reading the account's statuses: the answer is not a list")
+            reached_older = False
+            for status in statuses:
+                if not isinstance(status, dict) or status.get("id") is None:
+                    continue
+                if has_marker(status.get("content"), message):
+                    return DeliveryResult.delivered(
+                        str(status["id"]),
+                        reason=(
+                            "already on the platform (found by marker "
+                            f"«{version_marker(message)}» on the account); not posted again"
+                        ),
+                        existing=True,
+                    )
+                created = _mastodon_time(status.get("created_at"))
+                reached_older = reached_older or (created is not None and created < oldest)
+            if reached_older or len(statuses) < self.PAGE_SIZE:
+                break
+            max_id = str(statuses[-1].get("id")) if isinstance(statuses[-1], dict) else None
+            if max_id is None:
+                break
+        return Check.ABSENT
+
+    async def _account(self, headers: dict[str, str]) -> str:
+        """The account's id (asked once per channel)."""
+        if self._account_id is not None:
+            return self._account_id
+        answer = await send_http(
+            self._client,
+            "GET",
+            f"{self.config.base_url}/api/v1/accounts/verify_credentials",
+            timeout=self.config.timeout,
+            headers=headers,
+        )
+        if isinstance(answer, DeliveryResult):
+            raise cannot_check(answer, "asking for the account")
+        if not answer.is_success:
+            raise cannot_check(failure_from_response(answer), "asking for the account")
+        account = response_json(answer).get("id")
+        if account is None:
+            raise CannotCheck("asking for the account: the answer has no id")
+        self._account_id = str(account)
+        return self._account_id
+
+    async def _send(
+        self, message: ApprovedMessage, idempotency_key: str, edit_id: str | None
+    ) -> DeliveryResult:
         try:
             text, lang = self.render(message)
         except ValueError as exc:
@@ -95,9 +251,8 @@ class MastodonChannel(HttpChannel[MastodonConfig]):
             "Idempotency-Key": idempotency_key,
         }
         fields: dict[str, str] = {"status": text, "language": lang}
-        edit = message.status is not MessageStatus.PUBLISHED and previous_remote_id
-        if edit:
-            method, url = "PUT", f"{self.config.base_url}/api/v1/statuses/{previous_remote_id}"
+        if edit_id is not None:
+            method, url = "PUT", f"{self.config.base_url}/api/v1/statuses/{edit_id}"
         else:
             method, url = "POST", f"{self.config.base_url}/api/v1/statuses"
             fields["visibility"] = self.config.visibility
@@ -110,7 +265,20 @@ class MastodonChannel(HttpChannel[MastodonConfig]):
             return failure_from_response(answer)
         status_id = response_json(answer).get("id")
         if status_id is None:
+            # Accepted, but no id to go by: the status may well exist.
             return DeliveryResult.failed(
-                f"{answer.status_code} {answer.reason_phrase} without a status id"
+                f"{answer.status_code} {answer.reason_phrase} without a status id",
+                uncertain=True,
             )
         return DeliveryResult.delivered(str(status_id))
+
+
+def _mastodon_time(value: object) -> datetime | None:
+    """A Mastodon time (``2026-11-27T13:05:02.000Z``), or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

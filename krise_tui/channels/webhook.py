@@ -10,8 +10,18 @@ when a crisis message is on its way.
 
 Header values may reference environment variables as ``{env:NAME}``
 (``"Authorization": "Bearer {env:SMS_TOKEN}"``), resolved when the channel is built.
-Every request carries ``Idempotency-Key: {version_id}:{channel name}``; a receiver that
-does not honour it can be covered by a local ledger (``state_file``).
+
+Every request carries ``Idempotency-Key: {version_id}:{channel name}``, the same on every
+retry. **The receiving gateway must honour it**: a request with a key it has seen
+answers the first request's result instead of sending a second SMS. A gateway cannot be
+asked afterwards whether it sent something, so after an attempt whose outcome is unknown
+(a crash mid-request, a timeout or reset after sending, a 5xx) the channel sends again
+under the same key and relies on the gateway's de-duplication, and says so in the
+result. The ledger (``state_file``, written ahead of every attempt, see
+:func:`~krise_tui.channels.base.deliver_once`; in memory without one) stops a key that
+was delivered from going out again, which also covers a receiver that ignores the key
+once it has answered; a receiver that ignores the key and also lost its answer can
+still get a message twice.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ from krise_tui.channels.base import (
     HttpChannel,
     JsonLedger,
     SecretError,
+    deliver_once,
     failure_from_response,
     register,
     resolve_secret,
@@ -68,7 +79,7 @@ class WebhookConfig(ChannelConfig):
     remote_id_field: str | None = "id"
     """Top-level field of a JSON answer that holds the receiver's id for the message."""
     state_file: Path | None = None
-    """Optional ledger for receivers that ignore ``Idempotency-Key``."""
+    """The write-ahead ledger of attempts (JSON); without it, it lives in memory."""
 
     @field_validator("headers")
     @classmethod
@@ -159,7 +170,7 @@ class WebhookChannel(HttpChannel[WebhookConfig]):
             self._headers = {key: resolve_env_refs(value) for key, value in config.headers.items()}
         except SecretError as exc:
             raise SecretError(f"channel {name!r}: headers: {exc}") from None
-        self._ledger = JsonLedger(config.state_file) if config.state_file else None
+        self._ledger = JsonLedger(config.state_file)
 
     def render_body(self, message: ApprovedMessage) -> object:
         """The JSON body this channel sends for ``message``."""
@@ -172,28 +183,26 @@ class WebhookChannel(HttpChannel[WebhookConfig]):
         *,
         idempotency_key: str,
         previous_remote_id: str | None = None,
+        recheck: bool = False,
     ) -> DeliveryResult:
         """Send the rendered body; the receiver's ``id`` (if any) is the remote id.
 
         ``previous_remote_id`` is unused: a webhook receives every version as it comes
         (``{status}`` and ``{supersedes}`` tell the receiver what it replaces).
+        ``recheck`` changes nothing: a gateway cannot be asked, the key protects it.
         """
-        if self._ledger is None:
-            return await self._send(message, idempotency_key)
-        async with self._ledger.lock:
-            try:
-                known = await self._ledger.get(idempotency_key)
-            except (OSError, ChannelConfigError) as exc:
-                return DeliveryResult.failed(f"cannot read the ledger: {exc}")
-            if known is not None:
-                return DeliveryResult.delivered(known or None)
+
+        async def send(repeat: bool) -> DeliveryResult:
             result = await self._send(message, idempotency_key)
-            if result.ok:
-                try:
-                    await self._ledger.put(idempotency_key, result.remote_id or "")
-                except OSError as exc:
-                    return DeliveryResult.failed(f"sent, but cannot write the ledger: {exc}")
+            if result.ok and repeat:
+                note = (
+                    f"sent again with the same Idempotency-Key {idempotency_key} after an "
+                    "attempt with an unknown outcome; the gateway de-duplicates on it"
+                )
+                return DeliveryResult.delivered(result.remote_id, reason=note)
             return result
+
+        return await deliver_once(self._ledger, idempotency_key, send=send, recheck=recheck)
 
     async def _send(self, message: ApprovedMessage, idempotency_key: str) -> DeliveryResult:
         try:

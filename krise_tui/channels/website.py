@@ -15,7 +15,16 @@ Pages follow WCAG 2.1 AA basics (rule 20): ``<html lang="nb">``, a skip link, ex
 one ``<h1>``, each language variant in its own ``<section lang="…">`` with an ``<h2>``,
 text only (no images), ``<time datetime>`` for every time, and visible "Oppdatert
 HH:MM" / "Trukket tilbake HH:MM" labels with English beside them. See
-:mod:`krise_tui.channels.a11y` for the checks the tests run on them.
+:mod:`krise_tui.channels.a11y` for the checks the tests run on them. Times are shown in
+the configured time zone (the org file's, ``Europe/Oslo`` by default) with
+:mod:`krise_tui.timefmt`; the feed carries UTC.
+
+The page is the master page every channel links to, so no text from a message is ever
+trusted as markup: pages are rendered by jinja2 templates (``templates/`` beside this
+module) with autoescaping always on and undefined values an error, and the feed is
+built as an element tree and written by :mod:`xml.etree.ElementTree`. Nothing is escaped
+by hand. Characters no page or feed may carry (controls, bidi overrides) are removed by
+:func:`clean_text` first; only bare ``http(s)://`` URLs become links.
 
 Every file is written atomically (temp file, fsync, rename) and only when its bytes
 change, so re-delivering a version leaves the directory exactly as it was. A CMS may be
@@ -27,16 +36,18 @@ small ledger (``.krise-ledger.json``) makes a retry skip a notification already 
 from __future__ import annotations
 
 import asyncio
-import html
 import logging
 import re
 import xml.etree.ElementTree as ET
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Annotated, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from urllib.parse import urlsplit
 
 import httpx
+import jinja2
 from pydantic import Field, ValidationError, field_validator
 
 from krise_tui.channels.base import (
@@ -49,13 +60,21 @@ from krise_tui.channels.base import (
     HttpChannel,
     JsonLedger,
     MessageStatus,
-    SecretRef,
+    SecretSetting,
     atomic_write,
     failure_from_response,
     headline_text,
     register,
     resolve_secret,
     send_http,
+)
+from krise_tui.timefmt import (
+    DEFAULT_TIMEZONE,
+    check_timezone,
+    format_datetime,
+    format_time,
+    iso_local,
+    zone,
 )
 
 log = logging.getLogger(__name__)
@@ -75,18 +94,7 @@ LANGUAGE_NAMES: dict[str, str] = {
 """Each language's name in itself, for the language menu."""
 
 _URL = re.compile(r"https?://[^\s<>\"]+[^\s<>\".,;:!?)\]]")
-
-STYLE = """
-body{font:1.125rem/1.6 system-ui,sans-serif;color:#1a1a1a;background:#fff;margin:0}
-main,header,footer{max-width:42rem;margin:0 auto;padding:0 1rem}
-a{color:#0b4f9c;text-decoration:underline}
-a:focus,main:focus{outline:3px solid #b35c00;outline-offset:2px}
-.skip{position:absolute;left:-999rem}
-.skip:focus{position:static;display:inline-block;padding:.5rem;background:#fff}
-.status,.exercise{border-left:.4rem solid #8a1c1c;padding:.5rem 1rem;background:#fdf1f1}
-.exercise{border-color:#6b4c00;background:#fff7e0}
-section{border-top:1px solid #767676;margin-top:1.5rem}
-""".strip()
+"""A bare http(s) URL in message text; trailing punctuation stays outside the link."""
 
 
 class WebsiteConfig(ChannelConfig):
@@ -98,12 +106,13 @@ class WebsiteConfig(ChannelConfig):
     """The URL at which ``directory`` is served, e.g. ``https://…kommune.no/krise/``."""
     cms_webhook: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
     """Optional: a URL POSTed JSON about each new version (with ``Idempotency-Key``)."""
-    cms_token: SecretRef | None = None
+    cms_token: SecretSetting | None = None
     """Optional bearer token for ``cms_webhook``."""
     timeout: Annotated[float, Field(gt=0)] = DEFAULT_TIMEOUT
     """Seconds to wait for the CMS."""
-    timezone: str = "Europe/Oslo"
-    """Time zone for the times shown on pages (``datetime`` attributes keep the offset)."""
+    timezone: str = DEFAULT_TIMEZONE
+    """Time zone for the times shown on pages (``datetime`` attributes keep the offset);
+    the bridge passes the org file's ``timezone``."""
     feed_limit: Annotated[int, Field(ge=1)] = 50
     """Entries in ``feed.atom`` and versions listed on ``index.html``."""
 
@@ -115,11 +124,7 @@ class WebsiteConfig(ChannelConfig):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r}") from None
-        return value
+        return check_timezone(value)
 
 
 @register("website")
@@ -133,7 +138,7 @@ class WebsiteChannel(HttpChannel[WebsiteConfig]):
         self, name: str, config: WebsiteConfig, *, client: httpx.AsyncClient | None = None
     ) -> None:
         super().__init__(name, config, client=client)
-        self._tz = ZoneInfo(config.timezone)
+        self._tz = zone(config.timezone)
         self._cms_token = resolve_secret(config.cms_token) if config.cms_token else None
         self._ledger = JsonLedger(config.directory / LEDGER_NAME)
 
@@ -152,10 +157,13 @@ class WebsiteChannel(HttpChannel[WebsiteConfig]):
         *,
         idempotency_key: str,
         previous_remote_id: str | None = None,
+        recheck: bool = False,
     ) -> DeliveryResult:
         """Archive ``message``, rebuild index and feed, notify the CMS; return the page URL.
 
         ``previous_remote_id`` is not needed: the archive knows every earlier version.
+        ``recheck`` changes nothing: writing the same files again is idempotent by
+        construction, and the CMS notification carries the same ``Idempotency-Key``.
         """
         async with self._ledger.lock:
             try:
@@ -220,54 +228,20 @@ class WebsiteChannel(HttpChannel[WebsiteConfig]):
 
     # ------------------------------------------------------------------ HTML
 
-    def _local(self, when: datetime) -> datetime:
-        return when.astimezone(self._tz)
-
-    def _time(self, when: datetime, fmt: str) -> str:
-        local = self._local(when)
-        return f'<time datetime="{local.isoformat()}">{local.strftime(fmt)}</time>'
-
-    def _status_block(self, message: ApprovedMessage) -> str:
-        lines: list[str] = []
-        if message.exercise:
-            lines.append(
-                f'<p class="exercise"><strong>{EXERCISE_LABEL}</strong> – dette er en øvelse, '
-                'ikke en virkelig hendelse. <span lang="en">EXERCISE – this is a drill, '
-                "not a real incident.</span></p>"
-            )
-        hhmm = self._time(message.published_at, "%H:%M")
-        if message.status is MessageStatus.UPDATED:
-            nb, en = "Oppdatert", "Updated"
-        elif message.status is MessageStatus.RETRACTED:
-            nb, en = "Trukket tilbake", "Retracted"
-        else:
-            published = self._time(message.published_at, "%d.%m.%Y kl. %H:%M")
-            lines.append(f"<p>Publisert {published}</p>")
-            return "\n".join(lines)
-        lines.append(
-            f'<p class="status"><strong>{nb} {hhmm}</strong> – <span lang="en">{en} {hhmm}'
-            "</span></p>"
-        )
-        return "\n".join(lines)
+    def _time(self, when: datetime, *, long: bool) -> _Time:
+        text = format_datetime(when, self._tz, "nb") if long else format_time(when, self._tz, "nb")
+        return _Time(iso=iso_local(when, self._tz), text=text)
 
     @staticmethod
-    def _paragraphs(text: str) -> str:
-        blocks = [block.strip() for block in re.split(r"\n\s*\n", text.strip()) if block.strip()]
-        out: list[str] = []
-        for block in blocks:
-            lines = [_linkify(line.strip()) for line in block.splitlines()]
-            out.append("<p>" + "<br>\n".join(lines) + "</p>")
-        return "\n".join(out)
-
-    def _sections(self, message: ApprovedMessage, *, heading: str = "h2") -> str:
-        parts: list[str] = []
-        for variant in message.variants:
-            title = html.escape(headline_text(message, variant.lang))
-            parts.append(
-                f'<section lang="{variant.lang}" id="{variant.lang}">\n'
-                f"<{heading}>{title}</{heading}>\n{self._paragraphs(variant.body)}\n</section>"
+    def _variants(message: ApprovedMessage) -> list[_Variant]:
+        return [
+            _Variant(
+                lang=variant.lang,
+                headline=clean_text(headline_text(message, variant.lang)),
+                blocks=_blocks(variant.body),
             )
-        return "\n".join(parts)
+            for variant in message.variants
+        ]
 
     def render_page(
         self,
@@ -278,87 +252,83 @@ class WebsiteChannel(HttpChannel[WebsiteConfig]):
         index: bool = False,
     ) -> str:
         """The HTML page for ``message``; ``root`` is the relative path to the site root."""
-        esc = html.escape
-        title = f"{headline_text(message, 'nb')} – {message.org_name}"
-        h1 = f"Krisemelding fra {message.org_name}"
+        org_name = clean_text(message.org_name)
+        h1 = f"Krisemelding fra {org_name}"
         if message.exercise:
             h1 = f"{EXERCISE_LABEL}: {h1}"
-        menu = ""
+        status: dict[str, str] | None = None
+        if message.status is MessageStatus.UPDATED:
+            status = {"nb": "Oppdatert", "en": "Updated"}
+        elif message.status is MessageStatus.RETRACTED:
+            status = {"nb": "Trukket tilbake", "en": "Retracted"}
+        menu = []
         if len(message.variants) > 1:
-            items = "\n".join(
-                f'<li><a href="#{v.lang}" lang="{v.lang}" hreflang="{v.lang}">'
-                f"{esc(LANGUAGE_NAMES.get(v.lang, v.lang))}</a></li>"
+            menu = [
+                {"lang": v.lang, "name": LANGUAGE_NAMES.get(v.lang, v.lang)}
                 for v in message.variants
-            )
-            menu = f'<nav aria-label="Språk">\n<ul>\n{items}\n</ul>\n</nav>'
+            ]
         known = {m.version_id for m in archive}
-        related: list[str] = []
+        previous = None
         if message.supersedes and message.supersedes in known:
             what = "Trukket tilbake" if message.status is MessageStatus.RETRACTED else "Erstatter"
-            related.append(
-                f'<p>{what}: <a href="{root}v/{message.supersedes}.html">tidligere versjon</a></p>'
-            )
-        permalink = f"{root}v/{message.version_id}.html"
-        if index:
-            related.append(f'<p><a href="{permalink}">Fast lenke til denne versjonen</a></p>')
-        history = ""
+            previous = {"what": what, "version_id": message.supersedes}
+        history = []
         if index and len(archive) > 1:
-            rows = "\n".join(
-                f'<li><a href="{root}v/{m.version_id}.html">{esc(headline_text(m, "nb"))}</a> '
-                f"({self._time(m.published_at, '%d.%m.%Y kl. %H:%M')})</li>"
+            history = [
+                {
+                    "version_id": m.version_id,
+                    "headline": clean_text(headline_text(m, "nb")),
+                    "published": self._time(m.published_at, long=True),
+                }
                 for m in archive[: self.config.feed_limit]
-            )
-            history = (
-                '<nav aria-labelledby="arkiv">\n<h2 id="arkiv">Alle versjoner</h2>\n'
-                f"<ul>\n{rows}\n</ul>\n</nav>"
-            )
-        canonical = self.page_url(message.version_id)
-        feed_title = esc(f"{message.org_name} – krisemeldinger")
-        return f"""<!DOCTYPE html>
-<html lang="nb">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{esc(title)}</title>
-<link rel="canonical" href="{esc(canonical)}">
-<link rel="alternate" type="application/atom+xml" title="{feed_title}" href="{root}feed.atom">
-<style>
-{STYLE}
-</style>
-</head>
-<body>
-<a class="skip" href="#innhold">Hopp til innhold</a>
-<header>
-<p><a href="{root}index.html">{esc(message.org_name)}</a></p>
-</header>
-<main id="innhold" tabindex="-1">
-<h1>{esc(h1)}</h1>
-{self._status_block(message)}
-{menu}
-{self._sections(message)}
-<p class="signature">{esc(message.signature_line)}</p>
-{chr(10).join(related)}
-{history}
-</main>
-<footer>
-<p><a href="{root}feed.atom">Abonner på krisemeldinger (Atom-feed)</a></p>
-</footer>
-</body>
-</html>
-"""
+            ]
+        return _page_template().render(
+            title=f"{clean_text(headline_text(message, 'nb'))} – {org_name}",
+            canonical=self.page_url(message.version_id),
+            feed_title=f"{org_name} – krisemeldinger",
+            root=root,
+            org_name=org_name,
+            h1=h1,
+            exercise=message.exercise,
+            exercise_label=EXERCISE_LABEL,
+            status=status,
+            published_long=self._time(message.published_at, long=True),
+            published_short=self._time(message.published_at, long=False),
+            menu=menu,
+            variants=self._variants(message),
+            signature=clean_text(message.signature_line),
+            previous=previous,
+            index=index,
+            version_id=message.version_id,
+            history=history,
+        )
+
+    def _entry_html(self, message: ApprovedMessage) -> str:
+        """The HTML an Atom entry carries: the language sections and the signature."""
+        return (
+            _entry_template()
+            .render(variants=self._variants(message), signature=clean_text(message.signature_line))
+            .strip()
+        )
 
     # ------------------------------------------------------------------ Atom
 
     def render_feed(self, archive: list[ApprovedMessage]) -> bytes:
-        """The Atom 1.0 feed of ``archive`` (newest first), as UTF-8 XML."""
+        """The Atom 1.0 feed of ``archive`` (newest first), as UTF-8 XML.
+
+        Built as an element tree and written by :mod:`xml.etree.ElementTree`, which
+        escapes every text and attribute; :func:`clean_text` first removes the characters
+        XML 1.0 cannot carry at all. Times are UTC (RFC 3339), for feed readers to show
+        in their reader's zone.
+        """
         base = self.config.base_url
         newest = archive[0] if archive else None
         feed = ET.Element("feed", {"xmlns": ATOM_NS, XML_LANG: "nb"})
-        org = newest.org_name if newest else "krise"
+        org = clean_text(newest.org_name) if newest else "krise"
         ET.SubElement(feed, "id").text = base
         ET.SubElement(feed, "title").text = f"{org} – krisemeldinger"
         ET.SubElement(feed, "updated").text = (
-            newest.published_at.isoformat() if newest else "1970-01-01T00:00:00+00:00"
+            _rfc3339(newest.published_at) if newest else "1970-01-01T00:00:00+00:00"
         )
         ET.SubElement(
             feed,
@@ -372,9 +342,9 @@ class WebsiteChannel(HttpChannel[WebsiteConfig]):
         for message in archive[: self.config.feed_limit]:
             entry = ET.SubElement(feed, "entry")
             ET.SubElement(entry, "id").text = f"urn:krise:{message.version_id}"
-            ET.SubElement(entry, "title").text = headline_text(message, "nb")
-            ET.SubElement(entry, "updated").text = message.published_at.isoformat()
-            ET.SubElement(entry, "published").text = message.published_at.isoformat()
+            ET.SubElement(entry, "title").text = clean_text(headline_text(message, "nb"))
+            ET.SubElement(entry, "updated").text = _rfc3339(message.published_at)
+            ET.SubElement(entry, "published").text = _rfc3339(message.published_at)
             ET.SubElement(
                 entry,
                 "link",
@@ -388,15 +358,14 @@ class WebsiteChannel(HttpChannel[WebsiteConfig]):
                 ET.SubElement(
                     entry, "link", {"rel": "related", "href": self.page_url(message.supersedes)}
                 )
-            ET.SubElement(ET.SubElement(entry, "author"), "name").text = message.signature_line
+            ET.SubElement(ET.SubElement(entry, "author"), "name").text = clean_text(
+                message.signature_line
+            )
             ET.SubElement(entry, "category", {"term": message.status.value})
             if message.exercise:
                 ET.SubElement(entry, "category", {"term": "exercise", "label": EXERCISE_LABEL})
             content = ET.SubElement(entry, "content", {"type": "html"})
-            content.text = (
-                self._sections(message, heading="h2")
-                + f"\n<p>{html.escape(message.signature_line)}</p>"
-            )
+            content.text = self._entry_html(message)
         ET.indent(feed)
         xml: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=True)
         return xml + b"\n"
@@ -448,14 +417,120 @@ class _ArchiveConflict(Exception):
     """An archived version would change: archived versions are immutable."""
 
 
-def _linkify(line: str) -> str:
-    """Escape ``line`` and turn bare http(s) URLs into links whose text is the URL."""
-    out: list[str] = []
+# --------------------------------------------------------------------------- rendering
+
+_TEMPLATES = "templates"
+
+# Characters removed from every text before it is rendered. XML 1.0 cannot carry C0
+# controls (other than tab and newline) or lone surrogates at all, and HTML parsers flag C1
+# controls and noncharacters; none of them means anything on a page. The bidi embedding,
+# override and isolate controls are removed too: an unbalanced U+202E in a headline would
+# reverse the text around it (in the version list, the time beside it) and can make a URL
+# read as another; plain RTL text needs none of them, and the marks LRM/RLM are kept.
+_NONCHARACTERS = "".join(
+    f"{chr(plane + 0xFFFE)}-{chr(plane + 0xFFFF)}" for plane in range(0, 0x110000, 0x10000)
+)
+_UNSAFE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
+    f"\ud800-\udfff\ufdd0-\ufdef{_NONCHARACTERS}]"
+)
+
+
+def clean_text(text: str) -> str:
+    """``text`` without the characters no page or feed may carry (see ``_UNSAFE``).
+
+    Line ends (CR LF, CR) become LF. Escaping is not done here: the template engine (HTML) and
+    the XML serialiser (Atom) do it, each for its own syntax.
+    """
+    return _UNSAFE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+@dataclass(frozen=True, slots=True)
+class _Time:
+    """A time as the page shows it: ``iso`` for ``<time datetime>``, ``text`` to read."""
+
+    iso: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    """A run of a line: plain text, or a link whose text is its URL."""
+
+    text: str
+    href: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Variant:
+    """One language section: its headline and paragraphs (lines of pieces)."""
+
+    lang: str
+    headline: str
+    blocks: list[list[list[_Piece]]]
+
+
+def _link_target(url: str) -> str | None:
+    """``url`` when it is safe as an ``href`` (absolute http or https with a host)."""
+    # The pattern only finds http(s) URLs; this check keeps a javascript: or data: URL
+    # from ever becoming a link should the pattern change.
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
+def _segments(line: str) -> list[_Piece]:
+    """``line`` split into text and links; bare http(s) URLs become links."""
+    pieces: list[_Piece] = []
     last = 0
     for match in _URL.finditer(line):
-        out.append(html.escape(line[last : match.start()]))
-        url = html.escape(match.group(0))
-        out.append(f'<a href="{url}">{url}</a>')
+        url = match.group(0)
+        target = _link_target(url)
+        if target is None:
+            continue
+        if match.start() > last:
+            pieces.append(_Piece(line[last : match.start()]))
+        pieces.append(_Piece(url, target))
         last = match.end()
-    out.append(html.escape(line[last:]))
-    return "".join(out)
+    if last < len(line):
+        pieces.append(_Piece(line[last:]))
+    return pieces
+
+
+def _blocks(text: str) -> list[list[list[_Piece]]]:
+    """Plain text as paragraphs (split at blank lines) of lines of pieces."""
+    text = clean_text(text)
+    blocks = [block.strip() for block in re.split(r"\n\s*\n", text.strip()) if block.strip()]
+    return [[_segments(line.strip()) for line in block.splitlines()] for block in blocks]
+
+
+def _rfc3339(when: datetime) -> str:
+    """An Atom time: UTC with an explicit offset (feed readers convert for their reader)."""
+    return when.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+@cache
+def _environment() -> jinja2.Environment:
+    """The template environment: HTML autoescaping on, a missing value is an error."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("krise_tui.channels", _TEMPLATES),
+        # Every template here is HTML, so escape always (not by file extension): a
+        # message's text can never become markup on the municipality's master page.
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def _page_template() -> jinja2.Template:
+    return _environment().get_template("page.html.j2")
+
+
+def _entry_template() -> jinja2.Template:
+    return _environment().get_template("entry.html.j2")

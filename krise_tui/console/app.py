@@ -31,18 +31,16 @@ from krise_tui.console.messages import (
     publish,
 )
 from krise_tui.core.describe import describe
-from krise_tui.core.engine import (
+from krise_tui.core.features.freeze import (
     ExtendFreeze,
     Freeze,
+    FreezeState,
     LiftFreeze,
-    PublishCurrentMessage,
-    Rejection,
     RemindUnacknowledged,
-    message_version_id,
 )
-from krise_tui.core.events import EventBase
+from krise_tui.core.kernel import EventBase, Rejection
 from krise_tui.core.rollcall import StaffStatus
-from krise_tui.core.state import EffectStatus, FreezeState, IncidentState
+from krise_tui.core.state import IncidentState
 from krise_tui.playbook.loader import Problem
 from krise_tui.runtime import ConsoleRuntime
 
@@ -215,7 +213,7 @@ class RollCallScreen(ModalScreen[None]):
 
     def refresh_data(self) -> None:
         rc = self.runtime.roll_call()
-        freeze = self.runtime.state.freeze
+        freeze = self.runtime.state.freeze.current
         if freeze is None or not freeze.active:
             title = (
                 "Ingen aktiv frys. Oppropet gjelder forrige frysmelding."
@@ -296,11 +294,12 @@ class ConsoleApp(App[None]):
     ]
 
     class StateChanged(Message):
-        """The runtime folded new events."""
+        """The runtime journaled new events (``first_seq``: the first one's sequence number)."""
 
-        def __init__(self, events: list[EventBase]) -> None:
+        def __init__(self, events: list[EventBase], first_seq: int) -> None:
             super().__init__()
             self.events = events
+            self.first_seq = first_seq
 
     class LinkChanged(Message):
         """The broker connection changed."""
@@ -322,6 +321,7 @@ class ConsoleApp(App[None]):
         self.runtime = runtime
         self.started = False
         self._banner_parts: dict[str, str] = {}
+        self._last_seq = 0
 
     def compose(self) -> ComposeResult:
         # markup=False: operator and bus texts must show exactly as written
@@ -329,7 +329,6 @@ class ConsoleApp(App[None]):
         yield Static("", id="banner", markup=False)
         yield Static("Ingen gjeldende budskap ennå.", id="current", markup=False)
         yield DataTable(id="journal", cursor_type="row", zebra_stripes=True)
-        yield Input(placeholder="Ny melding – Enter for å publisere (n)", id="compose")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -343,7 +342,13 @@ class ConsoleApp(App[None]):
     @work(name="start-runtime", group="runtime", exclusive=True, exit_on_error=False)
     async def _start_runtime(self) -> None:
         rt = self.runtime
-        rt.on_state(lambda _s, events: self.post_message(self.StateChanged(events)))
+
+        def changed(state: IncidentState, events: list[EventBase]) -> None:
+            # The sequence numbers are taken now, when the events are journaled (the
+            # message is handled later, when more may have been journaled meanwhile).
+            self.post_message(self.StateChanged(events, state.event_count - len(events) + 1))
+
+        rt.on_state(changed)
         rt.on_link(lambda state, detail: self.post_message(self.LinkChanged(state, detail)))
         rt.on_playbook(lambda problems: self.post_message(self.PlaybookReloaded(problems)))
         await rt.start()
@@ -359,6 +364,7 @@ class ConsoleApp(App[None]):
         assert rt.journal is not None
         table = self.query_one("#journal", DataTable)
         table.clear()
+        self._last_seq = 0
         for row in await rt.journal.tail(200):
             from krise_tui.core.events import event_from_json
 
@@ -376,9 +382,8 @@ class ConsoleApp(App[None]):
     # --- updates -----------------------------------------------------------------------
 
     def on_console_app_state_changed(self, message: StateChanged) -> None:
-        base = self.runtime.state.event_count - len(message.events)
-        for offset, event in enumerate(message.events, start=1):
-            self._add_row(base + offset, event)
+        for offset, event in enumerate(message.events):
+            self._add_row(message.first_seq + offset, event)
         self._refresh_all()
         if isinstance(self.screen, RollCallScreen | LedgerScreen):
             self.screen.refresh_data()
@@ -387,20 +392,21 @@ class ConsoleApp(App[None]):
         rt = self.runtime
         if message.problems:
             kept = (
-                f"bruker fortsatt {rt.state.playbook_title} ({(rt.playbook_hash or '')[:8]})"
+                f"bruker fortsatt {rt.state.incident.playbook_title} "
+                f"({(rt.playbook_hash or '')[:8]})"
                 if rt.playbook is not None
-                else "ingen gyldig drejebok er lastet"
+                else "ingen gyldig dreiebok er lastet"
             )
             lines = [str(p) for p in message.problems[:4]]
             more = len(message.problems) - len(lines)
             if more > 0:
                 lines.append(f"… og {more} til (krise playbook check)")
-            self._set_banner("playbook", f"✗ Drejeboka har feil – {kept}:\n" + "\n".join(lines))
+            self._set_banner("playbook", f"✗ Dreieboka har feil – {kept}:\n" + "\n".join(lines))
         else:
             self._set_banner("playbook", None)
             self.notify(
-                f"{rt.state.playbook_title} ({(rt.playbook_hash or '')[:8]})",
-                title="Drejebok lastet",
+                f"{rt.state.incident.playbook_title} ({(rt.playbook_hash or '')[:8]})",
+                title="Dreiebok lastet",
             )
         self._refresh_all()
 
@@ -413,6 +419,9 @@ class ConsoleApp(App[None]):
             self._set_banner("link", f"! {info.warning}" if info and info.warning else None)
 
     def _add_row(self, seq: int, event: EventBase) -> None:
+        if seq <= self._last_seq:
+            return  # already shown (loaded from the journal at start)
+        self._last_seq = seq
         table = self.query_one("#journal", DataTable)
         table.add_row(str(seq), f"{event.ts.astimezone():%H:%M:%S}", Text(describe(event)))
         table.move_cursor(row=table.row_count - 1)
@@ -443,37 +452,28 @@ class ConsoleApp(App[None]):
         if info is not None and width >= 110:
             broker = f"MQTT {LINK_LABEL[rt.link_state]} {info.label}"
         now = rt.clock.now()
-        if st.freeze is not None and st.freeze.active:
+        if st.freeze.active:
             rc = rt.roll_call()
             freeze = f"FRYS ● {rc.count(StaffStatus.ACKED)}/{rc.total} kvittert"
         else:
             freeze = "FRYS ○ av"
-        right = f" · nivå {st.level} · {t_plus(st.opened_at, now)}  {broker}  {freeze}"
+        clock = t_plus(st.incident.opened_at, now)
+        right = f" · nivå {st.incident.level} · {clock}  {broker}  {freeze}"
         # The line must fit 80 columns: the title gives way, never the state.
         room = max(8, width - len(right) - 2)
-        title = st.title or "Ingen hendelse"
+        title = st.incident.title or "Ingen hendelse"
         if len(title) > room:
             title = title[: room - 1] + "…"
         self.query_one("#status", Static).update(f" {title}{right}")
 
     def _refresh_current(self, state: IncidentState) -> None:
-        msg = state.current_message
+        msg = state.messages.current
         widget = self.query_one("#current", Static)
         if msg is None:
             widget.update("Ingen gjeldende budskap ennå.")
             return
-        delivered = [e for e in state.effects.values() if e.topic.endswith("/message/current")]
-        latest = delivered[-1] if delivered else None
-        if latest is None:
-            status = ""
-        elif latest.status is EffectStatus.CONFIRMED:
-            status = "ansatte ✓ levert"
-        elif latest.last_error:
-            status = f"ansatte … venter ({latest.last_error})"
-        else:
-            status = "ansatte … sendt"
-        ledger = ledger_line(self.runtime) if state.published_version else status
-        version = state.versions.get(state.published_version or "")
+        ledger = ledger_line(self.runtime)
+        version = state.messages.versions.get(state.messages.published_version or "")
         if version is not None and version.break_glass_reason:
             ledger += (
                 f"\n  ⚠ NØDPROSEDYRE: godkjent av forfatteren alene – {version.break_glass_reason}"
@@ -488,8 +488,10 @@ class ConsoleApp(App[None]):
 
     def action_new_message(self, status: str = "published", supersedes: str | None = None) -> None:
         if self.runtime.org is None:
-            # No org file (no operators to approve): a plain current message for staff.
-            self.query_one("#compose", Input).focus()
+            self.notify(
+                "Meldinger krever en org-fil med operatører som kan godkjenne (org_file).",
+                severity="warning",
+            )
             return
 
         def approved(result: ApprovalResult | None) -> None:
@@ -580,7 +582,7 @@ class ConsoleApp(App[None]):
 
             self.push_screen(ConfirmScreen(question), confirmed)
 
-        self.push_screen(FreezeScreen(self.runtime.state.freeze), after)
+        self.push_screen(FreezeScreen(self.runtime.state.freeze.current), after)
 
     @work(name="freeze", group="freeze", exit_on_error=False)
     async def _apply_freeze(self, request: FreezeRequest) -> None:
@@ -602,28 +604,3 @@ class ConsoleApp(App[None]):
 
     def action_rollcall(self) -> None:
         self.push_screen(RollCallScreen(self.runtime))
-
-    @on(Input.Submitted, "#compose")
-    def _compose_submitted(self, event: Input.Submitted) -> None:
-        text = event.value.strip()
-        if not text:
-            self.notify("Meldingen er tom.", severity="warning")
-            return
-        version = message_version_id({"nb": text})[:8]
-        question = f"Publiser versjon {version} som gjeldende budskap til ansatte?\n\n«{text}»"
-
-        def after(answer: bool | None) -> None:
-            if answer:
-                self._publish(text)
-
-        self.push_screen(ConfirmScreen(question), after)
-
-    @work(name="publish", group="publish", exit_on_error=False)
-    async def _publish(self, text: str) -> None:
-        decision = await self.runtime.submit(PublishCurrentMessage(text))
-        if isinstance(decision, Rejection):
-            self.notify(decision.reason, title="Ikke publisert", severity="error")
-            return
-        self.query_one("#compose", Input).value = ""
-        self.query_one("#journal", DataTable).focus()  # keys work again (f, s, n …)
-        self.notify("Publisert som gjeldende budskap.", title="Publisert")

@@ -33,17 +33,26 @@ from textual.widgets import (
     TextArea,
 )
 
-from krise_tui.core.engine import Accepted, PublishVersion, Rejection, RetryDelivery, SaveDraft
-from krise_tui.core.messaging import DraftVariant, lint_draft, version_id_for
-from krise_tui.core.state import Delivery, DeliveryStatus
+from krise_tui.core.features.messages import (
+    Delivery,
+    DeliveryStatus,
+    DraftVariant,
+    PublishVersion,
+    RetryDelivery,
+    SaveDraft,
+    lint_draft,
+    version_id_for,
+)
+from krise_tui.core.kernel import Accepted, Rejection
 from krise_tui.rules.sms import sms_info
 from krise_tui.runtime import ConsoleRuntime
 
 STATUS_WORDS = {
     DeliveryStatus.QUEUED: "○ i kø",
-    DeliveryStatus.SENT: "… sendt",
+    DeliveryStatus.HANDED: "… overlevert",
     DeliveryStatus.DELIVERED: "✓ levert",
     DeliveryStatus.FAILED: "✗ feilet",
+    DeliveryStatus.NO_RECEIPT: "? ingen kvittering",
 }
 
 
@@ -52,15 +61,15 @@ def delivery_word(delivery: Delivery) -> str:
     word = STATUS_WORDS[delivery.status]
     if delivery.status is DeliveryStatus.FAILED and delivery.reason:
         word += f": {delivery.reason}"
-        if not delivery.permanent:
-            word += " (prøver igjen)"
+    elif delivery.retrying and delivery.reason:
+        word += f" – forsøk {delivery.attempts} feilet: {delivery.reason} (broen prøver igjen)"
     return word
 
 
 def ledger_line(runtime: ConsoleRuntime) -> str:
     """One line: every channel of the published version with its status symbol."""
     parts = []
-    for d in runtime.state.ledger():
+    for d in runtime.state.messages.ledger():
         symbol = STATUS_WORDS[d.status].split(" ", 1)[0]
         parts.append(f"{d.channel} {symbol}")
     return "  ".join(parts)
@@ -108,7 +117,7 @@ class ComposeScreen(Screen[DraftReady | None]):
 
     def compose(self) -> ComposeResult:
         rt = self.runtime
-        author = rt.settings.operator
+        author = rt.operator
         policy = rt.message_policy()
         if policy is not None and author in policy.operators:
             author = policy.operators[author].signature
@@ -136,7 +145,7 @@ class ComposeScreen(Screen[DraftReady | None]):
 
     def on_mount(self) -> None:
         self.query_one("#headline-nb", Input).focus()
-        earlier = self.runtime.state.versions.get(self.supersedes or "")
+        earlier = self.runtime.state.messages.versions.get(self.supersedes or "")
         if earlier is not None:  # start from the text being updated or retracted
             for variant in earlier.variants:
                 lang = str(variant["lang"])
@@ -258,7 +267,7 @@ class ApproveScreen(ModalScreen[ApprovalResult | None]):
         super().__init__()
         self.runtime = runtime
         self.draft_id = draft_id
-        draft = runtime.state.drafts[draft_id]
+        draft = runtime.state.messages.drafts[draft_id]
         self.variants = [DraftVariant.from_json(v) for v in draft.variants]
         self.version_preview = version_id_for(
             self.variants, status=draft.status, supersedes=draft.supersedes
@@ -339,7 +348,7 @@ class ApproveScreen(ModalScreen[ApprovalResult | None]):
         assert isinstance(decision, Accepted)
         event = decision.events[0]
         version_id = str(event.version_id)  # type: ignore[attr-defined]
-        channels = len(self.runtime.state.versions[version_id].channels)
+        channels = len(self.runtime.state.messages.versions[version_id].channels)
         self.dismiss(ApprovalResult(version_id, channels))
 
 
@@ -373,7 +382,7 @@ class LedgerScreen(ModalScreen[None]):
 
     def refresh_data(self) -> None:
         state = self.runtime.state
-        version = state.versions.get(state.published_version or "")
+        version = state.messages.versions.get(state.messages.published_version or "")
         title = "Ingen melding er publisert ennå."
         if version is not None:
             title = (
@@ -383,7 +392,7 @@ class LedgerScreen(ModalScreen[None]):
         self.query_one("#ledger-title", Static).update(title)
         table = self.query_one("#deliveries", DataTable)
         table.clear()
-        for d in state.ledger():
+        for d in state.messages.ledger():
             when = f"{d.updated_at.astimezone():%H:%M:%S}" if d.updated_at else ""
             table.add_row(d.channel, Text(delivery_word(d)), str(d.attempts), when, key=d.effect_id)
 
@@ -397,7 +406,7 @@ class LedgerScreen(ModalScreen[None]):
         self._replace("retracted")
 
     def _replace(self, status: str) -> None:
-        published = self.runtime.state.published_version
+        published = self.runtime.state.messages.published_version
         if published is None:
             self.notify("Ingen publisert melding å erstatte.", severity="warning")
             return

@@ -102,10 +102,11 @@ class RollCall:
 
 def roll_call(state: IncidentState, roster: Mapping[str, str | None] | None) -> RollCall:
     """Compute the roll-call for the current freeze."""
-    freeze = state.freeze
+    freeze = state.freeze.current
     if roster is None:
-        seen = {key.split("/", 1)[1] for key in state.presence if key.startswith("staff/")}
-        seen |= set(state.acks)
+        presence = state.inbound.presence
+        seen = {key.split("/", 1)[1] for key in presence if key.startswith("staff/")}
+        seen |= set(state.freeze.acks)
         roster = dict.fromkeys(sorted(seen))
     by_dept: dict[str, DepartmentRow] = {}
     for staff_id, department in sorted(roster.items()):
@@ -114,16 +115,18 @@ def roll_call(state: IncidentState, roster: Mapping[str, str | None] | None) -> 
         dept_name = department or NO_DEPARTMENT
         row = by_dept.setdefault(dept_name, DepartmentRow(dept_name))
         key = f"staff/{staff_id}"
-        ack = state.acks.get(staff_id)
-        online = state.presence.get(key, False)
+        ack = state.freeze.acks.get(staff_id)
+        online = state.inbound.presence.get(key, False)
         since: datetime | None
         if freeze is not None and ack is not None and ack.seq == freeze.seq:
             status, since = StaffStatus.ACKED, ack.at
         elif online:
-            status, since = StaffStatus.PENDING, state.presence_at.get(key)
+            status, since = StaffStatus.PENDING, state.inbound.presence_at.get(key)
         else:
-            status, since = StaffStatus.OFFLINE, state.presence_at.get(key)
-        row.rows.append(StaffRow(staff_id, dept_name, status, since, state.reminders.get(staff_id)))
+            status, since = StaffStatus.OFFLINE, state.inbound.presence_at.get(key)
+        row.rows.append(
+            StaffRow(staff_id, dept_name, status, since, state.freeze.reminders.get(staff_id))
+        )
     return RollCall(
         freeze_seq=None if freeze is None else freeze.seq,
         departments=[by_dept[k] for k in sorted(by_dept)],

@@ -1,8 +1,11 @@
 """The journal: an append-only, hash-chained SQLite log of every event.
 
-Each row stores the event's canonical JSON and a SHA-256 over the previous row's hash,
-its own sequence number, the active playbook hash and that JSON. Altering, removing or
-reordering a row breaks the chain and :func:`verify_file` names the first bad ``seq``.
+Each row stores the event's canonical JSON and a SHA-256 over the previous row's hash and
+*every* column of the row (seq, event id, type, time, incident, active playbook hash,
+body). Altering, removing or reordering a row breaks the chain and :func:`verify_file`
+names the first bad ``seq``; the columns outside the body are also checked against the
+body, so a forged time or type is caught even if someone recomputes nothing. Rows cut
+off the end are caught by the signed head (:mod:`krise_tui.journal.head`).
 Triggers refuse UPDATE and DELETE so that mistakes fail loudly (a determined attacker
 can drop them, which is what the hash chain is for).
 
@@ -20,19 +23,28 @@ import gc
 import hashlib
 import json
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
 import aiosqlite
 
-from krise_tui.core.events import EVENT_ADAPTER, EVENT_LIST_ADAPTER, Event, EventBase
+from krise_tui.core.events import EVENT_ADAPTER, EVENT_LIST_ADAPTER
 from krise_tui.core.ids import canonical_json
-from krise_tui.core.state import IncidentState, apply, fold, state_hash
+from krise_tui.core.kernel import EventBase
+from krise_tui.core.state import (
+    IncidentState,
+    apply,
+    fold,
+    state_from_json,
+    state_hash,
+    state_to_json,
+)
+from krise_tui.files import create_private
 
 GENESIS = "0" * 64
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -65,7 +77,8 @@ CREATE TABLE IF NOT EXISTS snapshots (
 # same Python function verify uses, registered as an SQL function.
 INSERT_NEXT = """
 INSERT INTO events(seq, event_id, type, ts, incident_id, playbook_hash, body, prev_hash, hash)
-SELECT h.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6, h.hash, krise_row_hash(h.hash, h.seq + 1, ?5, ?6)
+SELECT h.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6, h.hash,
+       krise_row_hash(h.hash, h.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6)
 FROM (
     SELECT COALESCE(MAX(seq), 0) AS seq,
            COALESCE((SELECT hash FROM events ORDER BY seq DESC LIMIT 1), ?7) AS hash
@@ -89,19 +102,34 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _sql_row_hash(prev_hash: str, seq: int, playbook_hash: str | None, body: str) -> str:
-    return row_hash(prev_hash, int(seq), playbook_hash, body)
+def _sql_row_hash(
+    prev_hash: str,
+    seq: int,
+    event_id: str,
+    type_: str,
+    ts: str,
+    incident_id: str,
+    playbook_hash: str | None,
+    body: str,
+) -> str:
+    return row_hash(prev_hash, int(seq), event_id, type_, ts, incident_id, playbook_hash, body)
 
 
-def row_hash(prev_hash: str, seq: int, playbook_hash: str | None, body: str) -> str:
-    """The chain hash of one row."""
+def row_hash(
+    prev_hash: str,
+    seq: int,
+    event_id: str,
+    type_: str,
+    ts: str,
+    incident_id: str,
+    playbook_hash: str | None,
+    body: str,
+) -> str:
+    """The chain hash of one row: the previous hash and every column of this one."""
     h = hashlib.sha256()
-    h.update(prev_hash.encode("ascii"))
-    h.update(b"\x1f")
-    h.update(str(seq).encode("ascii"))
-    h.update(b"\x1f")
-    h.update((playbook_hash or "").encode("ascii"))
-    h.update(b"\x1f")
+    for part in (prev_hash, str(seq), event_id, type_, ts, incident_id, playbook_hash or ""):
+        h.update(part.encode("utf-8"))
+        h.update(b"\x1f")
     h.update(body.encode("utf-8"))
     return h.hexdigest()
 
@@ -126,15 +154,16 @@ class JournalError(Exception):
 class Journal:
     """Async, append-only event store on one SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()
 
     @classmethod
-    async def open(cls, path: Path) -> Journal:
-        """Open (creating if needed) the journal at ``path``."""
-        journal = cls(path)
+    async def open(cls, path: Path, *, read_only: bool = False) -> Journal:
+        """Open (creating if needed, unless ``read_only``) the journal at ``path``."""
+        journal = cls(path, read_only=read_only)
         await journal._connect()
         return journal
 
@@ -152,14 +181,17 @@ class Journal:
         await self.close()
 
     async def _connect(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if self.read_only:
+            await self._connect_read_only()
+            return
+        create_private(self.path)
         db = await aiosqlite.connect(self.path, isolation_level=None)
         try:
             await db.execute("PRAGMA busy_timeout = 10000")
             await db.execute("PRAGMA journal_mode = WAL")
             await db.execute("PRAGMA synchronous = FULL")
             await db.executescript(SCHEMA)
-            await db.create_function("krise_row_hash", 4, _sql_row_hash, deterministic=True)
+            await db.create_function("krise_row_hash", 8, _sql_row_hash, deterministic=True)
             async with db.execute("SELECT value FROM meta WHERE key = 'schema'") as cur:
                 row = await cur.fetchone()
             if row is None:
@@ -178,6 +210,40 @@ class Journal:
             await db.close()
             raise
         self._db = db
+
+    async def _connect_read_only(self) -> None:
+        if not self.path.exists():
+            raise JournalError(f"{self.path}: no such journal")
+        db = await aiosqlite.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+        try:
+            async with db.execute("SELECT value FROM meta WHERE key = 'schema'") as cur:
+                row = await cur.fetchone()
+        except sqlite3.DatabaseError as exc:
+            await db.close()
+            raise JournalError(f"{self.path}: not a krise journal ({exc})") from exc
+        if row is None or row[0] != SCHEMA_VERSION:
+            await db.close()
+            found = "no schema" if row is None else f"schema {row[0]}"
+            raise JournalError(
+                f"{self.path}: {found} is not supported (this krise reads {SCHEMA_VERSION})"
+            )
+        self._db = db
+
+    async def rows(self, *, after_seq: int = 0, chunk: int = 5000) -> AsyncIterator[JournalRow]:
+        """Every row after ``after_seq``, oldest first, read in chunks (any journal size)."""
+        last = after_seq
+        while True:
+            async with self.db.execute(
+                "SELECT seq, event_id, type, ts, playbook_hash, body, hash FROM events"
+                " WHERE seq > ? ORDER BY seq LIMIT ?",
+                (last, chunk),
+            ) as cur:
+                rows = list(await cur.fetchall())
+            if not rows:
+                return
+            for r in rows:
+                yield JournalRow(*r)
+            last = int(rows[-1][0])
 
     @property
     def db(self) -> aiosqlite.Connection:
@@ -240,7 +306,7 @@ class Journal:
                 row = await cur.fetchone()
             if row is None:
                 raise JournalError(f"cannot snapshot at seq {seq}: no such row")
-            body = canonical_json(state.to_json()).decode("utf-8")
+            body = canonical_json(state_to_json(state)).decode("utf-8")
             await self.db.execute(
                 "INSERT OR REPLACE INTO snapshots(seq, chain_hash, state, state_hash)"
                 " VALUES (?, ?, ?, ?)",
@@ -253,7 +319,7 @@ class Journal:
             row = await cur.fetchone()
         return int(row[0]) if row else 0
 
-    async def read_events(self, *, after_seq: int = 0) -> list[Event]:
+    async def read_events(self, *, after_seq: int = 0) -> list[EventBase]:
         """All events after ``after_seq``, in order (parsed in one pass for speed)."""
         async with self.db.execute(
             "SELECT body FROM events WHERE seq > ? ORDER BY seq", (after_seq,)
@@ -282,7 +348,10 @@ class Journal:
             row = await cur.fetchone()
         if row is None:
             return IncidentState(), 0
-        state = IncidentState.from_json(json.loads(row[1]))
+        try:
+            state = state_from_json(json.loads(row[1]))
+        except ValueError:
+            return IncidentState(), 0  # a snapshot of an older shape: fold from the start
         if state_hash(state) != row[2]:
             return IncidentState(), 0
         return state, int(row[0])
@@ -346,24 +415,33 @@ def verify_file(path: Path, *, expect_head: str | None = None) -> VerifyReport:
 
 def _verify(con: sqlite3.Connection, path: Path, expect_head: str | None) -> VerifyReport:
     snapshots = dict(con.execute("SELECT seq, state_hash FROM snapshots").fetchall())
-    cur = con.execute("SELECT seq, playbook_hash, body, prev_hash, hash FROM events ORDER BY seq")
+    cur = con.execute(
+        "SELECT seq, event_id, type, ts, incident_id, playbook_hash, body, prev_hash, hash"
+        " FROM events ORDER BY seq"
+    )
     prev = GENESIS
     expected_seq = 0
     state = IncidentState()
-    for seq, playbook_hash, body, prev_hash, digest in cur:
+    for seq, event_id, type_, ts, incident_id, playbook_hash, body, prev_hash, digest in cur:
         expected_seq += 1
         if seq != expected_seq:
             return VerifyReport(False, seq, prev, expected_seq, f"seq {expected_seq} is missing")
         if prev_hash != prev:
             return VerifyReport(False, seq, prev, seq, f"seq {seq}: previous-hash link is broken")
-        if row_hash(prev, seq, playbook_hash, body) != digest:
+        if row_hash(prev, seq, event_id, type_, ts, incident_id, playbook_hash, body) != digest:
             return VerifyReport(
                 False, seq, prev, seq, f"seq {seq}: content does not match its hash"
             )
         try:
-            apply(state, EVENT_ADAPTER.validate_json(body))
+            event = EVENT_ADAPTER.validate_json(body)
         except ValueError as exc:
             return VerifyReport(False, seq, prev, seq, f"seq {seq}: not a valid event ({exc})")
+        columns = (event.id, getattr(event, "type", ""), event.ts.isoformat(), event.incident_id)
+        if columns != (event_id, type_, ts, incident_id):
+            return VerifyReport(
+                False, seq, prev, seq, f"seq {seq}: its columns do not match its event"
+            )
+        apply(state, event)
         if seq in snapshots and snapshots[seq] != state_hash(state):
             return VerifyReport(
                 False, seq, prev, seq, f"snapshot at seq {seq} does not match the journal"
@@ -378,3 +456,13 @@ def _verify(con: sqlite3.Connection, path: Path, expect_head: str | None) -> Ver
             f"head hash {prev[:12]}… is not the expected {expect_head[:12]}… (rows cut off?)",
         )
     return VerifyReport(True, expected_seq, prev)
+
+
+def row_hash_at(path: Path, seq: int) -> str | None:
+    """The chain hash of row ``seq`` (None when there is no such row)."""
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        row = con.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchone()
+    finally:
+        con.close()
+    return None if row is None else str(row[0])

@@ -3,7 +3,10 @@
 ``krise playbook check FILE… [--org ORGFILE]`` prints every problem as
 ``file:line:column: message`` (the format editors and CI understand) and one ``OK`` line
 per valid file, and exits 1 when any file has a problem. Languages still awaiting a
-translator are named on the OK line; they are not errors.
+translator are named on the OK line; they are not errors. With ``--org`` each playbook
+is also checked against the organisation: required languages, channels, staff groups,
+four eyes, and a CAP area that may only narrow the org's (a playbook naming another
+municipality fails here, not in a request to the police).
 
 Hook it into the main parser with :func:`add_playbook_parser`; :func:`run_check` is the
 same check as a function.
@@ -92,7 +95,8 @@ def add_playbook_parser(
         "check",
         help="validate playbooks; print file:line:column: message per problem",
         description=(
-            "Validate playbook files, and with --org check them against an org file. "
+            "Validate playbook files, and with --org check them against an org file "
+            "(languages, channels, staff groups, four eyes, the CAP area). "
             "Exit 0 when every file is valid, 1 otherwise."
         ),
     )

@@ -4,7 +4,8 @@ Two kinds of YAML document describe how a municipality communicates in a crisis:
 
 - the **organisation file** (:class:`Org`): who may draft and approve (operators with
   roles and scrypt passphrase hashes), staff groups, channels (secrets only by
-  reference), required languages and allow-listed phone numbers;
+  reference), required languages, allow-listed phone numbers, the municipality's area
+  (for CAP requests) and its time zone;
 - the **playbook** (:class:`Playbook`), one per incident type: deadlines, checklist,
   message templates with declared placeholders, anticipated questions, triage keywords,
   freeze and approval policy, CAP defaults.
@@ -16,7 +17,8 @@ Every model forbids unknown keys. Validation happens in two layers:
 2. :meth:`Org.issues` / :meth:`Playbook.issues` check what spans fields (duplicate ids,
    unknown placeholders, SMS length after filling in the example values), and
    :meth:`Playbook.org_issues` checks a playbook against an organisation (required
-   languages, channel ids, freeze scope, four-eyes staffing).
+   languages, channel ids, freeze scope, four-eyes staffing, and that its CAP area only
+   narrows the municipality's own).
 
 Constructing a model runs layer 2 too and raises on any issue. The YAML loader
 (:mod:`krise_tui.playbook.loader`) validates with the context ``{DEFER_CHECKS: True}``
@@ -60,16 +62,21 @@ from pydantic import (
     model_validator,
 )
 
-from krise_tui.exports.cap import CapCategory, CapCertainty, CapSeverity, CapUrgency
+from krise_tui.rules.contact import EMERGENCY_NUMBERS, InvalidPhoneNumber, normalize_phone
 from krise_tui.rules.sms import sms_info
+from krise_tui.timefmt import DEFAULT_TIMEZONE, check_timezone
+from krise_tui.wire.cap import (
+    CapCategory,
+    CapCertainty,
+    CapSeverity,
+    CapUrgency,
+    circle_within,
+    polygon_within,
+)
 
 DEFER_CHECKS = "krise.defer_checks"
 """Validation-context key: when true, the cross-field checks (``issues()``) are left to
 the caller (the loader runs them itself to report positions)."""
-
-EMERGENCY_NUMBERS = ("110", "112", "113", "116117")
-"""Emergency numbers that are always allowed in messages (fire, police, ambulance,
-out-of-hours doctor)."""
 
 STANDARD_CASE_REPLY = (
     "Vi takker for henvendelsen. Den er sendt videre til postmottak for journalføring og "
@@ -86,7 +93,9 @@ STAFF_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 ENV_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,127}$"
 PLACEHOLDER_PATTERN = r"^[^\W\d]\w{0,63}$"
 MUNICIPALITY_PATTERN = r"^[0-9]{4}$"
-PHONE_PATTERN = r"^\+?[0-9][0-9 .-]{1,22}[0-9]$"
+MUNICIPALITY_GEOCODE = "kommunenummer"
+"""The CAP ``geocode`` ``valueName`` of a Norwegian municipality number."""
+PHONE_PATTERN = r"^\+?[0-9][0-9 .()/-]{1,38}[0-9]$"
 DURATION_PATTERN = r"^(0|([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?)$"
 OFFSET_PATTERN = r"^T\+(0|([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?)$"
 SCRYPT_PATTERN = r"^scrypt\$[0-9]+\$[0-9]+\$[0-9]+\$[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+$"
@@ -369,27 +378,86 @@ PassphraseHash = Annotated[str, AfterValidator(_check_scrypt), _schema(SCRYPT_PA
 # --- phone numbers -------------------------------------------------------------------------
 
 
-def normalise_phone(number: str) -> str:
-    """Digits only, Norwegian country code dropped: ``"+47 75 18 00 00"`` → ``"75180000"``.
-
-    Foreign numbers keep a leading ``+`` and their country code.
-    """
-    text = number.strip()
-    plus = text.startswith("+")
-    digits = "".join(ch for ch in text if ch.isdigit())
-    if plus and digits.startswith("47") and len(digits) == 10:
-        return digits[2:]
-    if not plus and digits.startswith("0047") and len(digits) == 12:
-        return digits[4:]
-    return f"+{digits}" if plus else digits
+def _check_phone(value: str) -> str:
+    # Normalised by the same function the lint uses, so that a number accepted here is
+    # one the lint will recognise as allowed (see krise_tui.rules.contact).
+    try:
+        normalize_phone(value)
+    except InvalidPhoneNumber as exc:
+        raise ValueError(str(exc)) from None
+    return value
 
 
-PhoneNumber = Annotated[
+PhoneNumber = Annotated[str, AfterValidator(_check_phone), _schema(PHONE_PATTERN)]
+"""A phone number as people write it: ``75 18 00 00``, ``+47 75180000``, ``116 117``;
+kept as written, compared in :func:`~krise_tui.rules.contact.normalize_phone`'s form."""
+
+
+def _check_zone(value: str) -> str:
+    check_timezone(value)
+    return value
+
+
+TimeZoneName = Annotated[
     str,
-    _pattern_check(PHONE_PATTERN, "a phone number (digits, spaces allowed, like 75 18 00 00)"),
-    _schema(PHONE_PATTERN),
+    AfterValidator(_check_zone),
+    WithJsonSchema({"type": "string", "examples": ["Europe/Oslo"]}),
 ]
-"""A phone number as people write it: ``75 18 00 00``, ``+47 75180000``."""
+"""An IANA time zone name, e.g. ``Europe/Oslo``."""
+
+
+# --- areas ---------------------------------------------------------------------------------
+
+
+def _parse_point(text: str) -> tuple[float, float]:
+    lat_text, sep, lon_text = text.partition(",")
+    try:
+        if not sep:
+            raise ValueError
+        lat, lon = float(lat_text), float(lon_text)
+    except ValueError:
+        raise ValueError(f"{_short(text)} is not a point: write latitude,longitude") from None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise ValueError(f"{_short(text)} is outside latitude ±90, longitude ±180")
+    return lat, lon
+
+
+def _check_polygon(value: str) -> str:
+    points = [_parse_point(p) for p in value.split()]
+    if len(points) < 4:
+        raise ValueError("a polygon needs at least four points (the first repeated last)")
+    if points[0] != points[-1]:
+        raise ValueError("a polygon must end where it starts (first point = last point)")
+    return value
+
+
+def _check_circle(value: str) -> str:
+    parts = value.split()
+    if len(parts) != 2:
+        raise ValueError(f"{_short(value)} is not a circle: write 'latitude,longitude radius_km'")
+    _parse_point(parts[0])
+    try:
+        radius = float(parts[1])
+    except ValueError:
+        raise ValueError(f"{_short(parts[1])} is not a radius in km") from None
+    if not 0 <= radius <= 20000:
+        raise ValueError("the radius must be between 0 and 20000 km")
+    return value
+
+
+Polygon = Annotated[
+    str,
+    AfterValidator(_check_polygon),
+    WithJsonSchema({"type": "string", "description": "lat,lon lat,lon … (closed)"}),
+]
+"""A CAP polygon: ``"lat,lon lat,lon …"`` (WGS 84) with the first point repeated last."""
+
+Circle = Annotated[
+    str,
+    AfterValidator(_check_circle),
+    WithJsonSchema({"type": "string", "description": "lat,lon radius_km"}),
+]
+"""A CAP circle: ``"lat,lon radius_km"`` (WGS 84 centre, radius in kilometres)."""
 
 
 # --- base ----------------------------------------------------------------------------------
@@ -678,6 +746,27 @@ class ChannelDef(StrictModel):
         return self.name or self.id
 
 
+class OrgArea(StrictModel):
+    """The municipality's area: what a CAP request covers unless a playbook narrows it.
+
+    The request's geocode is the org's ``municipality_number`` (``kommunenummer``); the
+    outline is optional, but a playbook can only narrow the area with a shape when the
+    outline is here to check the shape against.
+    """
+
+    name: Text | None = None
+    """CAP ``areaDesc``, e.g. ``Hattfjelldal kommune`` (default: the org's ``name``)."""
+    polygons: list[Polygon] = Field(default_factory=list)
+    """The municipality's outline as CAP polygons, ``"lat,lon lat,lon …"`` (closed)."""
+    circles: list[Circle] = Field(default_factory=list)
+    """Or circles covering it, ``"lat,lon radius_km"``."""
+
+    @property
+    def has_outline(self) -> bool:
+        """True when polygons or circles say where the municipality is."""
+        return bool(self.polygons or self.circles)
+
+
 class Org(Document):
     """The organisation file: one municipality (or other public body)."""
 
@@ -709,6 +798,12 @@ class Org(Document):
     allowed_phone_numbers: list[PhoneNumber] = Field(default_factory=list)
     """The municipality's own numbers, allowed in messages without a warning. The emergency
     numbers 110, 112, 113 and 116 117 are always allowed and need not be listed."""
+    area: OrgArea = Field(default_factory=OrgArea)
+    """The municipality's area for CAP requests: its name and, optionally, its outline.
+    The geocode is ``municipality_number``."""
+    timezone: TimeZoneName = DEFAULT_TIMEZONE
+    """IANA time zone of the times shown to people (website, feed, console, CAP preview);
+    times are stored and sent in UTC."""
 
     @field_validator("required_languages")
     @classmethod
@@ -771,9 +866,15 @@ class Org(Document):
         raise KeyError(operator_id)
 
     def phone_allowlist(self) -> frozenset[str]:
-        """Normalised allowed numbers: the org's own plus the emergency numbers."""
-        own = {normalise_phone(number) for number in self.allowed_phone_numbers}
+        """Normalised allowed numbers (:func:`~krise_tui.rules.contact.normalize_phone`):
+        the org's own plus the emergency numbers."""
+        own = {normalize_phone(number) for number in self.allowed_phone_numbers}
         return frozenset(own | set(EMERGENCY_NUMBERS))
+
+    @property
+    def area_name(self) -> str:
+        """The municipality's area in words (``area.name``, else ``name``)."""
+        return self.area.name or self.name
 
     def standard_values(self) -> dict[str, str]:
         """Placeholder values the org itself supplies: ``kommune`` and ``nettside``."""
@@ -1009,42 +1110,6 @@ class Question(StrictModel):
     """Words that match incoming posts to this question (any language)."""
 
 
-def _parse_point(text: str) -> tuple[float, float]:
-    lat_text, sep, lon_text = text.partition(",")
-    try:
-        if not sep:
-            raise ValueError
-        lat, lon = float(lat_text), float(lon_text)
-    except ValueError:
-        raise ValueError(f"{_short(text)} is not a point: write latitude,longitude") from None
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise ValueError(f"{_short(text)} is outside latitude ±90, longitude ±180")
-    return lat, lon
-
-
-def _check_polygon(value: str) -> str:
-    points = [_parse_point(p) for p in value.split()]
-    if len(points) < 4:
-        raise ValueError("a polygon needs at least four points (the first repeated last)")
-    if points[0] != points[-1]:
-        raise ValueError("a polygon must end where it starts (first point = last point)")
-    return value
-
-
-def _check_circle(value: str) -> str:
-    parts = value.split()
-    if len(parts) != 2:
-        raise ValueError(f"{_short(value)} is not a circle: write 'latitude,longitude radius_km'")
-    _parse_point(parts[0])
-    try:
-        radius = float(parts[1])
-    except ValueError:
-        raise ValueError(f"{_short(parts[1])} is not a radius in km") from None
-    if not 0 <= radius <= 20000:
-        raise ValueError("the radius must be between 0 and 20000 km")
-    return value
-
-
 class CapGeocode(StrictModel):
     """A CAP ``geocode``: a named code for the area."""
 
@@ -1055,28 +1120,29 @@ class CapGeocode(StrictModel):
 
 
 class CapArea(StrictModel):
-    """A CAP ``area``."""
+    """A part of the municipality a CAP request is narrowed to.
+
+    The municipality's own area comes from the org file (:class:`OrgArea`); a playbook
+    may only narrow it: a named sub-area, optionally with shapes inside the org's
+    outline. It never names another municipality (checked against the org file).
+    """
 
     area_desc: Text
-    """CAP ``areaDesc``: the area in words, e.g. ``Hattfjelldal kommune``."""
+    """The sub-area in words, e.g. ``Forsyningsområdet til det kommunale vannverket``;
+    the request's ``areaDesc`` adds the municipality's name."""
     geocodes: list[CapGeocode] = Field(default_factory=list)
-    """CAP ``geocode`` entries."""
-    polygons: list[
-        Annotated[
-            str,
-            AfterValidator(_check_polygon),
-            WithJsonSchema({"type": "string", "description": "lat,lon lat,lon … (closed)"}),
-        ]
-    ] = Field(default_factory=list)
-    """CAP ``polygon``: ``"lat,lon lat,lon …"`` with the first point repeated last."""
-    circles: list[
-        Annotated[
-            str,
-            AfterValidator(_check_circle),
-            WithJsonSchema({"type": "string", "description": "lat,lon radius_km"}),
-        ]
-    ] = Field(default_factory=list)
-    """CAP ``circle``: ``"lat,lon radius_km"``."""
+    """Not needed: the municipality number comes from the org file. Allowed only as the
+    org's own ``kommunenummer`` (older playbooks wrote it out)."""
+    polygons: list[Polygon] = Field(default_factory=list)
+    """CAP ``polygon``: ``"lat,lon lat,lon …"`` with the first point repeated last; must
+    lie inside the org file's outline."""
+    circles: list[Circle] = Field(default_factory=list)
+    """CAP ``circle``: ``"lat,lon radius_km"``; must lie inside the org file's outline."""
+
+    @property
+    def has_shapes(self) -> bool:
+        """True when polygons or circles narrow the area geometrically."""
+        return bool(self.polygons or self.circles)
 
 
 class CapDefaults(StrictModel):
@@ -1093,8 +1159,12 @@ class CapDefaults(StrictModel):
     """CAP ``severity``: Extreme, Severe, Moderate, Minor, Unknown."""
     certainty: CapCertainty
     """CAP ``certainty``: Observed, Likely, Possible, Unlikely, Unknown."""
-    area: CapArea
-    """The affected area."""
+    area: CapArea | None = None
+    """Narrows the org file's area (leave it out to warn the whole municipality)."""
+
+
+_MUNICIPALITY_NAME_RX = re.compile(r"\b([A-ZÆØÅ][\w-]*(?:[ -][A-ZÆØÅ][\w-]*)*\s+kommune)\b")
+"""``Hattfjelldal kommune``, ``Nord-Fron kommune``: a municipality named in words."""
 
 
 # --- placeholders in text ------------------------------------------------------------------
@@ -1307,13 +1377,90 @@ class Playbook(Document):
             )
         )
 
+    def cap_area_issues(self, org: Org) -> list[Issue]:
+        """Where this playbook's CAP area does more than narrow ``org``'s area.
+
+        A CAP request covers the org file's area (its name, its municipality number as a
+        geocode, its outline). A playbook may name a sub-area and draw shapes inside the
+        outline; it may not name another municipality by number or in words, nor draw a
+        shape outside the outline or where the org file gives none to check against.
+        """
+        if self.cap is None or self.cap.area is None:
+            return []
+        area = self.cap.area
+        base: tuple[str | int, ...] = ("cap", "area")
+        owner = f"{org.area_name} ({org.municipality_number})"
+        rule = "a playbook may only narrow the org file's area"
+        out: list[Issue] = []
+        for index, geocode in enumerate(area.geocodes):
+            if geocode.name.strip().casefold() != MUNICIPALITY_GEOCODE:
+                out.append(
+                    Issue(
+                        (*base, "geocodes", index, "name"),
+                        f"geocode {geocode.name!r} cannot be checked against {owner}: {rule}; "
+                        "narrow it with polygons or circles instead",
+                    )
+                )
+            elif geocode.value.strip() != org.municipality_number:
+                out.append(
+                    Issue(
+                        (*base, "geocodes", index, "value"),
+                        f"names municipality {geocode.value.strip()}, but the org file is "
+                        f"{owner}: {rule}, never name another municipality; remove the "
+                        "geocode (the org file's municipality number is used)",
+                    )
+                )
+        own = [name.casefold() for name in (org.name, org.area_name)]
+        for named in _MUNICIPALITY_NAME_RX.findall(area.area_desc):
+            found = named.casefold()
+            if not any(found in name or name in found for name in own):
+                out.append(
+                    Issue(
+                        (*base, "area_desc"),
+                        f"names {named!r}, but the org file is {owner}: {rule}, never name "
+                        "another municipality; describe the part of the municipality only",
+                    )
+                )
+        if area.has_shapes and not org.area.has_outline:
+            first = "polygons" if area.polygons else "circles"
+            out.append(
+                Issue(
+                    (*base, first),
+                    f"the org file gives no outline of {owner} (area.polygons or "
+                    "area.circles), so this shape cannot be checked to lie inside it: add "
+                    "the outline to the org file, or leave the shape out",
+                )
+            )
+            return out
+        outer = (org.area.polygons, org.area.circles)
+        for index, polygon in enumerate(area.polygons):
+            if not polygon_within(polygon, *outer):
+                out.append(
+                    Issue(
+                        (*base, "polygons", index),
+                        f"this polygon is not inside {owner} as the org file outlines it: "
+                        f"{rule}; check the coordinates (latitude,longitude)",
+                    )
+                )
+        for index, circle in enumerate(area.circles):
+            if not circle_within(circle, *outer):
+                out.append(
+                    Issue(
+                        (*base, "circles", index),
+                        f"this circle is not inside {owner} as the org file outlines it: "
+                        f"{rule}; check the centre (latitude,longitude) and the radius",
+                    )
+                )
+        return out
+
     def org_issues(self, org: Org) -> list[Issue]:
         """Problems of this playbook against an organisation file.
 
         Every required language must be in every template (as text or marked
         ``awaiting_translation``) and in the freeze notice; the channels must exist and
         include the website; the freeze scope's groups must exist; four eyes must be
-        possible with the org's operators.
+        possible with the org's operators; the CAP area may only narrow the org's
+        (:meth:`cap_area_issues`).
         """
         out: list[Issue] = []
         for lang in org.required_languages:
@@ -1365,6 +1512,7 @@ class Playbook(Document):
                             f"{', '.join(sorted(groups)) or 'none'}",
                         )
                     )
+        out += self.cap_area_issues(org)
         if self.approval.four_eyes:
             drafters = [o for o in org.operators if o.role.may_draft]
             if len(drafters) < 2 or not any(o.role.may_approve for o in drafters):

@@ -27,6 +27,14 @@ Judgement calls, to keep dates, times, years, postcodes and amounts out:
 - Anything that overlaps an ID number is left to the ID-number rule, so an 11-digit ID
   number is never reported twice and its digits never appear in a contact finding.
 
+Normalising a number written by a person (an allow-list entry, an org file's own
+numbers) is :func:`normalize_phone`, the one place that does it, with Google's
+``phonenumbers`` metadata (region ``NO`` unless told otherwise): ``+47 75 18 00 00``,
+``0047 75180000``, ``75.18.00.00`` and ``75-18-00-00`` are all ``75180000``; a foreign
+number is kept in E.164 (``+468123456``); the emergency and short numbers (``112``,
+``116 117``, ``1881``) are their digits. Finding numbers *in message text* stays stricter
+(the rules above), because there dots and dashes are dates and times.
+
 E-mail addresses: ``local@domain.tld``. Allow-list entries are whole addresses,
 compared without regard to case; an entry that starts with ``@`` allows every address
 at exactly that domain (``@hattfjelldal.kommune.no``).
@@ -43,10 +51,23 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+import phonenumbers
+from phonenumbers import shortnumberinfo
+
 from krise_tui.rules.idnumbers import find_id_numbers, line_of
 
 EMERGENCY_NUMBERS = ("110", "112", "113", "116117")
 """Always allowed: fire, police, ambulance, out-of-hours medical service."""
+
+DEFAULT_REGION = "NO"
+"""Numbers without a country code are read as Norwegian."""
+
+_PHONE_CHARS = re.compile(r"^\+?[0-9 \t\u00a0\u2007\u2009\u202f.()/-]+$")
+"""What a person writes in a phone number: digits, a leading ``+``, spaces, ``. - ( ) /``.
+Letters are refused even though ``phonenumbers`` would read them as keypad digits
+(``1-800-FLOWERS``): in an org file they are typos."""
+
+_MAX_PHONE_CHARS = 40
 
 PHONE_GROUPINGS = ((8,), (3, 2, 3), (2, 2, 2, 2))
 """Accepted digit groupings of an 8-digit Norwegian number (after any +47 prefix)."""
@@ -84,14 +105,82 @@ class ContactFinding:
     """On the allow-list (own numbers and addresses, emergency numbers)."""
 
 
-def normalize_phone(number: str) -> str:
-    """Digits only, without a leading ``47``/``0047`` on a 10/12-digit number."""
-    digits = "".join(ch for ch in number if ch.isascii() and ch.isdigit())
-    if len(digits) == 12 and digits.startswith("0047"):
-        return digits[4:]
-    if len(digits) == 10 and digits.startswith("47"):
-        return digits[2:]
-    return digits
+class InvalidPhoneNumber(ValueError):
+    """A text that is not a valid phone number; the message says why, in English."""
+
+
+def normalize_phone(number: str, region: str = DEFAULT_REGION) -> str:
+    """The one canonical form of a phone number, for comparing allow-lists with findings.
+
+    - a number in ``region``'s own country: its national digits, ``"75180000"``
+      (``+47 75 18 00 00``, ``0047 75180000``, ``75.18.00.00``, ``75-18-00-00``);
+    - a number in another country: E.164, ``"+468123456"`` (``+46 8 123 456``,
+      ``0046 8 123 456``);
+    - an emergency or short number of ``region``, written without a country code: its
+      digits, ``"112"``, ``"116117"`` (``116 117``), ``"1881"``.
+
+    The result normalises to itself. Raises :class:`InvalidPhoneNumber` (a ValueError)
+    for text with letters or other characters, an extension, or digits that the
+    ``phonenumbers`` metadata does not know as a valid number (``12 34 56 78``: no
+    Norwegian number starts with 1).
+    """
+    text = number.strip()
+    if not text or len(text) > _MAX_PHONE_CHARS or not _PHONE_CHARS.match(text):
+        raise InvalidPhoneNumber(
+            f"{number[:_MAX_PHONE_CHARS]!r} is not a phone number: write digits, with "
+            "spaces if you like (75 18 00 00, +47 75 18 00 00)"
+        )
+    digits = "".join(ch for ch in text if ch.isdigit())
+    # Short numbers exist only inside their country and are dialled without a prefix.
+    # EMERGENCY_NUMBERS is checked by itself too: the rule that they are always allowed
+    # must not depend on the metadata's version.
+    if not text.startswith(("+", "00")) and len(digits) <= 6:
+        if digits in EMERGENCY_NUMBERS:
+            return digits
+        try:
+            short = phonenumbers.parse(digits, region)
+        except phonenumbers.NumberParseException:
+            short = None
+        if short is not None and shortnumberinfo.is_valid_short_number_for_region(short, region):
+            return digits
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except phonenumbers.NumberParseException:
+        raise InvalidPhoneNumber(f"{text!r} is not a phone number") from None
+    if parsed.extension:
+        raise InvalidPhoneNumber(f"{text!r} has an extension: write the number alone")
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidPhoneNumber(
+            f"{text!r} is not a valid phone number (check the digits and the country code)"
+        )
+    if parsed.country_code == phonenumbers.country_code_for_region(region):
+        return phonenumbers.national_significant_number(parsed)
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def is_phone_number(number: str, region: str = DEFAULT_REGION) -> bool:
+    """True when :func:`normalize_phone` accepts ``number``."""
+    try:
+        normalize_phone(number, region)
+    except InvalidPhoneNumber:
+        return False
+    return True
+
+
+def _allowed_phones(numbers: Iterable[str]) -> set[str]:
+    """The normalised allow-list plus the emergency numbers.
+
+    An entry that is not a valid number cannot equal any finding (findings are valid
+    Norwegian numbers), so it is skipped rather than failing the whole lint; org files
+    are checked at load time and report such entries with their position.
+    """
+    allowed = set(EMERGENCY_NUMBERS)
+    for number in numbers:
+        try:
+            allowed.add(normalize_phone(number))
+        except InvalidPhoneNumber:
+            continue
+    return allowed
 
 
 def _glued(text: str, start: int, end: int) -> bool:
@@ -176,7 +265,7 @@ def find_contacts(
     ``allowed_phones`` may be written in any format (``+47 75 18 21 00``); the emergency
     numbers are always allowed. ``allowed_emails`` are addresses or ``@domain`` entries.
     """
-    phones_ok = {normalize_phone(p) for p in allowed_phones} | set(EMERGENCY_NUMBERS)
+    phones_ok = _allowed_phones(allowed_phones)
     emails_ok = {e.strip().lower() for e in allowed_emails}
     id_spans = [(f.start, f.end) for f in find_id_numbers(text)]
     findings: list[ContactFinding] = []
@@ -184,6 +273,8 @@ def find_contacts(
         span = _phone_span(text, chain)
         if span is None or _overlaps(span[0], span[1], id_spans):
             continue
+        # ``national`` is already normalize_phone's form for a Norwegian number (its eight
+        # national digits), so it compares directly with the normalised allow-list.
         start, end, national = span
         findings.append(
             ContactFinding(

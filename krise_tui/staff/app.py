@@ -16,7 +16,7 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from krise_tui.bus.session import LinkState
-from krise_tui.runtime import StaffRuntime, StaffView
+from krise_tui.staff.runtime import StaffRuntime, StaffView
 
 LINK_WORDS = {
     LinkState.CONNECTING: "kobler til …",

@@ -8,15 +8,24 @@ police (or published as a CAP feed); its ``<note>`` says so by default.
 The models in this module are pure data: the playbook's ``cap:`` section is a
 :class:`CapDefaults`, and :func:`build_cap_alert` turns defaults plus per-language texts
 into CAP 1.2 XML (namespace ``urn:oasis:names:tc:emergency:cap:1.2``) with the element
-order of the OASIS schema (DOMAIN.md rule 25).
+order of the OASIS schema (DOMAIN.md rule 25). The XML is written by
+:mod:`xml.etree.ElementTree`, which escapes every text; characters XML 1.0 cannot carry
+at all (C0 controls, lone surrogates) are removed first.
+
+:func:`polygon_within` and :func:`circle_within` check that a shape lies inside an area
+(the municipality's outline from the org file), so that a playbook can only narrow the
+area of a request, never move it.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
+from itertools import pairwise
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -168,6 +177,131 @@ def _check_circle(text: str) -> str:
     if radius < 0:
         raise ValueError(f"circle radius {radius} is negative")
     return " ".join(parts)
+
+
+# --- geometry: does a shape lie inside an area? -------------------------------------------
+
+EARTH_RADIUS_KM = 6371.0088
+"""Mean Earth radius (IUGG), for distances between WGS 84 points."""
+
+EDGE_TOLERANCE_KM = 0.05
+"""A point this close to an outer edge counts as inside: a sub-area drawn along the
+municipality's border must not fail on rounding in the last decimal."""
+
+_EDGE_SAMPLES = 16
+_CIRCLE_SAMPLES = 36
+
+
+def parse_polygon(text: str) -> list[tuple[float, float]]:
+    """A CAP polygon ``"lat,lon lat,lon …"`` as (lat, lon) points; ValueError if malformed."""
+    return [_parse_point(point, "polygon") for point in _check_polygon(text).split()]
+
+
+def parse_circle(text: str) -> tuple[tuple[float, float], float]:
+    """A CAP circle ``"lat,lon radius_km"`` as ((lat, lon), radius_km); ValueError if bad."""
+    centre, radius = _check_circle(text).split()
+    return _parse_point(centre, "circle"), float(radius)
+
+
+def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance between two (lat, lon) points (haversine)."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _destination(centre: tuple[float, float], bearing: float, km: float) -> tuple[float, float]:
+    lat1, lon1 = map(math.radians, centre)
+    angle = km / EARTH_RADIUS_KM
+    lat2 = math.asin(
+        math.sin(lat1) * math.cos(angle) + math.cos(lat1) * math.sin(angle) * math.cos(bearing)
+    )
+    lon2 = lon1 + math.atan2(
+        math.sin(bearing) * math.sin(angle) * math.cos(lat1),
+        math.cos(angle) - math.sin(lat1) * math.sin(lat2),
+    )
+    return math.degrees(lat2), (math.degrees(lon2) + 540) % 360 - 180
+
+
+def _near_edge(point: tuple[float, float], ring: list[tuple[float, float]]) -> bool:
+    """Within :data:`EDGE_TOLERANCE_KM` of an edge of ``ring`` (local flat projection)."""
+    lat0, lon0 = point
+    kx = math.cos(math.radians(lat0)) * math.pi * EARTH_RADIUS_KM / 180
+    ky = math.pi * EARTH_RADIUS_KM / 180
+    flat = [((lon - lon0) * kx, (lat - lat0) * ky) for lat, lon in ring]
+    for (x1, y1), (x2, y2) in pairwise(flat):
+        dx, dy = x2 - x1, y2 - y1
+        length2 = dx * dx + dy * dy
+        t = 0.0 if length2 == 0 else max(0.0, min(1.0, -(x1 * dx + y1 * dy) / length2))
+        if math.hypot(x1 + t * dx, y1 + t * dy) <= EDGE_TOLERANCE_KM:
+            return True
+    return False
+
+
+def _in_ring(point: tuple[float, float], ring: list[tuple[float, float]]) -> bool:
+    """Ray casting in the (lon, lat) plane; fine at a municipality's scale in Norway (no
+    shape here crosses the antimeridian or a pole)."""
+    lat, lon = point
+    inside = False
+    for (lat1, lon1), (lat2, lon2) in pairwise(ring):
+        if (lat1 > lat) != (lat2 > lat):
+            crossing = lon1 + (lat - lat1) * (lon2 - lon1) / (lat2 - lat1)
+            if lon < crossing:
+                inside = not inside
+    return inside
+
+
+def _covered(
+    point: tuple[float, float],
+    rings: list[list[tuple[float, float]]],
+    discs: list[tuple[tuple[float, float], float]],
+) -> bool:
+    if any(distance_km(point, centre) <= radius + EDGE_TOLERANCE_KM for centre, radius in discs):
+        return True
+    return any(_in_ring(point, ring) or _near_edge(point, ring) for ring in rings)
+
+
+def _outer(
+    polygons: Sequence[str], circles: Sequence[str]
+) -> tuple[list[list[tuple[float, float]]], list[tuple[tuple[float, float], float]]]:
+    return [parse_polygon(p) for p in polygons], [parse_circle(c) for c in circles]
+
+
+def polygon_within(polygon: str, polygons: Sequence[str], circles: Sequence[str]) -> bool:
+    """True when ``polygon`` lies inside the union of ``polygons`` and ``circles``.
+
+    Checked on points along every edge (each vertex and 15 between), not by exact
+    geometry: it catches a sub-area in another municipality or a mistyped coordinate,
+    which is what it is for; it is no GIS. Empty ``polygons`` and ``circles`` contain
+    nothing.
+    """
+    rings, discs = _outer(polygons, circles)
+    points = parse_polygon(polygon)
+    for (lat1, lon1), (lat2, lon2) in pairwise(points):
+        for step in range(_EDGE_SAMPLES):
+            t = step / _EDGE_SAMPLES
+            if not _covered((lat1 + t * (lat2 - lat1), lon1 + t * (lon2 - lon1)), rings, discs):
+                return False
+    return True
+
+
+def circle_within(circle: str, polygons: Sequence[str], circles: Sequence[str]) -> bool:
+    """True when ``circle`` lies inside the union of ``polygons`` and ``circles``.
+
+    Checked on its centre and 36 points of its rim, like :func:`polygon_within`.
+    """
+    rings, discs = _outer(polygons, circles)
+    centre, radius = parse_circle(circle)
+    points = [centre]
+    if radius > 0:
+        points += [
+            _destination(centre, 2 * math.pi * step / _CIRCLE_SAMPLES, radius)
+            for step in range(_CIRCLE_SAMPLES)
+        ]
+    return all(_covered(point, rings, discs) for point in points)
 
 
 class CapGeocode(BaseModel):
@@ -378,11 +512,16 @@ _NEEDS_REFERENCES = frozenset(
 _NEEDS_INFO = frozenset({CapMsgType.ALERT, CapMsgType.UPDATE})
 
 
+_NOT_XML = re.compile("[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\ud800-\\udfff\\ufffe\\uffff]")
+"""Characters outside XML 1.0's ``Char``: ElementTree would write them, and every XML
+parser (the police's included) would then reject the whole document."""
+
+
 def _sub(parent: ET.Element, name: str, text: str | None = None) -> ET.Element:
     """Append a CAP-namespaced child ``name`` with optional ``text``."""
     child = ET.SubElement(parent, f"{{{CAP_NAMESPACE}}}{name}")
     if text is not None:
-        child.text = text
+        child.text = _NOT_XML.sub("", text)
     return child
 
 

@@ -1,0 +1,158 @@
+"""The incident itself: opening it, and which playbook (version) the console follows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Literal
+
+from krise_tui.core.kernel import Accepted, Context, Decision, EventBase, Rejection
+from krise_tui.core.registry import Feature
+
+if TYPE_CHECKING:
+    from krise_tui.core.state import IncidentState
+
+feature = Feature("incident")
+
+
+# --- state ---------------------------------------------------------------------------
+
+
+@dataclass
+class IncidentSlice:
+    """The incident's identity and the playbook in force."""
+
+    org: str = ""
+    incident_id: str = ""
+    title: str = ""
+    level: int = 0
+    opened_at: datetime | None = None
+    opened_by: str = ""
+    playbook_id: str | None = None
+    playbook_hash: str | None = None
+    playbook_title: str | None = None
+    playbook_path: str | None = None
+
+
+# --- commands ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OpenIncident:
+    """Open the incident (once)."""
+
+    title: str
+    level: int = 1
+
+
+@dataclass(frozen=True)
+class ActivatePlaybook:
+    """Follow this playbook (version) from now on."""
+
+    playbook_id: str
+    title: str
+    hash: str
+    path: str
+
+
+# --- events --------------------------------------------------------------------------
+
+
+@feature.event
+class IncidentOpened(EventBase):
+    """The crisis leadership opened an incident."""
+
+    type: Literal["incident.opened"] = "incident.opened"
+    title: str
+    level: int = 1
+
+
+@feature.event
+class PlaybookActivated(EventBase):
+    """A playbook (version) became the one the console follows."""
+
+    type: Literal["playbook.activated"] = "playbook.activated"
+    playbook_id: str
+    title: str
+    hash: str
+    """SHA-256 of the playbook file: every later journal row records it too."""
+    path: str
+
+
+# --- decide --------------------------------------------------------------------------
+
+
+@feature.decides(OpenIncident)
+def open_incident(state: IncidentState, cmd: OpenIncident, ctx: Context) -> Decision:
+    """Open the incident once, with a title and a level 1–5."""
+    if state.is_open:
+        return Rejection(
+            f"incident {state.incident.incident_id} is already open",
+            f"hendelsen {state.incident.incident_id} er allerede åpnet",
+        )
+    title = " ".join(cmd.title.split())
+    if not title:
+        return Rejection("an incident needs a title", "en hendelse trenger en tittel")
+    if not 1 <= cmd.level <= 5:
+        return Rejection(
+            f"level must be 1-5, not {cmd.level}", f"nivå må være 1–5, ikke {cmd.level}"
+        )
+    base = ctx.base(state)
+    base["incident_id"] = ctx.incident_id
+    return Accepted([IncidentOpened(**base, title=title, level=cmd.level)])
+
+
+@feature.decides(ActivatePlaybook)
+def activate_playbook(state: IncidentState, cmd: ActivatePlaybook, ctx: Context) -> Decision:
+    """Record the playbook version in force (nothing when it is the same one)."""
+    if state.incident.playbook_hash == cmd.hash:
+        return Accepted([])
+    return Accepted(
+        [
+            PlaybookActivated(
+                **ctx.base(state),
+                playbook_id=cmd.playbook_id,
+                title=cmd.title,
+                hash=cmd.hash,
+                path=cmd.path,
+            )
+        ]
+    )
+
+
+# --- fold ----------------------------------------------------------------------------
+
+
+@feature.applies(IncidentOpened)
+def _opened(state: IncidentState, event: IncidentOpened) -> None:
+    inc = state.incident
+    inc.incident_id = event.incident_id
+    inc.title = event.title
+    inc.level = event.level
+    inc.opened_at = event.ts
+    inc.opened_by = event.actor
+
+
+@feature.applies(PlaybookActivated)
+def _activated(state: IncidentState, event: PlaybookActivated) -> None:
+    inc = state.incident
+    inc.playbook_id = event.playbook_id
+    inc.playbook_hash = event.hash
+    inc.playbook_title = event.title
+    inc.playbook_path = event.path
+
+
+# --- describe ------------------------------------------------------------------------
+
+
+@feature.describes(IncidentOpened)
+def _d_opened(event: IncidentOpened, lang: str) -> str:
+    if lang == "en":
+        return f"Incident opened: {event.title} (level {event.level})"
+    return f"Hendelse åpnet: {event.title} (nivå {event.level})"
+
+
+@feature.describes(PlaybookActivated)
+def _d_activated(event: PlaybookActivated, lang: str) -> str:
+    head = "Playbook in use" if lang == "en" else "Dreiebok i bruk"
+    return f"{head}: {event.title} ({event.playbook_id}, {event.hash[:8]})"

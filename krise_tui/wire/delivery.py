@@ -1,0 +1,74 @@
+"""Console ↔ bridge: the delivery request (signed, on ``…/channel/{ch}/out``) and the receipt."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from krise_tui.wire.message import ApprovedMessage
+
+DELIVER_TYPE = "channel.deliver"
+"""The envelope type of a delivery request."""
+
+
+class DeliveryRequest(BaseModel):
+    """The body of a ``channel.deliver`` envelope: one approved version for one channel."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    effect_id: Annotated[str, Field(min_length=1, max_length=200)]
+    """The console's effect id: receipts name it."""
+    channel: Annotated[str, Field(min_length=1, max_length=64)]
+    """The channel id; must be the bridge's own channel."""
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=300)]
+    """``"{version_id}:{channel}"``: the same on every retry, so nothing posts twice."""
+    message: ApprovedMessage
+    """The approved version to deliver."""
+    previous_remote_id: Annotated[str, Field(max_length=500)] | None = None
+    """The remote id of the superseded version on this channel, when known."""
+    resend: bool = False
+    """The operator asked for this after a final failure: the bridge reconciles with the
+    platform first and refuses when the platform already has the version."""
+
+
+class ReceiptStatus(StrEnum):
+    """What a receipt reports."""
+
+    SENT = "sent"
+    """An attempt starts now (the bridge has the request)."""
+    DELIVERED = "delivered"
+    """The platform accepted the message (``remote_id`` is its id for it)."""
+    FAILED = "failed"
+    """The attempt failed (``reason``); ``final`` when the bridge will not try again."""
+
+
+class Receipt(BaseModel):
+    """A bridge's word on one delivery, published on ``…/channel/{ch}/receipt``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    effect_id: Annotated[str, Field(min_length=1, max_length=200)]
+    """The console's effect (outbox entry) this receipt is about."""
+    status: ReceiptStatus
+    """``sent``, ``delivered`` or ``failed``."""
+    reason: Annotated[str, Field(max_length=2000)] | None = None
+    """Why it failed, in words an operator understands."""
+    remote_id: Annotated[str, Field(max_length=500)] | None = None
+    """The platform's id for the post (status id, post id, page URL, Message-ID)."""
+    retry_after: Annotated[float, Field(ge=0, le=86_400)] | None = None
+    """Seconds the platform asked us to wait (``Retry-After``), when it did."""
+    permanent: bool = False
+    """Retrying the same request cannot help (bad token, rejected content, bad config)."""
+    final: bool = False
+    """The bridge will not try again on its own (permanent, or its last attempt): only
+    an operator's re-send can."""
+    attempt: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    """The attempt number for this effect on this bridge (1, 2, …; 0: none was made)."""
+    at: AwareDatetime | None = None
+    """When (UTC)."""
+
+    def to_wire(self) -> bytes:
+        """The JSON payload."""
+        return self.model_dump_json().encode("utf-8")
