@@ -185,9 +185,38 @@ def every_kind_of_event() -> tuple[IncidentState, list[EventBase]]:
         SupersedeEffect,
         Target,
     )
+    from krise_tui.core.features.questions import (
+        ApproveAnswer,
+        AssignToBatch,
+        ForwardCaseProcessing,
+        HidePost,
+        MergeBatches,
+        MoveQuestion,
+        PublishAnswer,
+        RelabelPost,
+        SaveAnswer,
+        SeedBatch,
+        SetAutoAnswer,
+        SplitBatch,
+    )
+    from krise_tui.core.features.rumours import (
+        AcknowledgeRecurrence,
+        ChangeRumourState,
+        LinkCorrection,
+        RecordSighting,
+        RegisterRumour,
+        ReplyToSpreaders,
+    )
 
     s = IncidentState()
     events: list[EventBase] = []
+    policy = MessagePolicy(
+        **{
+            **POLICY.__dict__,
+            "channels": (*POLICY.channels, ChannelSpec("sms", "webhook")),
+            "case_reply": {"nb": "Vi takker for henvendelsen."},
+        }
+    )
 
     def go(command: object, ctx: Context) -> Accepted:
         decision = run(s, command, ctx)
@@ -198,7 +227,9 @@ def every_kind_of_event() -> tuple[IncidentState, list[EventBase]]:
     roster: dict[str, str | None] = {"ansatt-001": "helse", "ansatt-002": "skole"}
 
     def at(minutes: int, actor: str = "ola") -> Context:
-        return make_ctx(actor, now=NOW + timedelta(minutes=minutes), roster=roster, ids=ids)
+        return make_ctx(
+            actor, now=NOW + timedelta(minutes=minutes), roster=roster, ids=ids, policy=policy
+        )
 
     go(OpenIncident("Flom i sentrum", level=2), at(0))
     go(ActivatePlaybook("flom", "Flom og skred", "a" * 64, "playbooks/flom.yaml"), at(0))
@@ -230,4 +261,39 @@ def every_kind_of_event() -> tuple[IncidentState, list[EventBase]]:
     post = {"id": "p1", "text": "Er vannet trygt? Min fnr er 17057234881", "author": "@per"}
     go(bus("krise/v1/test/channel/facebook/in", post), at(42, "bus"))
     go(bus("krise/v1/test/channel/facebook/in", b"not json"), at(43, "bus"))
+
+    # questions: triage on arrival, a correction, batches, one approved answer
+    sms = "krise/v1/test/channel/sms/in"
+    for n, text in enumerate(["Når kommer strømmen?", "Er skolen stengt?", "Strøm tilbake?"]):
+        go(bus(sms, {"id": f"q{n}", "text": text, "meta": {"from": f"+479000000{n}"}}), at(44))
+    for n in range(3):
+        go(RelabelPost(f"sms:q{n}", "service_question"), at(44, "kari"))
+    go(SeedBatch("q-strom", "strom", "Når kommer strømmen?", (("nb", "Snart."),), {}), at(44))
+    go(AssignToBatch("sms:q0", "b1", 1.0, True, {"kind": "add"}), at(45, "batching"))
+    go(AssignToBatch("sms:q1", "b2", 1.0, True, {"kind": "add"}), at(45, "batching"))
+    go(AssignToBatch("sms:q2", "b2", 0.5, False, {"kind": "add"}), at(45, "batching"))
+    go(MoveQuestion("sms:q2", "b1", {"kind": "move"}), at(46))
+    go(SplitBatch(("sms:q2",), "b3", {"kind": "split"}), at(46))
+    go(MergeBatches("b1", "b3", {"kind": "merge"}), at(46))
+    go(SetAutoAnswer("b2", on=False), at(46))
+    saved = go(SaveAnswer("b1", (DraftVariant("nb", "", f"I kveld. {WEB}"),)), at(47))
+    answer_id = saved.events[0].answer_id  # type: ignore[attr-defined]
+    go(ApproveAnswer(answer_id, "kari"), at(48, "kari"))
+    go(PublishAnswer(answer_id), at(48, "kari"))
+    go(ForwardCaseProcessing("sms:q1"), at(49))
+    go(RelabelPost("facebook:p1", "attack"), at(49, "kari"))
+    go(HidePost("facebook:p1", "Personangrep"), at(49, "kari"))
+
+    # rumours: register, check, correct through a published message, recurrence
+    go(RegisterRumour("Dammen har brast", "municipality", ("sms:q0",)), at(50))
+    go(ChangeRumourState("r1", "checking", checker="kari", checking_with="NVE"), at(51, "kari"))
+    go(ChangeRumourState("r1", "false", source="NVE og kommunen"), at(52, "kari"))
+    fix = go(SaveDraft((DraftVariant("nb", "Dammen står", f"Dammen er hel. {WEB}"),)), at(53))
+    fix_id = fix.events[0].draft_id  # type: ignore[attr-defined]
+    go(LinkCorrection("r1", fix_id), at(53))
+    fixed = go(ApproveDraft(fix_id, "kari"), at(54, "kari"))
+    go(PublishVersion(fixed.events[0].version_id), at(54, "kari"))  # type: ignore[attr-defined]
+    go(RecordSighting("r1", "sms:q2", 0.9), at(55, "matching"))
+    go(ReplyToSpreaders("r1"), at(56, "kari"))
+    go(AcknowledgeRecurrence("r1"), at(56, "kari"))
     return s, events

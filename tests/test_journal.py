@@ -114,7 +114,7 @@ async def test_verify_cli_passes_an_intact_journal_with_its_signed_head(
     path, pub = await signed_journal(tmp_path)
     assert main(["journal", "verify", str(path), "--public-key", str(pub)]) == 0
     out = capsys.readouterr().out
-    assert "OK, 31 events" in out and "signed head" in out
+    assert f"OK, {len(every_kind_of_event()[1])} events" in out and "signed head" in out
 
 
 async def test_verify_detects_an_edited_row(
@@ -300,5 +300,5 @@ def test_journal_show_json_gives_one_object_per_event(
     assert "17057234881" not in "\n".join(lines)
     assert main(["journal", "show", str(path), "--json", "--tail", "2"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
-    assert main(["journal", "show", str(path), "--tail", "3"]) == 0
+    assert main(["journal", "show", str(path), "--tail", str(len(events))]) == 0
     assert "Innlegg (facebook)" in capsys.readouterr().out

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from krise_tui.core.features import REGISTRY
 from krise_tui.core.features.inbound import rejected
-from krise_tui.core.kernel import Accepted, BusSource, Context, Decision, Rejection
+from krise_tui.core.kernel import Accepted, BusSource, Context, Decision, EventBase, Rejection
 from krise_tui.core.state import IncidentState
 from krise_tui.wire.safejson import UnsafeJson, loads_object
 
@@ -37,11 +37,24 @@ class ReceiveFromBus:
 def decide(state: IncidentState, command: object, ctx: Context) -> Decision:
     """Validate ``command`` against ``state`` and return the events it produces."""
     if isinstance(command, ReceiveFromBus):
-        return receive(state, command, ctx)
-    decider = REGISTRY.deciders.get(type(command))
-    if decider is None:
-        return Rejection(f"unknown command {type(command).__name__}")
-    return decider(state, command, ctx)
+        decision: Decision = receive(state, command, ctx)
+    else:
+        decider = REGISTRY.deciders.get(type(command))
+        if decider is None:
+            return Rejection(f"unknown command {type(command).__name__}")
+        decision = decider(state, command, ctx)
+    if isinstance(decision, Accepted) and REGISTRY.reactions:
+        return _with_reactions(state, decision, ctx)
+    return decision
+
+
+def _with_reactions(state: IncidentState, decision: Accepted, ctx: Context) -> Accepted:
+    """Add the events that follow at once from the decided ones (one level deep)."""
+    extra: list[EventBase] = []
+    for event in decision.events:
+        for react in REGISTRY.reactions.get(type(event), ()):
+            extra += react(state, event, ctx)
+    return Accepted([*decision.events, *extra]) if extra else decision
 
 
 def receive(state: IncidentState, cmd: ReceiveFromBus, ctx: Context) -> Accepted:

@@ -57,6 +57,15 @@ class MessagePolicy:
     """Remind unacknowledged staff terminals this long after a freeze notice."""
     receipt_deadline: timedelta = timedelta(minutes=10)
     """A channel delivery with no final receipt after this long is shown as overdue."""
+    answer_deadline: timedelta = timedelta(hours=8)
+    """From a question's arrival to the shared answer of its batch (the playbook's
+    ``deadlines.answer_batch``; the guideline: the same day at the latest)."""
+    correction_deadline: timedelta = timedelta(hours=1)
+    """From a rumour's first sighting to its published correction."""
+    triage_keywords: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The playbook's words per triage category."""
+    case_reply: Mapping[str, str] = field(default_factory=dict)
+    """The standard reply to a request for case processing, per language (DOMAIN 13)."""
 
     def channel(self, channel_id: str) -> ChannelSpec | None:
         """The channel with ``channel_id``."""

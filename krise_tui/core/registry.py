@@ -23,6 +23,9 @@ Applier = Callable[["IncidentState", Any], None]
 Describer = Callable[[Any, str], str]
 InboundHandler = Callable[["IncidentState", BusSource, dict[str, Any], Context], Decision]
 """Validate one parsed bus payload of a kind and return its events (or a rejection)."""
+Reaction = Callable[["IncidentState", Any, Context], list[EventBase]]
+"""More events that follow from an event in the same decision (pure, one level deep):
+e.g. a post is triaged in the very transaction that journals its arrival."""
 
 F = TypeVar("F", bound=Callable[..., Any])
 E = TypeVar("E", bound=type[EventBase])
@@ -37,6 +40,7 @@ class Feature:
     appliers: dict[type[EventBase], list[Applier]] = field(default_factory=dict)
     describers: dict[type[EventBase], Describer] = field(default_factory=dict)
     inbound: dict[str, InboundHandler] = field(default_factory=dict)
+    reactions: dict[type[EventBase], list[Reaction]] = field(default_factory=dict)
     events: list[type[EventBase]] = field(default_factory=list)
     """The event types this feature defines (they join the journal's union)."""
 
@@ -72,6 +76,15 @@ class Feature:
 
         return register
 
+    def reacts(self, event: type[EventBase]) -> Callable[[F], F]:
+        """Decorator: ``fn(state, event, ctx) -> events`` that follow ``event`` at once."""
+
+        def register(fn: F) -> F:
+            self.reactions.setdefault(event, []).append(fn)
+            return fn
+
+        return register
+
     def accepts(self, kind: str) -> Callable[[F], F]:
         """Decorator: ``fn(state, source, data, ctx)`` accepts bus input of ``kind``."""
 
@@ -91,22 +104,27 @@ class Registry:
     appliers: dict[type[EventBase], tuple[Applier, ...]] = field(default_factory=dict)
     describers: dict[type[EventBase], Describer] = field(default_factory=dict)
     inbound: dict[str, InboundHandler] = field(default_factory=dict)
+    reactions: dict[type[EventBase], tuple[Reaction, ...]] = field(default_factory=dict)
     event_types: tuple[type[EventBase], ...] = ()
 
     def __post_init__(self) -> None:
         types: list[type[EventBase]] = []
         appliers: dict[type[EventBase], list[Applier]] = {}
+        reactions: dict[type[EventBase], list[Reaction]] = {}
         for feature in self.features:
             _merge(self.deciders, feature.deciders, feature.name, "command")
             _merge(self.describers, feature.describers, feature.name, "description")
             _merge(self.inbound, feature.inbound, feature.name, "bus input")
             for event, fns in feature.appliers.items():
                 appliers.setdefault(event, []).extend(fns)
+            for event, rfns in feature.reactions.items():
+                reactions.setdefault(event, []).extend(rfns)
             types.extend(feature.events)
         names = [t.model_fields["type"].default for t in types]
         if len(set(names)) != len(names):
             raise ValueError(f"two events share a type name: {sorted(names)}")
         self.appliers = {event: tuple(fns) for event, fns in appliers.items()}
+        self.reactions = {event: tuple(fns) for event, fns in reactions.items()}
         self.event_types = tuple(types)
 
 

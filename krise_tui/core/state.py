@@ -26,6 +26,8 @@ from krise_tui.core.features.inbound import InboundSlice
 from krise_tui.core.features.incident import IncidentSlice
 from krise_tui.core.features.messages import MessagesSlice
 from krise_tui.core.features.outbox import OutboxSlice
+from krise_tui.core.features.questions import QuestionsSlice
+from krise_tui.core.features.rumours import RumoursSlice
 from krise_tui.core.ids import canonical_json
 from krise_tui.core.kernel import EventBase
 
@@ -39,6 +41,8 @@ class IncidentState:
     messages: MessagesSlice = field(default_factory=MessagesSlice)
     freeze: FreezeSlice = field(default_factory=FreezeSlice)
     inbound: InboundSlice = field(default_factory=InboundSlice)
+    questions: QuestionsSlice = field(default_factory=QuestionsSlice)
+    rumours: RumoursSlice = field(default_factory=RumoursSlice)
     event_count: int = 0
     last_event_at: datetime | None = None
 

@@ -48,6 +48,7 @@ from krise_tui.core.features.messages import (
     lint_draft,
 )
 from krise_tui.core.features.outbox import Target
+from krise_tui.core.features.questions import ApproveAnswer
 from krise_tui.core.ids import Clock, SystemClock, new_id
 from krise_tui.core.kernel import BusSource, Context, Decision, EventBase, Rejection
 from krise_tui.core.policy import MessagePolicy
@@ -62,6 +63,8 @@ from krise_tui.runtime.brokers import BrokerSupervisor
 from krise_tui.runtime.identity import OperatorIdentity
 from krise_tui.runtime.outbox import OutboxScheduler
 from krise_tui.runtime.playbooks import PlaybookService, freeze_from_playbook
+from krise_tui.runtime.questions import BatchingService
+from krise_tui.runtime.rumours import MatchingService
 from krise_tui.runtime.supervisor import Supervisor
 from krise_tui.runtime.timers import Timers
 from krise_tui.runtime.writer import HeadKeeper, JournalWriter, StateListener
@@ -141,6 +144,8 @@ class ConsoleRuntime:
         self.supervisor = Supervisor(on_crash=self._loop_crashed, on_fatal=self._fatal)
         self.writer: JournalWriter | None = None
         self.head: HeadKeeper | None = None
+        self.batching: BatchingService | None = None
+        self.matching: MatchingService | None = None
         self.outbox: OutboxScheduler | None = None
         self.timers: Timers | None = None
         self.session: BusSession | None = None
@@ -285,10 +290,28 @@ class ConsoleRuntime:
         )
         self.writer.on_state(self.head.touch)
         self.supervisor.spawn("journal-head", self.head.run)
+        self.batching = BatchingService(
+            state=lambda: self.state,
+            submit=self.submit,
+            submit_many=self.submit_many,
+            cache_path=s.data_dir / "embeddings-questions.sqlite3",
+        )
+        self.writer.on_state(self.batching.on_events)
+        self.matching = MatchingService(
+            state=lambda: self.state,
+            submit=self.submit,
+            cache_path=s.data_dir / "embeddings-rumours.sqlite3",
+        )
+        self.writer.on_state(self.matching.on_events)
         await self.playbooks.load()  # activation (and opening) happens in _playbook_valid
         await self._open_if_needed()
         if s.playbook is not None:
             self.supervisor.spawn("playbook-watcher", self.playbooks.run)
+        if self.playbooks.playbook is not None:
+            self.batching.request_seed(self.playbooks.playbook)
+        # The console works without batching (a missing model is shown, not fatal).
+        self.supervisor.spawn("question-batching", self.batching.run, essential=False)
+        self.supervisor.spawn("rumour-matching", self.matching.run, essential=False)
         self.timers = Timers(
             clock=self.clock,
             state=lambda: self.state,
@@ -352,6 +375,10 @@ class ConsoleRuntime:
             except TimeoutError:
                 log.warning("%d bus messages were not journaled at stop", self.writer.backlog)
         await self.supervisor.stop()
+        if self.batching is not None:
+            await self.batching.stop()
+        if self.matching is not None:
+            await self.matching.stop()
         await self.brokers.stop()
         if self.writer is not None:
             if self.head is not None:
@@ -417,6 +444,8 @@ class ConsoleRuntime:
         )
         if first and pb.freeze.on_activation and not self.state.freeze.active:
             await self.submit(freeze_from_playbook(pb), actor="system")
+        if self.batching is not None:
+            self.batching.request_seed(pb)
 
     # --- commands ----------------------------------------------------------------------
 
@@ -476,6 +505,23 @@ class ConsoleRuntime:
                 codes = tuple(f.code for f in report.blocks)
                 await self.submit(RecordApprovalBlock(draft_id, approver, codes), actor=approver)
         return decision
+
+    async def approve_answer(
+        self,
+        answer_id: str,
+        *,
+        approver: str,
+        passphrase: str,
+        overrides: tuple[tuple[str, str, str], ...] = (),
+        break_glass_reason: str | None = None,
+    ) -> Decision:
+        """Approve a batch's answer as ``approver``, identified by their passphrase."""
+        ok, why = await self.identity.verify(approver, passphrase)
+        if not ok:
+            return Rejection(why)
+        return await self.submit(
+            ApproveAnswer(answer_id, approver, overrides, break_glass_reason), actor=approver
+        )
 
     def readiness(self) -> list[Readiness]:
         """Per channel: will a publish now be delivered, and why not."""

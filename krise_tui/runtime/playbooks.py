@@ -55,6 +55,10 @@ def policy_for(
             "break_glass_allowed": playbook.approval.break_glass_allowed,
             "sms_max_segments": playbook.sms_max_segments,
             "remind_after": playbook.freeze.remind_after,
+            "answer_deadline": playbook.deadlines.answer_batch,
+            "correction_deadline": playbook.deadlines.correct_rumour,
+            "triage_keywords": {k: tuple(v) for k, v in playbook.triage_keywords.items()},
+            "case_reply": dict(playbook.case_processing_reply),
         }
     return MessagePolicy(
         org_name=org.name,

@@ -29,6 +29,7 @@ class _Loop:
     name: str
     factory: Callable[[], Awaitable[None]]
     restart: bool
+    essential: bool = True
     crashes: list[float] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
 
@@ -56,12 +57,21 @@ class Supervisor:
         self._stopping = False
 
     def spawn(
-        self, name: str, factory: Callable[[], Awaitable[None]], *, restart: bool = True
+        self,
+        name: str,
+        factory: Callable[[], Awaitable[None]],
+        *,
+        restart: bool = True,
+        essential: bool = True,
     ) -> None:
-        """Run ``factory()`` as the loop ``name`` (restarted after a crash if ``restart``)."""
+        """Run ``factory()`` as the loop ``name`` (restarted after a crash if ``restart``).
+
+        A loop that is not ``essential`` (question batching: the console works without
+        it) is given up on alone, reported, without stopping the runtime.
+        """
         if name in self._loops:
             raise ValueError(f"a loop named {name!r} is already running")
-        loop = _Loop(name, factory, restart)
+        loop = _Loop(name, factory, restart, essential)
         self._loops[name] = loop
         loop.task = asyncio.create_task(self._guard(loop), name=name)
 
@@ -87,7 +97,7 @@ class Supervisor:
                 if not loop.restart or len(loop.crashes) >= self.max_crashes:
                     reason = f"{loop.name} stopped after {len(loop.crashes)} crash(es): {text}"
                     log.error("giving up: %s", reason)
-                    if self.on_fatal is not None:
+                    if loop.essential and self.on_fatal is not None:
                         self.on_fatal(reason)
                     return
                 await asyncio.sleep(backoff_delay(len(loop.crashes), base=0.5, cap=10.0))

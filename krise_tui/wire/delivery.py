@@ -72,3 +72,57 @@ class Receipt(BaseModel):
     def to_wire(self) -> bytes:
         """The JSON payload."""
         return self.model_dump_json().encode("utf-8")
+
+
+REPLY_TYPE = "channel.reply"
+"""The envelope type of a reply to one post (a batch's shared answer, a correction)."""
+HIDE_TYPE = "channel.hide"
+"""The envelope type of a request to hide one post on a channel the municipality runs."""
+
+
+class PostRef(BaseModel):
+    """How to reach the author of one inbound post again (from its InboundPost)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    post_id: Annotated[str, Field(min_length=1, max_length=200)]
+    """The platform's id of the post being answered."""
+    author: Annotated[str, Field(max_length=500)] | None = None
+    kind: str = "post"
+    """``post``, ``comment``, ``message``, ``sms``, ``email`` or ``form``."""
+    meta: dict[str, str | int | bool | None] = Field(default_factory=dict)
+    """What the platform needs to reply (thread ids, phone number, e-mail address,
+    Message-ID), exactly as the bridge put it in the InboundPost."""
+
+
+class ReplyRequest(BaseModel):
+    """The body of a ``channel.reply`` envelope: one approved text to one asker."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    effect_id: Annotated[str, Field(min_length=1, max_length=200)]
+    channel: Annotated[str, Field(min_length=1, max_length=64)]
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=300)]
+    """``"{answer id}:{channel}:{post id}"``: the same on every retry, never two replies."""
+    to: PostRef
+    text: Annotated[str, Field(min_length=1, max_length=20_000)]
+    """The approved text (already linted and approved by two people)."""
+    lang: str = "nb"
+    website_url: str
+    """The municipality's page with the full answer (every reply links to it)."""
+    signature: str
+    """Full name and title of the approver, as on every message."""
+    exercise: bool = False
+    """A drill: the reply is labelled as an exercise and never reaches a platform."""
+
+
+class HideRequest(BaseModel):
+    """The body of a ``channel.hide`` envelope: hide (never delete) one post."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    effect_id: Annotated[str, Field(min_length=1, max_length=200)]
+    channel: Annotated[str, Field(min_length=1, max_length=64)]
+    post_id: Annotated[str, Field(min_length=1, max_length=200)]
+    reason: Annotated[str, Field(min_length=1, max_length=500)]
+    """Why (a personal attack, unlawful content…): journaled with the hide."""

@@ -8,7 +8,15 @@ events, state slice, decide and fold functions registered on a
 
 from __future__ import annotations
 
-from krise_tui.core.features import freeze, inbound, incident, messages, outbox
+from krise_tui.core.features import (
+    freeze,
+    inbound,
+    incident,
+    messages,
+    outbox,
+    questions,
+    rumours,
+)
 from krise_tui.core.registry import Feature, Registry
 
 FEATURES: tuple[Feature, ...] = (
@@ -17,6 +25,8 @@ FEATURES: tuple[Feature, ...] = (
     messages.feature,
     freeze.feature,
     inbound.feature,
+    questions.feature,
+    rumours.feature,
 )
 
 REGISTRY = Registry(FEATURES)

@@ -240,8 +240,10 @@ def check_approval(
     policy: MessagePolicy,
     overrides: Mapping[tuple[str, str], str],
     break_glass_reason: str | None,
+    headlines: bool = True,
 ) -> ApprovalCheck:
-    """Four eyes, roles, headlines, lint blocks and overrides."""
+    """Four eyes, roles, headlines (unless ``headlines`` is false: answers have none),
+    lint blocks and overrides."""
     if not policy.operators:
         return ApprovalCheck(
             False,
@@ -280,7 +282,7 @@ def check_approval(
         return ApprovalCheck(
             False, "the message needs a bokmål (nb) text", "meldingen må ha en tekst på bokmål"
         )
-    for v in variants:
+    for v in variants if headlines else ():
         if v.body.strip() and (not v.headline.strip() or "\n" in v.headline.strip()):
             return ApprovalCheck(
                 False,
@@ -911,8 +913,14 @@ def accept_receipt(
             for err in exc.errors()[:5]
         )
         return Rejection(f"wrong schema: {problems}")
-    delivery = state.messages.deliveries.get(receipt.effect_id)
-    if delivery is None or delivery.channel != source.channel:
+    # Deliveries, replies and hides all go out on the channel's out topic: a receipt
+    # counts for any of ours on the same channel (each feature folds its own).
+    effect = state.outbox.effects.get(receipt.effect_id)
+    if (
+        effect is None
+        or effect.publish.target is not Target.CHANNEL_OUT
+        or effect.publish.channel != source.channel
+    ):
         return Rejection(f"receipt for a delivery to {source.channel} this console did not send")
     return Accepted(
         [
@@ -920,7 +928,7 @@ def accept_receipt(
                 **ctx.base(state),
                 topic=source.topic,
                 effect_id=receipt.effect_id,
-                channel=delivery.channel,
+                channel=str(source.channel),
                 receipt=receipt,
             )
         ]
