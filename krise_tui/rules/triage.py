@@ -692,7 +692,7 @@ def _stems_of(word: str) -> frozenset[str]:
     # Patterns are not tied to one language: stem both ways and accept either.
     if len(word) < _STEM_MIN:
         return frozenset()
-    return frozenset(fold(s) for lang in ("no", "en") for s in stem([word], lang))
+    return frozenset(fold(s) for s in (*stem([word], "no"), *stem([word], "en")))
 
 
 def _word_matches(word: _Word, tok: _Tok) -> bool:
