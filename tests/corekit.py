@@ -173,7 +173,7 @@ def every_kind_of_event() -> tuple[IncidentState, list[EventBase]]:
     from datetime import timedelta
 
     from krise_tui.core.features.freeze import Freeze, ReassertFreeze, RemindUnacknowledged
-    from krise_tui.core.features.incident import ActivatePlaybook
+    from krise_tui.core.features.incident import ActivatePlaybook, MarkChecklistItem, SignIn
     from krise_tui.core.features.messages import (
         MarkDeliveryOverdue,
         RecordApprovalBlock,
@@ -232,6 +232,8 @@ def every_kind_of_event() -> tuple[IncidentState, list[EventBase]]:
         )
 
     go(OpenIncident("Flom i sentrum", level=2), at(0))
+    go(SignIn("ola"), at(0))
+    go(MarkChecklistItem("varsle-kriseledelsen"), at(0))
     go(ActivatePlaybook("flom", "Flom og skred", "a" * 64, "playbooks/flom.yaml"), at(0))
     go(Freeze("Flom i sentrum", notice=(("nb", "Vi taler med én stemme."),)), at(1, "kari"))
     saved = go(SaveDraft((DraftVariant("nb", "Flomvarsel", f"Rv73 er stengt. {WEB}"),)), at(2))

@@ -121,9 +121,18 @@ async def test_verify_detects_an_edited_row(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path, pub = await signed_journal(tmp_path)
-    _tamper(path, "UPDATE events SET body = replace(body, 'Flomvarsel', 'Alt vel') WHERE seq = 5")
+    _tamper(
+        path,
+        "UPDATE events SET body = replace(body, 'Flomvarsel', 'Alt vel')"
+        " WHERE type = 'message.draft_saved'",
+    )
+    con = sqlite3.connect(path)
+    (seq,) = con.execute(
+        "SELECT MIN(seq) FROM events WHERE type = 'message.draft_saved'"
+    ).fetchone()
+    con.close()
     assert main(["journal", "verify", str(path), "--public-key", str(pub)]) == 1
-    assert "first bad seq 5" in capsys.readouterr().err
+    assert f"first bad seq {seq}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

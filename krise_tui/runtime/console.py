@@ -39,7 +39,7 @@ from krise_tui.bus.session import BusSession, LinkState, SessionConfig
 from krise_tui.config import Settings
 from krise_tui.core.engine import ReceiveFromBus
 from krise_tui.core.features.freeze import ReassertFreeze
-from krise_tui.core.features.incident import ActivatePlaybook, OpenIncident
+from krise_tui.core.features.incident import ActivatePlaybook, OpenIncident, SignIn
 from krise_tui.core.features.messages import (
     ApproveDraft,
     DraftVariant,
@@ -134,6 +134,9 @@ class ConsoleRuntime:
     """A drill: every outgoing text is marked as an exercise."""
     open_without_playbook: bool = False
     """Open the incident even when the playbook has problems (the operator chose to)."""
+    auto_open: bool = True
+    """Open the incident at start (headless, drills). The console asks instead: who is
+    at the console, which playbook, what title and level."""
 
     def __post_init__(self) -> None:
         self.org: Org | None = None
@@ -399,7 +402,7 @@ class ConsoleRuntime:
 
     async def _open_if_needed(self) -> None:
         """Open the incident at start, unless the playbook is broken (9.13)."""
-        if self.state.is_open:
+        if self.state.is_open or not self.auto_open:
             return
         s = self.settings
         playbook = self.playbooks.playbook
@@ -427,6 +430,8 @@ class ConsoleRuntime:
     async def _playbook_valid(self, playbook: Playbook, digest: str) -> None:
         if self.writer is None:
             return  # at start-up: handled once the journal is open
+        if not self.state.is_open and not self.auto_open:
+            return  # the console's start screen opens it
         if not self.state.is_open:
             await self.open_incident(str(playbook.title.get("nb") or playbook.id))
             return
@@ -505,6 +510,21 @@ class ConsoleRuntime:
                 codes = tuple(f.code for f in report.blocks)
                 await self.submit(RecordApprovalBlock(draft_id, approver, codes), actor=approver)
         return decision
+
+    async def sign_in(self, operator: str, passphrase: str) -> Decision:
+        """Who is at this console from now on: proven with their passphrase, journaled."""
+        ok, why = await self.identity.verify(operator, passphrase)
+        if not ok:
+            return Rejection(why)
+        decision = await self.submit(SignIn(operator), actor=operator)
+        if not isinstance(decision, Rejection):
+            self.identity.sign_in(operator)
+        return decision
+
+    @property
+    def signed_in(self) -> bool:
+        """Whether somebody the org file knows is at the console."""
+        return self.identity.operator is not None
 
     async def approve_answer(
         self,

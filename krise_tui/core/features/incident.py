@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Literal
 
@@ -32,6 +32,10 @@ class IncidentSlice:
     playbook_hash: str | None = None
     playbook_title: str | None = None
     playbook_path: str | None = None
+    operators: dict[str, datetime] = field(default_factory=dict)
+    """Operator id -> when they last signed in at a console."""
+    checklist_done: dict[str, str] = field(default_factory=dict)
+    """Checklist item id -> who marked it done."""
 
 
 # --- commands ------------------------------------------------------------------------
@@ -53,6 +57,20 @@ class ActivatePlaybook:
     title: str
     hash: str
     path: str
+
+
+@dataclass(frozen=True)
+class SignIn:
+    """An operator signs in at the console (the runtime checked the passphrase)."""
+
+    operator: str
+
+
+@dataclass(frozen=True)
+class MarkChecklistItem:
+    """A checklist item from the playbook is done."""
+
+    item_id: str
 
 
 # --- events --------------------------------------------------------------------------
@@ -77,6 +95,22 @@ class PlaybookActivated(EventBase):
     hash: str
     """SHA-256 of the playbook file: every later journal row records it too."""
     path: str
+
+
+@feature.event
+class OperatorSignedIn(EventBase):
+    """Who is at the console from now on (actor = the operator)."""
+
+    type: Literal["operator.signed_in"] = "operator.signed_in"
+    operator: str
+
+
+@feature.event
+class ChecklistItemDone(EventBase):
+    """A playbook checklist item was done (actor = who marked it)."""
+
+    type: Literal["checklist.done"] = "checklist.done"
+    item_id: str
 
 
 # --- decide --------------------------------------------------------------------------
@@ -120,6 +154,29 @@ def activate_playbook(state: IncidentState, cmd: ActivatePlaybook, ctx: Context)
     )
 
 
+@feature.decides(SignIn)
+def sign_in(state: IncidentState, cmd: SignIn, ctx: Context) -> Decision:
+    """Journal who is at the console (the org file knows them: the runtime checked)."""
+    if ctx.policy.operators and cmd.operator not in ctx.policy.operators:
+        return Rejection(
+            f"{cmd.operator!r} is not an operator in the org file",
+            f"{cmd.operator!r} er ikke operatør i org-fila",
+        )
+    base = ctx.base(state)
+    base["actor"] = cmd.operator
+    return Accepted([OperatorSignedIn(**base, operator=cmd.operator)])
+
+
+@feature.decides(MarkChecklistItem)
+def mark_checklist(state: IncidentState, cmd: MarkChecklistItem, ctx: Context) -> Decision:
+    """Mark a checklist item done (once)."""
+    if not state.is_open:
+        return Rejection("open an incident first", "åpne en hendelse først")
+    if cmd.item_id in state.incident.checklist_done:
+        return Accepted([])
+    return Accepted([ChecklistItemDone(**ctx.base(state), item_id=cmd.item_id)])
+
+
 # --- fold ----------------------------------------------------------------------------
 
 
@@ -142,6 +199,16 @@ def _activated(state: IncidentState, event: PlaybookActivated) -> None:
     inc.playbook_path = event.path
 
 
+@feature.applies(OperatorSignedIn)
+def _signed_in(state: IncidentState, event: OperatorSignedIn) -> None:
+    state.incident.operators[event.operator] = event.ts
+
+
+@feature.applies(ChecklistItemDone)
+def _checked(state: IncidentState, event: ChecklistItemDone) -> None:
+    state.incident.checklist_done[event.item_id] = event.actor
+
+
 # --- describe ------------------------------------------------------------------------
 
 
@@ -156,3 +223,14 @@ def _d_opened(event: IncidentOpened, lang: str) -> str:
 def _d_activated(event: PlaybookActivated, lang: str) -> str:
     head = "Playbook in use" if lang == "en" else "Dreiebok i bruk"
     return f"{head}: {event.title} ({event.playbook_id}, {event.hash[:8]})"
+
+
+@feature.describes(OperatorSignedIn)
+def _d_signed_in(event: OperatorSignedIn, lang: str) -> str:
+    return f"{event.operator} {'signed in' if lang == 'en' else 'logget inn'}"
+
+
+@feature.describes(ChecklistItemDone)
+def _d_checked(event: ChecklistItemDone, lang: str) -> str:
+    head = "Checklist done" if lang == "en" else "Sjekkpunkt utført"
+    return f"{head}: {event.item_id}"
