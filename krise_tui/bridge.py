@@ -36,6 +36,30 @@ The wire contract:
   ledger (:func:`~krise_tui.channels.base.deliver_once`), so the resumed attempt of one
   that was cut short looks on the platform before it sends again.
 
+Besides deliveries, the console sends (signed the same way, checked the same way, with
+their own ``seq`` stream per envelope type):
+
+- ``channel.reply`` (:class:`~krise_tui.wire.delivery.ReplyRequest`): one approved
+  answer to one asker, where they asked (a status reply, a comment reply, a Messenger
+  message, an SMS, an e-mail in their thread) through the adapter's ``reply``;
+- ``channel.hide`` (:class:`~krise_tui.wire.delivery.HideRequest`): hide (never delete)
+  one post through the adapter's ``hide`` (Facebook comments);
+- ``channel.qa`` (:class:`~krise_tui.channels.website.QaRequest`, proposed for the wire
+  package): one answered batch onto the website's questions-and-answers page.
+
+They run exactly like deliveries: pending file, attempts written ahead in the adapter's
+ledger under the request's idempotency key, reconciliation where the platform can be
+asked, retries, and receipts with the request's ``effect_id``. A channel whose adapter
+cannot do it answers with a permanent failure; an exercise reply to a channel that is
+not a drill sandbox is refused by the adapter (``exercise: true`` in the org file).
+
+Posts from the public come the other way (:attr:`BridgeRuntime.intake`, from
+:mod:`krise_tui.intake`): the intake — an HTTP server for signed webhooks and the
+Facebook page webhook, or a Mastodon mention poller — hands each post to
+:meth:`BridgeRuntime.publish_inbound`, which publishes it on
+``krise/v1/{org}/channel/{ch}/in`` (QoS 1) and returns once the broker has it. The
+intake starts and stops with the bridge.
+
 Receipts are queued and published in order by one task, so a broker outage delays them
 but does not lose them while the bridge runs. The session is persistent (fixed client
 id ``krise-bridge-{org}-{channel}``, ``clean_session=False``): envelopes published while
@@ -52,11 +76,11 @@ import random
 import signal
 import sys
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, runtime_checkable
 
 import httpx
 from aiomqtt import ProtocolVersion
@@ -78,14 +102,28 @@ from krise_tui.bus.session import (
 from krise_tui.channels.base import (
     Channel,
     DeliveryResult,
+    Hider,
     HttpChannel,
+    Replier,
     atomic_write,
     format_seconds,
 )
-from krise_tui.wire.delivery import DELIVER_TYPE, DeliveryRequest, Receipt, ReceiptStatus
+from krise_tui.channels.website import QA_TYPE, QaRequest
+from krise_tui.wire.delivery import (
+    DELIVER_TYPE,
+    HIDE_TYPE,
+    REPLY_TYPE,
+    DeliveryRequest,
+    HideRequest,
+    Receipt,
+    ReceiptStatus,
+    ReplyRequest,
+)
+from krise_tui.wire.inbound import InboundPost
 
 if TYPE_CHECKING:
     from krise_tui.config import Settings
+    from krise_tui.playbook.models import ChannelDef
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +136,63 @@ ACCEPTED_MEMORY = 10_000
 PENDING_SUFFIX = ".pending.json"
 """The pending file is the state file with this suffix (``sms.seq.json`` →
 ``sms.seq.pending.json``)."""
+
+WorkRequest = DeliveryRequest | ReplyRequest | HideRequest | QaRequest
+"""Everything the console asks a bridge to carry out."""
+
+REQUEST_TYPES: dict[str, type[WorkRequest]] = {
+    DELIVER_TYPE: DeliveryRequest,
+    REPLY_TYPE: ReplyRequest,
+    HIDE_TYPE: HideRequest,
+    QA_TYPE: QaRequest,
+}
+"""Envelope type -> the body's model."""
+
+_WHAT: dict[str, str] = {
+    DELIVER_TYPE: "delivery",
+    REPLY_TYPE: "reply",
+    HIDE_TYPE: "hide",
+    QA_TYPE: "Q&A",
+}
+
+
+def request_type(request: WorkRequest) -> str:
+    """The envelope type that carries ``request``."""
+    for kind, model in REQUEST_TYPES.items():
+        if isinstance(request, model):
+            return kind
+    raise TypeError(f"not a bridge request: {type(request).__name__}")
+
+
+@runtime_checkable
+class QaPublisher(Protocol):
+    """A channel that can put answered batches on a questions-and-answers page."""
+
+    async def publish_qa(self, request: QaRequest, *, recheck: bool = False) -> DeliveryResult:
+        """Put ``request.entry`` on the page; never raises for platform errors."""
+        ...
+
+
+InboundSink = Callable[[InboundPost], Awaitable[None]]
+"""Publishes one inbound post; returns once the broker has it."""
+
+
+class IntakePart(Protocol):
+    """The optional intake of a bridge (:mod:`krise_tui.intake`): started and stopped
+    with it, handing every post from the public to the sink it is started with."""
+
+    async def start(self, sink: InboundSink) -> None:
+        """Start taking posts in (in the background); posts go to ``sink``."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop taking posts in."""
+        ...
+
+
+IntakeFactory = Callable[["ChannelDef", Path], IntakePart | None]
+"""Builds a channel's intake from its org-file definition and the bridge's state
+directory (:func:`krise_tui.intake.intake_from_def`); None when it has none."""
 
 
 # --------------------------------------------------------------------------- replay
@@ -172,9 +267,9 @@ def load_tracker(path: Path) -> DeliveryTracker:
 
 @dataclass
 class PendingDelivery:
-    """A delivery the bridge accepted and has not finished."""
+    """A request (delivery, reply, hide, Q&A) the bridge accepted and has not finished."""
 
-    request: DeliveryRequest
+    request: WorkRequest
     attempts: int = 0
     """Attempts made so far (receipts keep counting after a restart)."""
 
@@ -205,9 +300,11 @@ class PendingFile:
             return {}
         for effect_id, value in data.items():
             try:
-                request = DeliveryRequest.model_validate(value["request"])
+                # Entries written before replies existed have no type: deliveries.
+                model = REQUEST_TYPES[str(value.get("type", DELIVER_TYPE))]
+                request = model.model_validate(value["request"])
                 attempts = int(value.get("attempts", 0))
-            except (KeyError, TypeError, ValueError, ValidationError) as exc:
+            except (AttributeError, KeyError, TypeError, ValueError, ValidationError) as exc:
                 log.error(
                     "%s: pending %s is not understood (%s): skipped", self.path, effect_id, exc
                 )
@@ -215,7 +312,7 @@ class PendingFile:
             self._entries[str(effect_id)] = PendingDelivery(request, attempts)
         return dict(self._entries)
 
-    async def put(self, effect_id: str, request: DeliveryRequest, attempts: int) -> None:
+    async def put(self, effect_id: str, request: WorkRequest, attempts: int) -> None:
         """Record (or update) a delivery in progress."""
         self._entries[effect_id] = PendingDelivery(request, attempts)
         await self._save()
@@ -233,6 +330,7 @@ class PendingFile:
             # The snapshot is taken under the lock: the newest state is what gets written.
             data = {
                 effect_id: {
+                    "type": request_type(entry.request),
                     "request": entry.request.model_dump(mode="json"),
                     "attempts": entry.attempts,
                 }
@@ -281,9 +379,9 @@ class RetryPolicy:
 
 @dataclass
 class _Job:
-    """One effect being delivered."""
+    """One effect being carried out (delivered, replied, hidden, put on the Q&A page)."""
 
-    request: DeliveryRequest
+    request: WorkRequest
     recheck: bool = False
     """The next attempt asks the platform first (an operator's re-send)."""
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -338,10 +436,14 @@ class BridgeRuntime:
     """Called with every receipt as it is made (before it is published)."""
     on_link: LinkListener | None = None
     """Called on every connection state change."""
+    intake: IntakePart | None = None
+    """Takes posts from the public in (:mod:`krise_tui.intake`); started and stopped
+    with the bridge. None: the channel is outbound only."""
 
     def __post_init__(self) -> None:
         self._http: httpx.AsyncClient | None = None
         self.out_topic = topics.channel_out(self.org, self.channel_id)
+        self.in_topic = topics.channel_in(self.org, self.channel_id)
         self.receipt_topic = topics.channel_receipt(self.org, self.channel_id)
         self.presence_topic = topics.presence(self.org, "bridge", f"bridge-{self.channel_id}")
         if self.verifier is None:
@@ -377,9 +479,11 @@ class BridgeRuntime:
         self.receipts: list[Receipt] = []
         """The newest receipts made (up to :data:`RECEIPT_HISTORY`), oldest first."""
         self.published = 0
+        """Receipts the broker has acknowledged."""
         self.refused_receipts = 0
         """Receipts the broker refused (its ACL): logged at ERROR, not retried."""
-        """Receipts the broker has acknowledged."""
+        self.inbound_published = 0
+        """Posts from the public the broker has acknowledged on the ``in`` topic."""
         self._jobs: dict[str, _Job] = {}
         self._attempts: dict[str, int] = {}
         self._outbox: asyncio.Queue[Receipt] = asyncio.Queue()
@@ -443,10 +547,12 @@ class BridgeRuntime:
         for effect_id, pending in resume.items():
             # Cut short by a crash or a stop: the adapter's ledger knows whether the last
             # attempt may have reached the platform and checks there before sending.
-            log.info("bridge %s: resuming the delivery of %s", self.channel_id, effect_id)
+            log.info("bridge %s: resuming %s", self.channel_id, effect_id)
             self.resumed += 1
             self._attempts[effect_id] = max(self._attempts.get(effect_id, 0), pending.attempts)
             self._schedule(pending.request)
+        if self.intake is not None:
+            await self.intake.start(self.publish_inbound)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         """Wait for a live broker connection (raises ``TimeoutError``)."""
@@ -455,7 +561,10 @@ class BridgeRuntime:
         await self.session.wait_connected(timeout)
 
     async def stop(self, *, flush_timeout: float = 2.0) -> None:
-        """Cancel deliveries in progress, publish queued receipts (briefly), disconnect."""
+        """Stop the intake, cancel deliveries in progress, publish queued receipts
+        (briefly), disconnect."""
+        if self.intake is not None:
+            await self.intake.stop()
         jobs = [job.task for job in self._jobs.values() if job.task is not None]
         await cancel_and_wait(*jobs)
         self._jobs.clear()
@@ -471,6 +580,29 @@ class BridgeRuntime:
             self._http = None
         await cancel_and_wait(*self._tasks)
         self._tasks.clear()
+
+    async def publish_inbound(self, post: InboundPost) -> None:
+        """Publish one post from the public on the ``in`` topic (QoS 1, not retained).
+
+        Waits for the broker connection and returns once the broker has acknowledged the
+        post; the caller bounds the wait (a webhook answers 503 so the platform retries,
+        a poller keeps its cursor). Raises :class:`PublishRefusedError` when the ACL
+        refuses it, and :class:`NotConnectedError` before :meth:`start`.
+        """
+        session = self.session
+        if session is None:
+            raise NotConnectedError(f"bridge {self.channel_id!r} is not started")
+        payload = post.model_dump_json().encode("utf-8")
+        while True:
+            await session.wait_connected()
+            try:
+                await session.publish(self.in_topic, payload, qos=1, timeout=10)
+            except NotConnectedError as exc:
+                log.info("bridge %s: inbound post waits: %s", self.channel_id, exc)
+                await asyncio.sleep(0.1)  # until the session notices the outage
+                continue
+            self.inbound_published += 1
+            return
 
     def _on_state(self, state: LinkState, detail: str) -> None:
         if state is LinkState.DISCONNECTED:
@@ -499,15 +631,17 @@ class BridgeRuntime:
             self._reject(result.reason)
             return
         env = result.envelope
-        if env.type != DELIVER_TYPE:
-            self._reject(f"unexpected envelope type {env.type!r} (expected {DELIVER_TYPE!r})")
+        model = REQUEST_TYPES.get(env.type)
+        if model is None:
+            known = ", ".join(repr(kind) for kind in REQUEST_TYPES)
+            self._reject(f"unexpected envelope type {env.type!r} (expected {known})")
             return
         try:
-            request = DeliveryRequest.model_validate(env.body)
+            request = model.model_validate(env.body)
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(part) for part in first["loc"]) or "body"
-            reason = f"malformed delivery request: {where}: {first['msg']}"
+            reason = f"malformed {_WHAT[env.type]} request: {where}: {first['msg']}"
             self._reject(reason)
             effect_id = env.body.get("effect_id")
             if isinstance(effect_id, str) and effect_id:
@@ -525,7 +659,7 @@ class BridgeRuntime:
             # Checked before recording: another channel's seq must not advance ours.
             self._reject(f"envelope for channel {request.channel!r} on {self.channel_id!r}'s topic")
             return
-        recheck = request.resend
+        recheck = isinstance(request, DeliveryRequest) and request.resend
         if result.ok:
             self.verifier.tracker.record(env)
             await self._save_tracker()
@@ -556,7 +690,7 @@ class BridgeRuntime:
 
     # ------------------------------------------------------------------ delivery
 
-    def _schedule(self, request: DeliveryRequest, *, recheck: bool = False) -> None:
+    def _schedule(self, request: WorkRequest, *, recheck: bool = False) -> None:
         job = self._jobs.get(request.effect_id)
         if job is not None:
             # Never two deliveries of one effect at once: cut the wait before the next try.
@@ -632,18 +766,10 @@ class BridgeRuntime:
                 # pending and is resumed at the next start.
                 await self._pending.drop(effect_id)
 
-    async def _attempt(self, request: DeliveryRequest, *, recheck: bool) -> DeliveryResult:
+    async def _attempt(self, request: WorkRequest, *, recheck: bool) -> DeliveryResult:
         timeout = self.policy.attempt_timeout
         try:
-            return await asyncio.wait_for(
-                self.channel.deliver(
-                    request.message,
-                    idempotency_key=request.idempotency_key,
-                    previous_remote_id=request.previous_remote_id,
-                    recheck=recheck,
-                ),
-                timeout,
-            )
+            return await asyncio.wait_for(self._carry_out(request, recheck=recheck), timeout)
         except TimeoutError:
             # The adapter was cut off mid-attempt; its ledger still says "in flight".
             return DeliveryResult.failed(
@@ -655,6 +781,28 @@ class BridgeRuntime:
                 f"internal error in the {self.channel.kind} adapter: {type(exc).__name__}: {exc}",
                 permanent=True,
             )
+
+    async def _carry_out(self, request: WorkRequest, *, recheck: bool) -> DeliveryResult:
+        """One attempt of ``request`` by the adapter that can do it."""
+        channel = self.channel
+        if isinstance(request, DeliveryRequest):
+            return await channel.deliver(
+                request.message,
+                idempotency_key=request.idempotency_key,
+                previous_remote_id=request.previous_remote_id,
+                recheck=recheck,
+            )
+        if isinstance(request, ReplyRequest) and isinstance(channel, Replier):
+            return await channel.reply(request, recheck=recheck)
+        if isinstance(request, HideRequest) and isinstance(channel, Hider):
+            return await channel.hide(request, recheck=recheck)
+        if isinstance(request, QaRequest) and isinstance(channel, QaPublisher):
+            return await channel.publish_qa(request, recheck=recheck)
+        what = _WHAT[request_type(request)]
+        return DeliveryResult.failed(
+            f"the {channel.kind} channel {self.channel_id!r} cannot carry out a {what} request",
+            permanent=True,
+        )
 
     async def _pause(self, job: _Job, failures: int, retry_after: float | None) -> None:
         """Back off before the next attempt; a console retry cuts it short (not Retry-After)."""
@@ -762,6 +910,7 @@ async def run_bridge_cli(
     stop: asyncio.Event | None = None,
     out: TextIO | None = None,
     err: TextIO | None = None,
+    intake_factory: IntakeFactory | None = None,
 ) -> int:
     """``krise bridge CHANNEL``: run one channel's bridge until SIGINT/SIGTERM (or ``stop``).
 
@@ -769,8 +918,10 @@ async def run_bridge_cli(
     logs in to the configured broker, or to the local embedded one
     (``{data_dir}/broker/endpoint.json``) as ``bridge-<channel>``, checks envelopes
     against the console's public key (``settings.public_key_path``) and prints one line
-    per receipt on ``out``. Ledgers and the replay tracker live in
-    ``{data_dir}/bridges/``.
+    per receipt on ``out``. With ``intake_factory`` (the caller passes
+    :func:`krise_tui.intake.intake_from_def`: the intake is a sibling layer the bridge
+    does not import), a channel with an ``inbound:`` section also runs its intake.
+    Ledgers, the replay tracker and the intake's memory live in ``{data_dir}/bridges/``.
 
     Returns:
         0 after a clean stop; 2 when the configuration is wrong (the reason is printed).
@@ -804,6 +955,7 @@ async def run_bridge_cli(
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
         adapter = channel_from_def(defn, state_dir=state_dir, website_url=str(org.website))
+        intake = None if intake_factory is None else intake_factory(defn, state_dir)
         login = resolve_login(settings, "bridge", channel_id)
         key = load_public_key(settings.public_key_path)
     except (ValueError, BrokerError, KeyFileError, OSError) as exc:
@@ -832,6 +984,7 @@ async def run_bridge_cli(
         on_link=print_link,
         protocol=login.protocol,
         resolve=lambda: resolve_login(settings, "bridge", channel_id),
+        intake=intake,
     )
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -848,6 +1001,13 @@ async def run_bridge_cli(
         file=err,
         flush=True,
     )
+    if intake is not None and defn.inbound is not None:
+        where = (
+            f"listening on {defn.inbound.listen}{defn.inbound.path}"
+            if defn.inbound.listen
+            else f"polling mentions every {defn.inbound.poll_interval.total_seconds():g} s"
+        )
+        print(f"krise bridge {channel_id}: intake {where}", file=err, flush=True)
     try:
         await bridge.start()
         await stop.wait()

@@ -71,6 +71,21 @@ def cmd_console(args: argparse.Namespace) -> int:
     from krise_tui.runtime import ConsoleRuntime
 
     settings = _settings(args)
+    if args.serve:
+        if args.headless:
+            print("krise console: --serve and --headless exclude each other", file=sys.stderr)
+            return 2
+        from krise_tui.console.serve import serve
+
+        passed = ["--open-without-playbook"] if args.open_without_playbook else []
+        if args.theme:
+            passed += ["--theme", args.theme]
+        try:
+            serve(settings, args.host, args.port, public_url=args.public_url, console_args=passed)
+        except (ValueError, OSError) as exc:  # a bad port or host, the port in use
+            print(f"krise console: {exc}", file=sys.stderr)
+            return 2
+        return 0
     if args.headless:
         _setup_logging(settings, to_file=False)
         runtime = ConsoleRuntime(settings, open_without_playbook=args.open_without_playbook)
@@ -78,7 +93,8 @@ def cmd_console(args: argparse.Namespace) -> int:
     from krise_tui.console.app import ConsoleApp
 
     _setup_logging(settings, to_file=True)
-    ConsoleApp(ConsoleRuntime(settings, open_without_playbook=args.open_without_playbook)).run()
+    runtime = ConsoleRuntime(settings, open_without_playbook=args.open_without_playbook)
+    ConsoleApp(runtime, theme=args.theme).run()
     return 0
 
 
@@ -366,10 +382,11 @@ def cmd_cap_export(args: argparse.Namespace) -> int:
 def cmd_bridge(args: argparse.Namespace) -> int:
     """Run one channel's bridge as its own process."""
     from krise_tui.bridge import run_bridge_cli
+    from krise_tui.intake import intake_from_def
 
     settings = _settings(args)
     _setup_logging(settings, to_file=False)
-    return asyncio.run(run_bridge_cli(settings, args.channel))
+    return asyncio.run(run_bridge_cli(settings, args.channel, intake_factory=intake_from_def))
 
 
 def cmd_keys_init(args: argparse.Namespace) -> int:
@@ -486,6 +503,23 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="open the incident even when the playbook has problems",
     )
+    p.add_argument(
+        "--theme",
+        choices=["textual-dark", "textual-light", "krise-high-contrast"],
+        help="colours (also from the command palette, ctrl+p)",
+    )
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the console to a web browser (textual-serve; one session at a time)",
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="with --serve: address (default: this machine only)"
+    )
+    p.add_argument("--port", type=int, default=8765, help="with --serve: port (default 8765)")
+    p.add_argument(
+        "--public-url", help="with --serve: the URL the browser uses (behind a TLS proxy)"
+    )
     p.set_defaults(func=cmd_console)
 
     p = sub.add_parser("staff", parents=[common], help="run a staff terminal")
@@ -528,9 +562,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_playbook_parser(sub)
 
+    from krise_tui.exports import sitrep_cli
     from krise_tui.text import batch_cli, rumours_cli
 
     batch_cli.add_parser(sub)
+    sitrep_cli.add_parser(sub)
     rumours_cli.add_parser(sub)
 
     p = sub.add_parser(

@@ -21,6 +21,23 @@ the adapters use, as the real services behave:
   ``Idempotency-Key`` unless told not to, as the gateway contract requires;
 - ``POST /cms``: a CMS notification endpoint (204).
 
+For replies, hides and the intake (issues 11.1, 11.4):
+
+- Mastodon: ``POST /api/v1/statuses`` takes ``in_reply_to_id`` (it must name a status
+  the instance knows: 404 otherwise) and the statuses list shows it;
+  ``GET /api/v1/notifications`` (``types[]``, ``since_id``, ``max_id``, ``limit`` up
+  to 40; newest first; with ``since_id`` the newest page above it, as Mastodon pages);
+  :meth:`FakePlatform.mention` plays someone mentioning the account;
+- Graph API: ``POST /{comment_id}/comments`` (a reply in the thread: ``{"id"}``),
+  ``GET /{comment_id}/comments`` (the thread, newest first), ``POST /{comment_id}`` with
+  ``is_hidden=true`` (``{"success": true}``; nothing is ever deleted),
+  ``POST /{page_id}/messages`` (the Send API: JSON ``recipient.id``, ``messaging_type``,
+  ``message.text``, the token as ``Authorization: Bearer``; answers ``recipient_id`` and
+  ``message_id``) and ``GET /{page_id}/conversations?platform=messenger&user_id=PSID``;
+  :meth:`FakePlatform.comment` and :meth:`FakePlatform.messenger_user` play visitors;
+- :func:`krise_webhook_request` and :func:`meta_webhook_request` build what an SMS
+  gateway and Meta send to the bridge's intake, signed as each documents.
+
 Every request is recorded before anything else happens. The server can be told to
 answer the next requests with a status (``fail_next(503, retry_after=7)``), also after
 doing the work (``fail_next(500, after_effect=True)``: the post exists, the answer says
@@ -34,12 +51,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import hmac
 import html
 import json
 import re
 import threading
+import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -54,6 +73,8 @@ GRAPH_TOKEN = "graph-test-token"
 PAGE_ID = "104123456789"
 ACCOUNT_ID = "109000000000000001"
 """The Mastodon account the token belongs to."""
+PAGE_ACCT = "kommunen"
+"""The account's ``acct``."""
 HANG_LIMIT = 30.0
 """Seconds a hanging request waits at most (stop() releases it at once)."""
 
@@ -97,6 +118,12 @@ class FakePlatform:
         self.statuses: dict[str, dict[str, Any]] = {}
         self.posts: dict[str, dict[str, Any]] = {}
         self.hooks: dict[str, dict[str, Any]] = {}
+        self.notifications: dict[str, dict[str, Any]] = {}
+        """Mastodon notifications by id (mentions of the account)."""
+        self.comments: dict[str, dict[str, Any]] = {}
+        """Graph comments by id: visitors' and the page's replies."""
+        self.messages: list[dict[str, Any]] = []
+        """Messenger messages, both ways, oldest first."""
         self.webhook_dedupe = webhook_dedupe
         self.delay = 0.0
         self.hang = False
@@ -174,6 +201,73 @@ class FakePlatform:
         """Posting requests that created something (statuses, page posts, SMS)."""
         return len(self.statuses) + len(self.posts) + len(self.hooks)
 
+    def mention(
+        self, acct: str, text: str, *, visibility: str = "public", created_at: str | None = None
+    ) -> dict[str, Any]:
+        """Someone (``acct``) mentions the account: a status and a notification."""
+        with self._lock:
+            status_id = str(110_000_000 + self._next_id())
+            status = {
+                "id": status_id,
+                "created_at": created_at or _mastodon_now(),
+                "content": _mastodon_html(f"@{PAGE_ACCT} {text}"),
+                "text": f"@{PAGE_ACCT} {text}",
+                "language": "nb",
+                "visibility": visibility,
+                "in_reply_to_id": None,
+                "url": f"{self.url}/@{acct}/{status_id}",
+                "account": {"id": f"acc-{acct}", "acct": acct, "username": acct.split("@")[0]},
+                "edited_at": None,
+                "edits": 0,
+                "ours": False,
+            }
+            self.statuses[status_id] = status
+            notification_id = str(300_000 + self._next_id())
+            self.notifications[notification_id] = {
+                "id": notification_id,
+                "type": "mention",
+                "created_at": status["created_at"],
+                "account": status["account"],
+                "status": _mastodon_public(status),
+            }
+            return status
+
+    def replies_to(self, status_id: str) -> list[dict[str, Any]]:
+        """The account's statuses that answer ``status_id``."""
+        return [
+            s for s in self.statuses.values() if s.get("ours") and s["in_reply_to_id"] == status_id
+        ]
+
+    def comment(self, text: str, *, name: str = "Kari Nordmann", user: str = "7001") -> str:
+        """A visitor comments on the page's newest post (or a post of its own): its id."""
+        with self._lock:
+            post_id = next(reversed(self.posts), f"{PAGE_ID}_1")
+            comment_id = f"{post_id.split('_')[-1]}_{5000 + self._next_id()}"
+            self.comments[comment_id] = {
+                "id": comment_id,
+                "parent": post_id,
+                "message": text,
+                "from": {"id": user, "name": name},
+                "is_hidden": False,
+                "seq": self._counter,
+            }
+            return comment_id
+
+    def thread(self, comment_id: str) -> list[dict[str, Any]]:
+        """The replies to ``comment_id``."""
+        return [c for c in self.comments.values() if c["parent"] == comment_id]
+
+    def messenger_user(self, psid: str, text: str) -> str:
+        """A user writes to the page on Messenger: the message id."""
+        with self._lock:
+            mid = f"m_{psid}_{self._next_id()}"
+            self.messages.append({"id": mid, "psid": psid, "from": psid, "message": text})
+            return mid
+
+    def messages_to(self, psid: str) -> list[dict[str, Any]]:
+        """The page's messages to ``psid``."""
+        return [m for m in self.messages if m["psid"] == psid and m["from"] == PAGE_ID]
+
     def requests_to(self, method: str, prefix: str) -> list[Recorded]:
         """The recorded requests with ``method`` whose path starts with ``prefix``."""
         return [r for r in self.requests if r.method == method and r.path.startswith(prefix)]
@@ -208,6 +302,8 @@ class FakePlatform:
 
     def _route(self, request: Recorded) -> tuple[int, dict[str, str], Any]:
         path = request.path.split("?", 1)[0]
+        if path == "/api/v1/notifications":
+            return self._mastodon_notifications(request)
         if path.startswith("/api/v1/statuses"):
             return self._mastodon(request, path)
         if path.startswith("/api/v1/accounts/"):
@@ -235,6 +331,9 @@ class FakePlatform:
             key = request.header("Idempotency-Key")
             if key is not None and (auth, key) in self._mastodon_keys:
                 return 200, {}, self.statuses[self._mastodon_keys[(auth, key)]]
+            in_reply_to = request.fields.get("in_reply_to_id")
+            if in_reply_to is not None and str(in_reply_to) not in self.statuses:
+                return 404, {}, {"error": "Record not found"}
             status_id = str(110_000_000 + self._next_id())
             self.statuses[status_id] = {
                 "id": status_id,
@@ -243,8 +342,10 @@ class FakePlatform:
                 "text": text,
                 "language": request.fields.get("language"),
                 "visibility": request.fields.get("visibility", "public"),
+                "in_reply_to_id": None if in_reply_to is None else str(in_reply_to),
                 "edited_at": None,
                 "edits": 0,
+                "ours": True,
             }
             if key is not None:
                 self._mastodon_keys[(auth, key)] = status_id
@@ -270,18 +371,39 @@ class FakePlatform:
         if request.method == "GET" and path == f"{ACCOUNT_ID}/statuses":
             query = request.query()
             limit = min(int(query.get("limit", "20")), 40)
-            newest_first = sorted(self.statuses.values(), key=lambda s: int(s["id"]), reverse=True)
+            ours = [s for s in self.statuses.values() if s.get("ours", True)]
+            newest_first = sorted(ours, key=lambda s: int(s["id"]), reverse=True)
             if "max_id" in query:
                 newest_first = [s for s in newest_first if int(s["id"]) < int(query["max_id"])]
             page = [_mastodon_public(status) for status in newest_first[:limit]]
             return 200, {}, page
         return 404, {}, {"error": "Record not found"}
 
+    def _mastodon_notifications(
+        self, request: Recorded
+    ) -> tuple[int, dict[str, str], list[Any] | dict[str, Any]]:
+        if request.header("Authorization") != f"Bearer {MASTODON_TOKEN}":
+            return 401, {}, {"error": "The access token is invalid"}
+        query = parse_qs(urlsplit(request.path).query)
+        types = query.get("types[]", [])
+        limit = min(int(query.get("limit", ["40"])[0]), 40)
+        items = sorted(self.notifications.values(), key=lambda n: int(n["id"]), reverse=True)
+        if types:
+            items = [n for n in items if n["type"] in types]
+        if "max_id" in query:
+            items = [n for n in items if int(n["id"]) < int(query["max_id"][0])]
+        if "since_id" in query:
+            # The newest page above since_id (a gap below it is for max_id paging).
+            items = [n for n in items if int(n["id"]) > int(query["since_id"][0])]
+        return 200, {}, items[:limit]
+
     def _graph(
         self, request: Recorded, path: str
     ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
         if request.method == "GET":
             return self._graph_read(request, path)
+        if request.method == "POST" and path == f"{PAGE_ID}/messages":
+            return self._graph_send(request)
         if request.fields.get("access_token") != GRAPH_TOKEN:
             error = {
                 "message": "Invalid OAuth access token - Cannot parse access token",
@@ -289,10 +411,32 @@ class FakePlatform:
                 "code": 190,
             }
             return 400, {}, {"error": error}
+        if request.method == "POST" and "is_hidden" in request.fields:
+            comment = self.comments.get(path)
+            if comment is None:
+                error = {"message": "Unsupported post request.", "type": "GraphMethodException"}
+                return 400, {}, {"error": {**error, "code": 100}}
+            comment["is_hidden"] = request.fields["is_hidden"] == "true"
+            return 200, {}, {"success": True}
         message = request.fields.get("message")
         if not message:
             error = {"message": "(#100) Missing message or attachment", "code": 100}
             return 400, {}, {"error": error}
+        if request.method == "POST" and path.endswith("/comments"):
+            parent = path.removesuffix("/comments")
+            if parent not in self.comments and parent not in self.posts:
+                error = {"message": "Unsupported post request.", "type": "GraphMethodException"}
+                return 400, {}, {"error": {**error, "code": 100}}
+            comment_id = f"{parent.split('_')[-1]}_{7000 + self._next_id()}"
+            self.comments[comment_id] = {
+                "id": comment_id,
+                "parent": parent,
+                "message": message,
+                "from": {"id": PAGE_ID, "name": "Hattfjelldal kommune"},
+                "is_hidden": False,
+                "seq": self._counter,
+            }
+            return 200, {}, {"id": comment_id}
         if request.method == "POST" and path == f"{PAGE_ID}/feed":
             seq = self._next_id()
             post_id = f"{PAGE_ID}_{900 + seq}"
@@ -324,6 +468,20 @@ class FakePlatform:
                 "code": 190,
             }
             return 400, {}, {"error": error}
+        if path.endswith("/comments") and path.removesuffix("/comments") in self.comments:
+            thread = sorted(
+                self.thread(path.removesuffix("/comments")), key=lambda c: c["seq"], reverse=True
+            )
+            data = [{k: c[k] for k in ("id", "message", "from")} for c in thread]
+            return 200, {}, {"data": data}
+        if path == f"{PAGE_ID}/conversations":
+            psid = query.get("user_id", "")
+            talk = [
+                {"id": m["id"], "message": m["message"], "from": {"id": m["from"]}}
+                for m in reversed(self.messages)
+                if m["psid"] == psid
+            ]
+            return 200, {}, {"data": [{"id": f"t_{psid}", "messages": {"data": talk}}]}
         if path != f"{PAGE_ID}/posts":
             error = {"message": "Unsupported get request.", "type": "GraphMethodException"}
             return 400, {}, {"error": {**error, "code": 100}}
@@ -343,6 +501,25 @@ class FakePlatform:
                 paging["next"] = f"{self.url}/graph/{path}?after={start + len(page)}"
             body["paging"] = paging
         return 200, {}, body
+
+    def _graph_send(self, request: Recorded) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """The Messenger Send API."""
+        if request.header("Authorization") != f"Bearer {GRAPH_TOKEN}":
+            error = {"message": "Invalid OAuth access token", "type": "OAuthException"}
+            return 400, {}, {"error": {**error, "code": 190}}
+        recipient = request.fields.get("recipient")
+        message = request.fields.get("message")
+        psid = recipient.get("id") if isinstance(recipient, dict) else None
+        text = message.get("text") if isinstance(message, dict) else None
+        if not any(m["psid"] == psid and m["from"] == psid for m in self.messages):
+            error = {"message": "(#100) No matching user found", "code": 100}
+            return 400, {}, {"error": {**error, "error_subcode": 2018001}}
+        if not text or request.fields.get("messaging_type") != "RESPONSE":
+            error = {"message": "(#100) Invalid parameter", "code": 100}
+            return 400, {}, {"error": error}
+        mid = f"m_page_{self._next_id()}"
+        self.messages.append({"id": mid, "psid": psid, "from": PAGE_ID, "message": text})
+        return 200, {}, {"recipient_id": psid, "message_id": mid}
 
     def _hook(self, request: Recorded) -> tuple[int, dict[str, str], dict[str, Any] | None]:
         key = request.header("Idempotency-Key")
@@ -428,7 +605,88 @@ def _mastodon_now() -> str:
 def _mastodon_public(status: dict[str, Any]) -> dict[str, Any]:
     """A status as the API shows it (no source text: that is only for editing)."""
     keys = ("id", "created_at", "content", "language", "visibility", "edited_at")
-    return {key: status[key] for key in keys}
+    shown = {key: status[key] for key in keys}
+    shown["in_reply_to_id"] = status.get("in_reply_to_id")
+    for key in ("account", "url"):
+        if key in status:
+            shown[key] = status[key]
+    return shown
+
+
+# ---------------------------------------------------------------------- senders
+
+
+def krise_webhook_request(
+    secret: bytes, post: dict[str, Any], *, timestamp: int | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """Body and headers of a signed krise webhook request (an SMS gateway's callback):
+    ``X-Krise-Timestamp`` and ``X-Krise-Signature: sha256=HMAC(secret, ts + "." + body)``."""
+    body = json.dumps(post, ensure_ascii=False).encode("utf-8")
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    digest = hmac.new(secret, stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Krise-Timestamp": stamp,
+        "X-Krise-Signature": f"sha256={digest}",
+    }
+    return body, headers
+
+
+def meta_webhook_request(
+    app_secret: bytes, payload: dict[str, Any]
+) -> tuple[bytes, dict[str, str]]:
+    """Body and headers of a page webhook delivery as Meta sends it (``X-Hub-Signature-256``:
+    HMAC-SHA256 of the raw body with the app secret)."""
+    body = json.dumps(payload).encode("utf-8")
+    digest = hmac.new(app_secret, body, hashlib.sha256).hexdigest()
+    return body, {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={digest}"}
+
+
+def page_comment_event(
+    comment_id: str,
+    text: str,
+    *,
+    post_id: str = f"{PAGE_ID}_901",
+    user: str = "7001",
+    name: str = "Kari Nordmann",
+) -> dict[str, Any]:
+    """A ``feed`` change for a new comment, as Meta documents it."""
+    return {
+        "field": "feed",
+        "value": {
+            "from": {"id": user, "name": name},
+            "post": {"status_type": "added_photos", "is_published": True, "id": post_id},
+            "message": text,
+            "post_id": post_id,
+            "comment_id": comment_id,
+            "created_time": int(time.time()),
+            "item": "comment",
+            "parent_id": post_id,
+            "verb": "add",
+        },
+    }
+
+
+def messenger_event(psid: str, mid: str, text: str, *, page: str = PAGE_ID) -> dict[str, Any]:
+    """A Messenger ``messaging`` event, as Meta documents it."""
+    return {
+        "sender": {"id": psid},
+        "recipient": {"id": page},
+        "timestamp": int(time.time() * 1000),
+        "message": {"mid": mid, "text": text},
+    }
+
+
+def page_event(
+    *, changes: Sequence[Any] = (), messaging: Sequence[Any] = (), page: str = PAGE_ID
+) -> dict[str, Any]:
+    """One page webhook body: ``{"object": "page", "entry": [...]}``."""
+    entry: dict[str, Any] = {"id": page, "time": int(time.time())}
+    if changes:
+        entry["changes"] = list(changes)
+    if messaging:
+        entry["messaging"] = list(messaging)
+    return {"object": "page", "entry": [entry]}
 
 
 # ---------------------------------------------------------------------- messages

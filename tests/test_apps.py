@@ -9,16 +9,26 @@ from textual.widgets import DataTable, Input, Label, Static
 from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Signer, Verifier
 from krise_tui.config import Settings
-from krise_tui.console.app import ConfirmScreen, ConsoleApp
+from krise_tui.console.app import ConsoleApp
+from krise_tui.console.screens.base import ViewScreen
+from krise_tui.console.screens.dialogs import ConfirmScreen, FreezeScreen
+from krise_tui.console.screens.journal import JournalScreen
+from krise_tui.console.screens.staff import StaffScreen
 from krise_tui.runtime import ConsoleRuntime
 from krise_tui.staff.app import StaffApp
 from krise_tui.staff.runtime import StaffRuntime
 from tests.conftest import eventually
+from tests.consolekit import WAIT, banner, ready, status
 from tests.corekit import console_settings, publish_via
 
 
+async def step(predicate: Callable[[], object], *, what: str, timeout: float = WAIT) -> None:
+    """Wait for one step of a flow (generous on a loaded machine)."""
+    await eventually(lambda: bool(predicate()), what=what, timeout=timeout)
+
+
 def static_text(app: ConsoleApp | StaffApp, selector: str) -> str:
-    return str(app.query_one(selector, Static).render())
+    return str(app.screen.query_one(selector, Static).render())
 
 
 async def test_typed_text_never_becomes_a_message_without_approval(
@@ -29,15 +39,17 @@ async def test_typed_text_never_becomes_a_message_without_approval(
     console = ConsoleApp(runtime)
     fnr = "01010112377"
     async with console.run_test(size=(100, 30)) as pilot:
-        await eventually(lambda: console.started, what="console start")
-        await eventually(lambda: "MQTT ✓" in static_text(console, "#status"), what="connected")
+        await ready(pilot, console, "ola")
+        await step(lambda: "MQTT ✓" in status(console), what="connected")
         for _ in range(4):
             await pilot.press("tab")
             await pilot.press(*f"Kontakt Ola {fnr}")
             await pilot.press("enter", "j")
-        await pilot.press("escape", "escape")
+        for _ in range(4):
+            await pilot.press("escape")
         await pilot.pause()
-        assert not console.query(Input)  # no free text field on the main screen
+        assert isinstance(console.screen, ViewScreen)
+        assert not console.screen.query(Input)  # no free text field on any view
         assert runtime.state.messages.current is None
         assert runtime.state.messages.versions == {}
         await runtime.wait_idle()
@@ -65,19 +77,21 @@ async def test_console_shows_the_published_message_and_staff_app_shows_it(
     runtime = ConsoleRuntime(console_settings(make_settings, mosquitto.endpoint), signer=signer)
     console = ConsoleApp(runtime)
     async with console.run_test(size=(100, 30)) as pilot:
-        await eventually(lambda: console.started, what="console start")
-        await eventually(lambda: "MQTT ✓" in static_text(console, "#status"), what="connected")
-        assert "Testkommune" in static_text(console, "#status") or "Hendelse" in static_text(
-            console, "#status"
-        )
+        await ready(pilot, console, "ola", title="Flom i Testkommune")
+        await step(lambda: "MQTT ✓" in status(console), what="connected")
+        assert "Flom i Testkommune" in status(console)
         await publish_via(runtime, "Rv73 er stengt.")
-        await eventually(lambda: "ansatte ✓" in static_text(console, "#current"), what="delivered")
-        assert "Rv73 er stengt." in static_text(console, "#current")
-        table = console.query_one("#journal", DataTable)
+        message = lambda: static_text(console, "#ov-message")  # noqa: E731
+        await step(lambda: "ansatte ✓ levert" in message(), what="delivered")
+        assert "Rv73 er stengt." in message()
+        await pilot.press("j")
+        await step(lambda: isinstance(console.screen, JournalScreen), what="journal")
+        table = console.screen.query_one("#journal", DataTable)
+        await step(lambda: table.row_count > 3, what="journal rows")
         seqs = [int(str(table.get_row_at(i)[0])) for i in range(table.row_count)]
         assert seqs == sorted(set(seqs))  # each event's own sequence number, in order
-        cells = [str(table.get_row_at(i)[2]) for i in range(table.row_count)]
-        assert any("Gjeldende budskap" in c for c in cells)
+        cells = [str(table.get_row_at(i)[3]) for i in range(table.row_count)]
+        assert any("Rv73 er stengt." in c for c in cells), cells
 
         staff_settings = make_settings(mosquitto.endpoint, user="ansatt-001")
         staff_rt = StaffRuntime(
@@ -85,7 +99,7 @@ async def test_console_shows_the_published_message_and_staff_app_shows_it(
         )
         staff = StaffApp(staff_rt, "Testkommune")
         async with staff.run_test(size=(80, 24)) as staff_pilot:
-            await eventually(
+            await step(
                 lambda: "Rv73 er stengt." in static_text(staff, "#notice"), what="staff notice"
             )
             assert "TESTKOMMUNE" in static_text(staff, "#notice")
@@ -107,8 +121,8 @@ async def test_console_shows_an_error_banner_when_it_cannot_start(
     runtime = ConsoleRuntime(settings, signer=signer)
     console = ConsoleApp(runtime)
     async with console.run_test() as pilot:
-        await eventually(lambda: "frakoblet" in static_text(console, "#banner"), what="banner")
-        assert "connection refused" in static_text(console, "#banner")
+        await step(lambda: "frakoblet" in banner(console), what="banner")
+        assert "connection refused" in banner(console)
         await pilot.press("ctrl+q")
 
 
@@ -118,7 +132,7 @@ async def test_staff_app_reports_a_missing_public_key(
     settings = make_settings(mosquitto.endpoint, user="ansatt-001")
     staff = StaffApp(StaffRuntime(settings, "ansatt-001"), "Testkommune")
     async with staff.run_test() as pilot:
-        await eventually(lambda: "console.pub" in static_text(staff, "#warning"), what="error")
+        await step(lambda: "console.pub" in static_text(staff, "#warning"), what="error")
         assert "no such public key file" in static_text(staff, "#warning")
         await pilot.press("ctrl+q")
 
@@ -126,26 +140,24 @@ async def test_staff_app_reports_a_missing_public_key(
 async def test_console_freezes_shows_rollcall_and_lifts(
     mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
 ) -> None:
-    from krise_tui.console.app import FreezeScreen, RollCallScreen
     from krise_tui.core.rollcall import StaffStatus
 
     runtime = ConsoleRuntime(console_settings(make_settings, mosquitto.endpoint), signer=signer)
     console = ConsoleApp(runtime)
     async with console.run_test(size=(100, 30)) as pilot:
-        await eventually(lambda: "MQTT ✓" in static_text(console, "#status"), what="connected")
-        assert "FRYS ○ av" in static_text(console, "#status")
+        await ready(pilot, console, "ola")
+        await step(lambda: "MQTT ✓" in status(console), what="connected")
+        assert "FRYS ○ av" in status(console)
         await pilot.press("f")
-        await eventually(lambda: isinstance(console.screen, FreezeScreen), what="freeze dialog")
+        await step(lambda: isinstance(console.screen, FreezeScreen), what="freeze dialog")
         await pilot.press(*"Flom i sentrum")
         await pilot.press("enter")
-        await eventually(lambda: isinstance(console.screen, ConfirmScreen), what="confirmation")
+        await step(lambda: isinstance(console.screen, ConfirmScreen), what="confirmation")
         assert "Frys publisering for alle ansatte?" in str(
             console.screen.query_one("#question", Label).render()
         )
         await pilot.press("j")
-        await eventually(
-            lambda: "FRYS ● 0/3 kvittert" in static_text(console, "#status"), what="frozen"
-        )
+        await step(lambda: "FRYS ● 0/3 kvittert" in status(console), what="frozen")
 
         terminal = StaffRuntime(
             make_settings(mosquitto.endpoint, user="ansatt-001"),
@@ -155,17 +167,16 @@ async def test_console_freezes_shows_rollcall_and_lifts(
         )
         await terminal.start()
         try:
-            await eventually(lambda: terminal.view.freeze is not None, what="notice")
+            await step(lambda: terminal.view.freeze is not None, what="notice")
             await terminal.acknowledge()
-            await eventually(
-                lambda: "1/3 kvittert" in static_text(console, "#status"), what="ack counted"
-            )
+            await step(lambda: "1/3 kvittert" in status(console), what="ack counted")
         finally:
             await terminal.stop()
 
         await pilot.press("s")
-        await eventually(lambda: isinstance(console.screen, RollCallScreen), what="roll-call")
+        await step(lambda: isinstance(console.screen, StaffScreen), what="roll-call")
         people = console.screen.query_one("#people", DataTable)
+        await step(lambda: people.row_count == 3, what="everyone listed")
         rows = {
             str(people.get_row_at(i)[0]): str(people.get_row_at(i)[2])
             for i in range(people.row_count)
@@ -173,16 +184,16 @@ async def test_console_freezes_shows_rollcall_and_lifts(
         assert rows["ansatt-001"] == "✓ kvittert"
         assert rows["ansatt-002"].startswith("○ frakoblet")
         await pilot.press("e")
-        exported = list(runtime.settings.data_dir.glob("opprop-*.csv"))
-        assert len(exported) == 1 and "ansatt-002" in exported[0].read_text(encoding="utf-8")
-        await pilot.press("escape")
+        exported = lambda: list(runtime.settings.data_dir.glob("opprop-*.csv"))  # noqa: E731
+        await step(lambda: len(exported()) == 1, what="exported")
+        assert "ansatt-002" in exported()[0].read_text(encoding="utf-8")
 
         await pilot.press("f")
-        await eventually(lambda: isinstance(console.screen, FreezeScreen), what="lift dialog")
+        await step(lambda: isinstance(console.screen, FreezeScreen), what="lift dialog")
         await pilot.press(*"Faren er over")
         await pilot.press("enter")
-        await eventually(lambda: isinstance(console.screen, ConfirmScreen), what="confirm lift")
+        await step(lambda: isinstance(console.screen, ConfirmScreen), what="confirm lift")
         await pilot.press("j")
-        await eventually(lambda: "FRYS ○ av" in static_text(console, "#status"), what="lifted")
+        await step(lambda: "FRYS ○ av" in status(console), what="lifted")
         assert runtime.roll_call().ids(StaffStatus.ACKED) == []  # no active notice any more
         await pilot.press("ctrl+q")

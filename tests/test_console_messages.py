@@ -10,13 +10,20 @@ from textual.widgets import DataTable, Input, Select, Static, TextArea
 from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Signer
 from krise_tui.config import Settings
-from krise_tui.console.app import ConfirmScreen, ConsoleApp
-from krise_tui.console.messages import ApproveScreen, ComposeScreen, LedgerScreen
+from krise_tui.console.app import ConsoleApp
+from krise_tui.console.screens.dialogs import ConfirmScreen
+from krise_tui.console.screens.messages import ApproveScreen, ComposeScreen, MessagesScreen
 from krise_tui.core.features.messages import DeliveryStatus
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import eventually
+from tests.consolekit import WAIT, banner, ready, status
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+async def step(predicate: Callable[[], object], *, what: str, timeout: float = WAIT) -> None:
+    """Wait for one step of a flow (generous on a loaded machine)."""
+    await eventually(lambda: bool(predicate()), what=what, timeout=timeout)
 
 
 async def test_compose_lint_approve_publish_and_ledger(
@@ -31,14 +38,12 @@ async def test_compose_lint_approve_publish_and_ledger(
     runtime = ConsoleRuntime(settings, signer=signer)
     app = ConsoleApp(runtime)
     async with app.run_test(size=(120, 40)) as pilot:
-        await eventually(lambda: app.started, what="console start")
-        banner = lambda: str(app.query_one("#banner", Static).render())  # noqa: E731
-        await eventually(lambda: "MQTT ✓" in str(app.query_one("#status", Static).render()),
-                         what="connected")  # fmt: skip
-        assert "Kanaler uten bro" in banner()  # the connect did not hide it
-        assert "KRISE_FACEBOOK_TOKEN" in banner()  # which secret is missing, by name
+        await ready(pilot, app, "jon")
+        await step(lambda: "MQTT ✓" in status(app), what="connected")
+        assert "Kanaler uten bro" in banner(app)  # the connect did not hide it
+        assert "KRISE_FACEBOOK_TOKEN" in banner(app)  # which secret is missing, by name
         await pilot.press("n")
-        await eventually(lambda: isinstance(app.screen, ComposeScreen), what="compose")
+        await step(lambda: isinstance(app.screen, ComposeScreen), what="compose")
         screen = app.screen
         assert isinstance(screen, ComposeScreen)
         screen.query_one("#template", Select).value = "forste-melding"
@@ -46,46 +51,47 @@ async def test_compose_lint_approve_publish_and_ledger(
         body = screen.query_one("#body-nb", TextArea).text
         assert "www.eksempel.kommune.no" in body  # the org's own values are filled in
         lint = lambda: str(screen.query_one("#lint", Static).render())  # noqa: E731
-        await eventually(lambda: "{sted}" in lint() or "plassholder" in lint(), what="lint")
+        await step(lambda: "{sted}" in lint() or "plassholder" in lint(), what="lint")
         screen.query_one("#headline-nb", Input).value = "Flom i sentrum"
         screen.query_one(
             "#body-nb", TextArea
         ).text = "Rv73 er stengt ved Svenskvollen. Les mer på https://www.eksempel.kommune.no"
         screen.query_one("#headline-en", Input).value = ""
         screen.query_one("#body-en", TextArea).text = ""
-        await eventually(lambda: "✓ ingen funn" in lint(), what=f"clean lint, not {lint()}")
+        await step(lambda: "✓ ingen funn" in lint(), what=f"clean lint, not {lint()}")
         await pilot.press("ctrl+g")
-        await eventually(lambda: isinstance(app.screen, ApproveScreen), what="approval")
+        await step(lambda: isinstance(app.screen, ApproveScreen), what="approval")
         approve = app.screen
         assert isinstance(approve, ApproveScreen)
         approve.query_one("#approver", Select).value = "siri"
         approve.query_one("#passphrase", Input).value = "feil passfrase"
         approve.query_one("#passphrase", Input).focus()
         await pilot.press("enter")
-        await eventually(lambda: not runtime.state.messages.versions and bool(app._notifications),
+        await step(lambda: not runtime.state.messages.versions and bool(app._notifications),
                          what="a refusal")  # fmt: skip
         assert isinstance(app.screen, ApproveScreen)  # still waiting for the right one
         approve.query_one("#passphrase", Input).value = "passord-siri"
         approve.query_one("#passphrase", Input).focus()
         await pilot.press("enter")
-        await eventually(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        await step(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
         question = str(app.screen.query_one("#question").render())
         assert "Publiser versjon" in question and "til 5 kanaler" in question
         await pilot.press("j")
-        await eventually(lambda: bool(runtime.state.messages.published_version), what="published")
+        await step(lambda: bool(runtime.state.messages.published_version), what="published")
         ledger = {d.channel: d for d in runtime.state.messages.ledger()}
-        await eventually(
+        await step(
             lambda: ledger["ansatte"].status is DeliveryStatus.DELIVERED, what="staff delivered"
         )
         await pilot.press("m")
-        await eventually(lambda: isinstance(app.screen, LedgerScreen), what="ledger")
+        await step(lambda: isinstance(app.screen, MessagesScreen), what="ledger")
         table = app.screen.query_one("#deliveries", DataTable)
+        await step(lambda: table.row_count == 5, what="a row per channel")
         rows = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1])
                 for i in range(table.row_count)}  # fmt: skip
         assert next(iter(rows)) == "nettside"  # the website first
         assert rows["ansatte"] == "✓ levert"
         await pilot.press("u")  # update: the editor opens with the published text
-        await eventually(lambda: isinstance(app.screen, ComposeScreen), what="update editor")
+        await step(lambda: isinstance(app.screen, ComposeScreen), what="update editor")
         update = app.screen
         assert isinstance(update, ComposeScreen) and update.status == "updated"
         assert update.supersedes == runtime.state.messages.published_version

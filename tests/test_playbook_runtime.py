@@ -8,8 +8,6 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from textual.widgets import Static
-
 from krise_tui.bus.envelope import Signer
 from krise_tui.config import Settings
 from krise_tui.console.app import ConsoleApp
@@ -110,7 +108,7 @@ async def test_console_shows_playbook_errors_and_keeps_running(
     runtime = ConsoleRuntime(make_settings(None, playbook=playbook), signer=signer, start_bus=False)
     app = ConsoleApp(runtime)
     async with app.run_test(size=(100, 30)) as pilot:
-        banner = lambda: str(app.query_one("#banner", Static).render())  # noqa: E731
+        banner = app.banner_text
         await eventually(lambda: "Dreieboka har feil" in banner(), what="banner")
         assert "broken.yaml:1:1: missing required key" in banner()
         assert "ingen gyldig dreiebok" in banner()

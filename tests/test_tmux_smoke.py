@@ -60,6 +60,14 @@ async def test_console_and_staff_in_tmux(tmux: list[str], tmp_path: Path) -> Non
         check=True,
     )
     await eventually(lambda: "MQTT ✓" in capture(tmux, "console"), timeout=30, what="console up")
+    # Sign in: lise is preselected (KRISE_OPERATOR), the passphrase proves it.
+    await eventually(
+        lambda: "hvem sitter ved konsollen" in capture(tmux, "console"), what="the sign-in"
+    )
+    subprocess.run([*tmux, "send-keys", "-t", "console", "-l", "passord-lise"], check=True)
+    subprocess.run([*tmux, "send-keys", "-t", "console", "Enter"], check=True)
+    await eventually(lambda: "Start hendelsen" in capture(tmux, "console"), what="the start")
+    subprocess.run([*tmux, "send-keys", "-t", "console", "Enter"], check=True)
     await eventually(lambda: "FRYS ●" in capture(tmux, "console"), what="the playbook's freeze")
     screen = capture(tmux, "console")
     assert "Flom og jordskred" in screen

@@ -22,6 +22,15 @@ e-mail. Every adapter implements the :class:`Channel` protocol:
   platform does not have it. Platforms that cannot be asked get the same key again (the
   ``Idempotency-Key`` header, the e-mail ``Message-ID``) and de-duplicate on it.
 
+Adapters that can answer one asker where they asked implement :class:`Replier`
+(``reply``, a :class:`~krise_tui.wire.delivery.ReplyRequest`), and those that can hide a
+post on a page the municipality runs implement :class:`Hider` (``hide``). Both keep the
+same promise through :func:`deliver_once` under the request's own idempotency key
+(``{answer}:{channel}:{post}``): a reply carries a marker line derived from that key
+(:func:`reply_marker`) so that a doubtful attempt can be looked up where the platform can
+be asked. A drill's request never reaches a platform the org file does not mark as a
+drill sandbox (:func:`refuse_exercise`).
+
 Adapters register themselves by kind with :func:`register`; :func:`create_channel` builds
 one from a plain config mapping (TOML/YAML). Secrets are never inline in that config:
 they are :class:`~krise_tui.playbook.models.SecretRef` references, ``{"env": "NAME"}``
@@ -37,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import importlib
 import json
 import logging
@@ -47,7 +57,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import Enum, StrEnum
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Generic, Protocol, Self, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, Protocol, Self, TypeVar, runtime_checkable
 
 import httpx
 from pydantic import (
@@ -63,8 +73,11 @@ from pydantic import (
 # configs.
 from krise_tui.playbook.models import SecretRef as SecretRef
 
-# The message models are wire formats (one definition, krise_tui.wire); re-exported here
-# because every adapter takes them.
+# The message, reply and hide models are wire formats (one definition, krise_tui.wire);
+# re-exported here because every adapter takes them.
+from krise_tui.wire.delivery import HideRequest as HideRequest
+from krise_tui.wire.delivery import PostRef as PostRef
+from krise_tui.wire.delivery import ReplyRequest as ReplyRequest
 from krise_tui.wire.message import LANG_PATTERN as LANG_PATTERN
 from krise_tui.wire.message import VERSION_ID_PATTERN as VERSION_ID_PATTERN
 from krise_tui.wire.message import ApprovedMessage as ApprovedMessage
@@ -219,6 +232,29 @@ class Channel(Protocol):
         ...
 
 
+@runtime_checkable
+class Replier(Protocol):
+    """A channel that can answer one asker where they asked (DOMAIN §12)."""
+
+    async def reply(self, request: ReplyRequest, *, recheck: bool = False) -> DeliveryResult:
+        """Send ``request.text`` to the author of ``request.to``, once per
+        ``request.idempotency_key``; never raises for platform errors.
+
+        ``recheck``: an operator re-sends after a final failure: look on the platform
+        first (where it can be asked) even when the ledger has no doubt.
+        """
+        ...
+
+
+@runtime_checkable
+class Hider(Protocol):
+    """A channel that can hide (never delete) a post on a page the municipality runs."""
+
+    async def hide(self, request: HideRequest, *, recheck: bool = False) -> DeliveryResult:
+        """Hide ``request.post_id``; hiding twice is harmless, so a retry just repeats."""
+        ...
+
+
 class ConfigurableChannel(Channel, Protocol):
     """A channel class that can be built from a plain config mapping."""
 
@@ -280,6 +316,10 @@ class ChannelConfig(BaseModel):
 
     kind: str | None = None
     """The adapter kind; allowed here so a whole ``[channels.x]`` table can be passed."""
+    exercise_endpoint: bool = False
+    """The platform end is a drill sandbox (the org file's ``exercise: true``): exercise
+    replies and hides may go there. Every other channel refuses them
+    (:func:`refuse_exercise`)."""
 
 
 ConfigT = TypeVar("ConfigT", bound=BaseModel)
@@ -464,6 +504,86 @@ def render_text(
             f"({len(tail.strip())} characters)"
         )
     return shorten(head, room) + tail
+
+
+# --------------------------------------------------------------------------- replies
+
+
+def reply_marker(idempotency_key: str) -> str:
+    """The marker line a reply carries, ``ref. r3f2a9c1b0d4e``: derived from its key, so
+    the adapter can find its own reply again after a crash (:func:`has_token`)."""
+    return f"ref. {reply_token(idempotency_key)}"
+
+
+def reply_token(idempotency_key: str) -> str:
+    """The searchable part of :func:`reply_marker`: ``r`` and 12 hex digits."""
+    digest = hashlib.sha256(idempotency_key.encode("utf-8")).hexdigest()
+    return f"r{digest[:MARKER_DIGITS]}"
+
+
+def has_token(text: object, token: str) -> bool:
+    """Whether ``text`` (a post's text or HTML) carries ``token`` as a whole word."""
+    if not isinstance(text, str):
+        return False
+    escaped = re.escape(token)
+    return re.search(rf"(?<![0-9A-Za-z]){escaped}(?![0-9A-Za-z])", text) is not None
+
+
+def reply_text(
+    request: ReplyRequest,
+    *,
+    max_chars: int | None = None,
+    mention: str | None = None,
+    marker: str | None = None,
+) -> str:
+    """A reply as plain text: ``ØVELSE:`` in drills, the ``mention`` (``@acct``), the
+    approved text, the ``marker`` line, the link to the full answer and the signature.
+
+    Like :func:`render_text`, only the approved text is shortened (at a word boundary,
+    with ``…``) to fit ``max_chars``; the link to the whole answer and the signature never
+    are.
+
+    Raises:
+        ValueError: ``max_chars`` cannot hold the mention, link and signature.
+    """
+    head = f"{EXERCISE_LABEL}: " if request.exercise else ""
+    if mention:
+        head += f"{mention} "
+    body = request.text.strip()
+    ref = f"{marker}\n" if marker else ""
+    tail = f"\n\n{ref}{request.website_url}\n{request.signature}"
+    full = head + body + tail
+    if max_chars is None or len(full) <= max_chars:
+        return full
+    room = max_chars - len(head) - len(tail)
+    if room < 10:
+        raise ValueError(
+            f"a limit of {max_chars} characters cannot hold the link and the signature "
+            f"({len(head + tail.strip())} characters)"
+        )
+    return head + shorten(body, room) + tail
+
+
+def refuse_exercise(
+    request: ReplyRequest | HideRequest, channel: str, exercise_endpoint: bool
+) -> DeliveryResult | None:
+    """A permanent failure when a drill's request would reach a real platform, else None.
+
+    "Real" is every channel the org file does not mark ``exercise: true``: krise cannot
+    tell a sandbox from the public by its address (a relay on 127.0.0.1 still mails the
+    world), so the municipality says which endpoints are drill sandboxes, and everything
+    else is refused. A :class:`HideRequest` carries no exercise flag (yet: a wire change
+    is proposed); until it does, a hide is taken for a real one.
+    """
+    exercise = bool(getattr(request, "exercise", False))
+    if exercise and not exercise_endpoint:
+        what = "reply" if isinstance(request, ReplyRequest) else "hide"
+        return DeliveryResult.failed(
+            f"{EXERCISE_LABEL}: an exercise {what} is never sent to a real platform; channel "
+            f"{channel!r} is not marked exercise: true in the org file",
+            permanent=True,
+        )
+    return None
 
 
 def sms_text(message: ApprovedMessage, lang: str = "nb") -> str:

@@ -17,11 +17,20 @@ supersedes, so the versions thread together.
 
 Credentials are secret references (``{"env": "SMTP_USER"}``); ``starttls`` upgrades a
 plain connection (port 587), ``use_tls`` speaks TLS from the start (port 465).
+
+Replies (:meth:`EmailChannel.reply`: a batch's approved answer to one person who asked
+by e-mail) go to the asker's address from the post's ``meta`` (``email``, or ``from``),
+as an answer in their thread: ``In-Reply-To`` and ``References`` carry their
+``Message-ID`` (``meta.message_id``), the subject is theirs with ``Re:`` (``ØVELSE:``
+first in drills). The Message-ID is derived from the request's idempotency key, with
+the same write-ahead ledger and the same repeat-under-the-same-Message-ID rule as a
+message.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from email.headerregistry import Address
@@ -36,21 +45,29 @@ from pydantic import Field, model_validator
 
 from krise_tui.channels.base import (
     DEFAULT_TIMEOUT,
+    EXERCISE_LABEL,
     ApprovedMessage,
     AttemptOutcome,
     ChannelConfig,
     DeliveryResult,
     JsonLedger,
+    ReplyRequest,
     SecretSetting,
     deliver_once,
     format_seconds,
     headline_text,
     parse_config,
+    refuse_exercise,
     register,
+    reply_text,
     resolve_secret,
 )
 
 _ADDRESS = r"^[^@\s<>,]+@[^@\s<>,]+$"
+_ADDRESS_RX = re.compile(_ADDRESS)
+_MESSAGE_ID_RX = re.compile(r"^<[^<>\s]{1,900}>$")
+REPLY_SUBJECT = "Svar på spørsmålet ditt"
+"""The subject of a reply when the question had none."""
 
 
 class EmailConfig(ChannelConfig):
@@ -180,8 +197,71 @@ class EmailChannel:
 
         return await deliver_once(self._ledger, idempotency_key, send=send, recheck=recheck)
 
+    # ------------------------------------------------------------------ replies
+
+    def build_reply(self, request: ReplyRequest) -> EmailMessage:
+        """The answer to the asker, in their thread.
+
+        Raises:
+            ValueError: the post has no usable address (``meta.email`` or ``meta.from``).
+        """
+        meta = request.to.meta
+        to = meta.get("email") or meta.get("from")
+        if not isinstance(to, str) or not _ADDRESS_RX.match(to.strip()):
+            raise ValueError("the post has no e-mail address to answer (meta.email)")
+        mail = EmailMessage(policy=SMTP)
+        subject = meta.get("subject")
+        if isinstance(subject, str) and subject.strip():
+            subject = " ".join(subject.split())
+            if not subject.lower().startswith(("re:", "sv:")):
+                subject = f"Re: {subject}"
+        else:
+            subject = REPLY_SUBJECT
+        if request.exercise:
+            subject = f"{EXERCISE_LABEL}: {subject}"
+        mail["Subject"] = subject
+        mail["From"] = Address(
+            display_name=self.config.from_name or "",
+            addr_spec=self.config.from_address,
+        )
+        mail["To"] = to.strip()
+        mail["Message-ID"] = message_id(request.idempotency_key, self._domain)
+        asked = meta.get("message_id")
+        if isinstance(asked, str) and _MESSAGE_ID_RX.match(asked.strip()):
+            mail["In-Reply-To"] = asked.strip()
+            mail["References"] = asked.strip()
+        mail["X-Krise-Idempotency-Key"] = request.idempotency_key
+        mail.set_content(reply_text(request) + "\n", charset="utf-8")
+        mail["Content-Language"] = request.lang
+        return mail
+
+    async def reply(self, request: ReplyRequest, *, recheck: bool = False) -> DeliveryResult:
+        """Send the answer once per key; the remote id is its Message-ID. ``recheck``
+        changes nothing: an SMTP server cannot be asked."""
+        refused = refuse_exercise(request, self.name, self.config.exercise_endpoint)
+        if refused is not None:
+            return refused
+        try:
+            mail = self.build_reply(request)
+        except ValueError as exc:
+            return DeliveryResult.failed(f"cannot write the reply: {exc}", permanent=True)
+
+        async def send(repeat: bool) -> DeliveryResult:
+            result = await self._send_mail(mail)
+            if result.ok and repeat:
+                note = (
+                    f"sent again with the same Message-ID {result.remote_id} after an attempt "
+                    "with an unknown outcome; receivers de-duplicate on the Message-ID"
+                )
+                return replace(result, reason=f"{note}; {result.reason}" if result.reason else note)
+            return result
+
+        return await deliver_once(self._ledger, request.idempotency_key, send=send, recheck=recheck)
+
     async def _send(self, message: ApprovedMessage, idempotency_key: str) -> DeliveryResult:
-        mail = self.build(message, idempotency_key=idempotency_key)
+        return await self._send_mail(self.build(message, idempotency_key=idempotency_key))
+
+    async def _send_mail(self, mail: EmailMessage) -> DeliveryResult:
         config = self.config
         try:
             refused, _ = await aiosmtplib.send(

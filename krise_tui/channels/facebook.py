@@ -26,10 +26,30 @@ not found (then it is posted again); edits are not looked up (repeating an edit 
 same text again). The token goes in the form body or an ``Authorization`` header, never
 in the URL (URLs end up in logs); reading the page's posts needs
 ``pages_read_engagement`` besides ``pages_manage_posts``.
+
+Replies and hides (DOMAIN §12, :meth:`FacebookChannel.reply`, :meth:`~FacebookChannel.hide`):
+
+- a comment is answered in its thread, ``POST {graph_url}/{comment_id}/comments`` with
+  ``message``; a doubtful attempt is looked up with ``GET
+  {graph_url}/{comment_id}/comments`` by the reply's marker line
+  (:func:`~krise_tui.channels.base.reply_marker`);
+- a Messenger message is answered with the Send API, ``POST
+  {graph_url}/{page_id}/messages`` with the sender's page-scoped id (PSID) and
+  ``messaging_type: RESPONSE`` (Meta allows that within 24 hours of their message; later
+  the Graph API refuses, and the refusal is the receipt); a doubtful attempt is looked up
+  in the conversation, ``GET {graph_url}/{page_id}/conversations?platform=messenger
+  &user_id={psid}``, by the marker;
+- a comment is hidden with ``POST {graph_url}/{comment_id}`` and ``is_hidden=true``:
+  hidden from everyone but its author and their friends, never deleted (the post stays
+  for the archive and for the author). Hiding twice is harmless, so a retry repeats it.
+
+Replies need ``pages_manage_engagement`` (comments) and ``pages_messaging`` (Messenger),
+hides ``pages_manage_engagement``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated, ClassVar
@@ -45,17 +65,24 @@ from krise_tui.channels.base import (
     ChannelConfig,
     Check,
     DeliveryResult,
+    HideRequest,
     HttpChannel,
     JsonLedger,
     LedgerEntry,
     MessageStatus,
+    ReplyRequest,
     SecretSetting,
     cannot_check,
     deliver_once,
     failure_from_response,
     has_marker,
+    has_token,
+    refuse_exercise,
     register,
     render_text,
+    reply_marker,
+    reply_text,
+    reply_token,
     resolve_secret,
     response_json,
     send_http,
@@ -72,6 +99,11 @@ limits), although the Graph API answers them with HTTP 400."""
 CLOCK_SKEW = timedelta(hours=1)
 """How far before a version's approval time its post may look (clocks differ): the
 look-up stops at posts older than that."""
+
+COMMENT_MAX_CHARS = 8000
+"""The longest comment the Graph API takes."""
+MESSENGER_MAX_CHARS = 2000
+"""The longest Messenger text message the Send API takes."""
 
 
 class FacebookConfig(ChannelConfig):
@@ -235,6 +267,229 @@ class FacebookChannel(HttpChannel[FacebookConfig]):
                 f"{answer.status_code} {answer.reason_phrase} without a post id", uncertain=True
             )
         return DeliveryResult.delivered(str(post_id))
+
+    # ------------------------------------------------------------------ replies
+
+    async def reply(self, request: ReplyRequest, *, recheck: bool = False) -> DeliveryResult:
+        """Answer a comment in its thread, or a Messenger message to its sender, once.
+
+        The remote id is the reply comment's id or the Messenger message id.
+        """
+        refused = refuse_exercise(request, self.name, self.config.exercise_endpoint)
+        if refused is not None:
+            return refused
+        if request.to.kind == "message":
+            psid = request.to.meta.get("psid")
+            if not isinstance(psid, str) or not psid:
+                return DeliveryResult.failed(
+                    "the Messenger message has no sender id (meta.psid) to answer",
+                    permanent=True,
+                )
+            return await self._reply_once(
+                request,
+                recheck,
+                send=lambda: self._send_message(request, psid),
+                look=lambda: self._find_in_conversation(request, psid),
+            )
+        target = request.to.meta.get("comment_id") or request.to.post_id
+        comment = str(target)
+        return await self._reply_once(
+            request,
+            recheck,
+            send=lambda: self._send_comment(request, comment),
+            look=lambda: self._find_in_thread(request, comment),
+        )
+
+    async def _reply_once(
+        self,
+        request: ReplyRequest,
+        recheck: bool,
+        *,
+        send: Callable[[], Awaitable[DeliveryResult]],
+        look: Callable[[], Awaitable[str | None]],
+    ) -> DeliveryResult:
+        async def do_send(_: bool) -> DeliveryResult:
+            return await send()
+
+        async def lookup(_: LedgerEntry | None) -> DeliveryResult | Check:
+            found = await look()
+            if found is None:
+                return Check.ABSENT
+            return DeliveryResult.delivered(
+                found,
+                reason=(
+                    f"already answered (found by marker «{reply_marker(request.idempotency_key)}»"
+                    f" with {request.to.post_id}); not sent again"
+                ),
+                existing=True,
+            )
+
+        return await deliver_once(
+            self._ledger, request.idempotency_key, send=do_send, lookup=lookup, recheck=recheck
+        )
+
+    def render_reply(self, request: ReplyRequest, limit: int) -> str:
+        """The reply's text with its marker line, within ``limit`` characters.
+
+        Raises:
+            ValueError: the limit cannot hold the link and signature.
+        """
+        return reply_text(
+            request,
+            max_chars=min(limit, self.config.max_chars),
+            marker=reply_marker(request.idempotency_key),
+        )
+
+    async def _send_comment(self, request: ReplyRequest, comment_id: str) -> DeliveryResult:
+        try:
+            text = self.render_reply(request, COMMENT_MAX_CHARS)
+        except ValueError as exc:
+            return DeliveryResult.failed(f"cannot render the reply: {exc}", permanent=True)
+        answer = await send_http(
+            self._client,
+            "POST",
+            f"{self.config.graph_url}/{comment_id}/comments",
+            timeout=self.config.timeout,
+            data={"message": text, "access_token": self._token},
+        )
+        return _created(answer, "id", "comment id")
+
+    async def _send_message(self, request: ReplyRequest, psid: str) -> DeliveryResult:
+        try:
+            text = self.render_reply(request, MESSENGER_MAX_CHARS)
+        except ValueError as exc:
+            return DeliveryResult.failed(f"cannot render the reply: {exc}", permanent=True)
+        answer = await send_http(
+            self._client,
+            "POST",
+            f"{self.config.graph_url}/{self.config.page_id}/messages",
+            timeout=self.config.timeout,
+            json={
+                "recipient": {"id": psid},
+                "messaging_type": "RESPONSE",
+                "message": {"text": text},
+            },
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
+        return _created(answer, "message_id", "message id")
+
+    async def _find_in_thread(self, request: ReplyRequest, comment_id: str) -> str | None:
+        """The id of our reply (by its marker) among the comment's replies, or None.
+
+        Raises:
+            CannotCheck: the thread could not be read.
+        """
+        answer = await send_http(
+            self._client,
+            "GET",
+            f"{self.config.graph_url}/{comment_id}/comments",
+            timeout=self.config.timeout,
+            params={"fields": "id,message,from", "limit": 100, "order": "reverse_chronological"},
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
+        return self._match(answer, request, "reading the comment's replies")
+
+    async def _find_in_conversation(self, request: ReplyRequest, psid: str) -> str | None:
+        """The id of our message (by its marker) in the conversation with ``psid``.
+
+        Raises:
+            CannotCheck: the conversation could not be read.
+        """
+        what = "reading the Messenger conversation"
+        answer = await send_http(
+            self._client,
+            "GET",
+            f"{self.config.graph_url}/{self.config.page_id}/conversations",
+            timeout=self.config.timeout,
+            params={
+                "platform": "messenger",
+                "user_id": psid,
+                "fields": "messages.limit(50){id,message,from}",
+            },
+            headers={"Authorization": f"Bearer {self._token}"},
+        )
+        if isinstance(answer, DeliveryResult):
+            raise cannot_check(answer, what)
+        if not answer.is_success:
+            raise cannot_check(_graph_failure(answer), what)
+        conversations = response_json(answer).get("data")
+        if not isinstance(conversations, list):
+            raise CannotCheck(f"{what}: the answer has no data list")
+        token = reply_token(request.idempotency_key)
+        for conversation in conversations:
+            messages = conversation.get("messages") if isinstance(conversation, dict) else None
+            items = messages.get("data") if isinstance(messages, dict) else None
+            for item in items if isinstance(items, list) else []:
+                if isinstance(item, dict) and has_token(item.get("message"), token):
+                    found = item.get("id")
+                    if found is not None:
+                        return str(found)
+        return None
+
+    def _match(
+        self, answer: httpx.Response | DeliveryResult, request: ReplyRequest, what: str
+    ) -> str | None:
+        if isinstance(answer, DeliveryResult):
+            raise cannot_check(answer, what)
+        if not answer.is_success:
+            raise cannot_check(_graph_failure(answer), what)
+        items = response_json(answer).get("data")
+        if not isinstance(items, list):
+            raise CannotCheck(f"{what}: the answer has no data list")
+        token = reply_token(request.idempotency_key)
+        for item in items:
+            if isinstance(item, dict) and has_token(item.get("message"), token):
+                found = item.get("id")
+                if found is not None:
+                    return str(found)
+        return None
+
+    # ------------------------------------------------------------------ hide
+
+    async def hide(self, request: HideRequest, *, recheck: bool = False) -> DeliveryResult:
+        """Hide the comment ``request.post_id`` (``is_hidden=true``; never deleted).
+
+        Hiding is idempotent on Facebook's side, so a doubtful attempt is repeated, not
+        looked up; the ledger still answers a hide already done. The remote id is the
+        comment's id.
+        """
+        refused = refuse_exercise(request, self.name, self.config.exercise_endpoint)
+        if refused is not None:
+            return refused
+        key = f"hide:{self.name}:{request.post_id}"
+
+        async def send(_: bool) -> DeliveryResult:
+            answer = await send_http(
+                self._client,
+                "POST",
+                f"{self.config.graph_url}/{request.post_id}",
+                timeout=self.config.timeout,
+                data={"is_hidden": "true", "access_token": self._token},
+            )
+            if isinstance(answer, DeliveryResult):
+                return answer
+            if not answer.is_success:
+                return _graph_failure(answer)
+            if response_json(answer).get("success") is False:
+                return DeliveryResult.failed(f"the Graph API did not hide {request.post_id}")
+            return DeliveryResult.delivered(request.post_id)
+
+        return await deliver_once(self._ledger, key, send=send, recheck=recheck)
+
+
+def _created(answer: httpx.Response | DeliveryResult, field: str, what: str) -> DeliveryResult:
+    """The result of a creating Graph request whose answer names the new object in ``field``."""
+    if isinstance(answer, DeliveryResult):
+        return answer
+    if not answer.is_success:
+        return _graph_failure(answer)
+    created = response_json(answer).get(field)
+    if created is None:
+        # Accepted, but no id to go by: the reply may well exist.
+        return DeliveryResult.failed(
+            f"{answer.status_code} {answer.reason_phrase} without a {what}", uncertain=True
+        )
+    return DeliveryResult.delivered(str(created))
 
 
 def _graph_time(value: object) -> datetime | None:

@@ -32,6 +32,15 @@ email       ``endpoint`` is ``smtp://host:port`` (STARTTLS unless ``options.star
 staff       not a bridge: the console serves staff terminals itself (ValueError).
 ==========  ===========================================================================
 
+Replies: an sms channel answers the sender's number (``meta.from``) with the body
+``{"to": "{to}", "text": "{text}"}`` (and ``from``); a webhook channel replies when
+``options.reply_body`` (a JSON object as text over ``{to}``, ``{text}``…) is given, to
+``options.reply_url`` (default: the endpoint), the address taken from
+``meta[options.reply_to_field]`` (default ``from``). ``exercise: true`` on a channel
+marks its platform end as a drill sandbox: only such channels take exercise replies and
+hides (every adapter refuses them elsewhere). The ``inbound:`` section is the intake's
+(:mod:`krise_tui.intake`), not the adapter's.
+
 Every channel but the website keeps its write-ahead ledger of attempts in
 ``{state_dir}/{id}.ledger.json`` (``options.ledger: false`` keeps it in memory, for
 webhooks, SMS and e-mail only). Credentials are the org file's
@@ -241,7 +250,7 @@ def _flag(options: _Options, key: str, default: bool) -> bool:
 def _build(defn: ChannelDef, options: _Options, kind: str, config: Mapping[str, Any]) -> Channel:
     options.finish()
     try:
-        return create_channel(kind, defn.id, config)
+        return create_channel(kind, defn.id, {**config, "exercise_endpoint": defn.exercise})
     except SecretError as exc:
         if str(exc).startswith("channel "):
             raise
@@ -274,19 +283,39 @@ def _website(defn: ChannelDef, options: _Options, ctx: _Context) -> Channel:
     return _build(defn, options, "website", config)
 
 
+def _json_option(options: _Options, key: str) -> dict[str, Any] | None:
+    """Option ``key`` as a JSON object written as text, or None when it is not set."""
+    text = options.text(key)
+    if text is None:
+        return None
+    try:
+        template = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise options.error(f"option {key!r} is not JSON: {exc.msg} at {exc.pos}") from None
+    if not isinstance(template, dict):
+        raise options.error(f"option {key!r} must be a JSON object")
+    return template
+
+
 def _webhook(defn: ChannelDef, options: _Options, ctx: _Context) -> Channel:
     config: dict[str, Any] = {"url": _endpoint(defn, options)}
-    body = options.text("body")
+    body = _json_option(options, "body")
     if body is not None:
-        try:
-            template = json.loads(body)
-        except json.JSONDecodeError as exc:
-            raise options.error(f"option 'body' is not JSON: {exc.msg} at {exc.pos}") from None
-        if not isinstance(template, dict):
-            raise options.error("option 'body' must be a JSON object")
-        config["body"] = template
+        config["body"] = body
+    reply_body = _json_option(options, "reply_body")
+    if reply_body is not None:
+        config["reply_body"] = reply_body
     config["headers"] = {**options.prefixed(HEADER_PREFIX), **_bearer_header(defn, options)}
-    options.copy(config, "method", "lang", "max_chars", "timeout", "remote_id_field")
+    options.copy(
+        config,
+        "method",
+        "lang",
+        "max_chars",
+        "timeout",
+        "remote_id_field",
+        "reply_url",
+        "reply_to_field",
+    )
     if _flag(options, "ledger", True):
         config["state_file"] = ctx.ledger(defn)
     return _build(defn, options, "webhook", config)
@@ -297,12 +326,16 @@ def _sms(defn: ChannelDef, options: _Options, ctx: _Context) -> Channel:
         "to": _literal(options.text("to") or "broadcast"),
         "text": "{sms_text}",
     }
+    # A reply goes to the number that asked (the intake puts it in meta.from).
+    reply: dict[str, Any] = {"to": "{to}", "text": "{text}"}
     sender = options.text("sender", "from")
     if sender is not None:
         body["from"] = _literal(sender)
+        reply["from"] = _literal(sender)
     config: dict[str, Any] = {
         "url": _endpoint(defn, options),
         "body": body,
+        "reply_body": reply,
         "headers": {**options.prefixed(HEADER_PREFIX), **_bearer_header(defn, options)},
     }
     options.copy(config, "lang", "timeout", "remote_id_field")
@@ -311,19 +344,33 @@ def _sms(defn: ChannelDef, options: _Options, ctx: _Context) -> Channel:
     return _build(defn, options, "webhook", config)
 
 
-def _mastodon(defn: ChannelDef, options: _Options, ctx: _Context) -> Channel:
-    endpoint = _endpoint(defn, options).rstrip("/")
+def mastodon_instance(endpoint: str) -> str:
+    """The instance's base URL from a mastodon channel's endpoint (the instance itself,
+    or its ``/api/v1/statuses`` URL).
+
+    Raises:
+        ValueError: the endpoint is another API URL.
+    """
+    endpoint = endpoint.rstrip("/")
     parts = urlsplit(endpoint)
     path = parts.path.rstrip("/")
     if path.endswith(MASTODON_STATUSES_PATH):
         path = path.removesuffix(MASTODON_STATUSES_PATH)
     elif "/api/" in f"{path}/":
-        raise options.error(
+        raise ValueError(
             f"endpoint {endpoint!r}: give the instance (https://mastodon.example) or its "
             f"{MASTODON_STATUSES_PATH} URL"
         )
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def _mastodon(defn: ChannelDef, options: _Options, ctx: _Context) -> Channel:
+    try:
+        base_url = mastodon_instance(_endpoint(defn, options))
+    except ValueError as exc:
+        raise options.error(str(exc)) from None
     config: dict[str, Any] = {
-        "base_url": urlunsplit((parts.scheme, parts.netloc, path, "", "")),
+        "base_url": base_url,
         "access_token": _credentials(defn, options, "the account's access token"),
         "state_file": ctx.ledger(defn),
     }
@@ -397,6 +444,7 @@ def _email(defn: ChannelDef, options: _Options, ctx: _Context) -> Channel:
         "to": recipients,
         "use_tls": implicit_tls,
         "starttls": starttls,
+        "exercise_endpoint": defn.exercise,
     }
     username = options.text("username", "user")
     options.copy(config, "from_name", "timeout")

@@ -25,14 +25,25 @@ servers) wants ``idempotency_window = 0``: then every doubt is looked up.
 The text is :func:`~krise_tui.channels.base.render_text` in the configured language
 within ``max_chars`` (500 on a default instance), always ending with the marker, the
 website link and the signature. The token needs ``write:statuses``, and
-``read:accounts`` plus ``read:statuses`` to find a status again.
+``read:accounts`` plus ``read:statuses`` to find a status again (and
+``read:notifications`` for the bridge's intake of mentions, :mod:`krise_tui.intake`).
+
+Replies (:meth:`MastodonChannel.reply`, a batch's approved answer to one asker) are
+statuses too: ``in_reply_to_id`` is the asker's status, the text starts with the
+asker's ``@acct`` (so they are notified), the visibility is the mention's own (a
+direct mention is answered directly, never in public), and the same protections apply:
+the ``Idempotency-Key`` is the request's key, each attempt is written ahead in the
+ledger, and a doubtful attempt beyond the key's window is looked up on the account by
+the reply's marker (:func:`~krise_tui.channels.base.reply_marker`) among the replies to
+that status. Mastodon has no way for an account to hide a reply to it: no ``hide``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
 from pydantic import Field
@@ -50,13 +61,19 @@ from krise_tui.channels.base import (
     JsonLedger,
     LedgerEntry,
     MessageStatus,
+    ReplyRequest,
     SecretSetting,
     cannot_check,
     deliver_once,
     failure_from_response,
     has_marker,
+    has_token,
+    refuse_exercise,
     register,
     render_text,
+    reply_marker,
+    reply_text,
+    reply_token,
     resolve_secret,
     response_json,
     send_http,
@@ -70,6 +87,11 @@ hour; ten minutes less leaves room for clocks and slow first attempts."""
 CLOCK_SKEW = timedelta(hours=1)
 """How far before a version's approval time its status may look: the look-up stops at
 statuses older than that."""
+
+VISIBILITIES = ("public", "unlisted", "private", "direct")
+"""Mastodon's visibilities, most public first."""
+
+StatusMatch = Callable[[dict[str, Any]], bool]
 
 
 class MastodonConfig(ChannelConfig):
@@ -169,9 +191,30 @@ class MastodonChannel(HttpChannel[MastodonConfig]):
         Raises:
             CannotCheck: the instance could not be read (the reason says why).
         """
+        found = await self._search(
+            lambda status: has_marker(status.get("content"), message),
+            oldest=message.published_at - CLOCK_SKEW,
+        )
+        if found is None:
+            return Check.ABSENT
+        return DeliveryResult.delivered(
+            found,
+            reason=(
+                f"already on the platform (found by marker «{version_marker(message)}» on "
+                "the account); not posted again"
+            ),
+            existing=True,
+        )
+
+    async def _search(self, match: StatusMatch, *, oldest: datetime) -> str | None:
+        """The id of the account's newest status that ``match`` accepts, reading back to
+        ``oldest`` (at most ``lookup_pages`` pages); None when there is none.
+
+        Raises:
+            CannotCheck: the instance could not be read (the reason says why).
+        """
         headers = {"Authorization": f"Bearer {self._token}"}
         account = await self._account(headers)
-        oldest = message.published_at - CLOCK_SKEW
         url = f"{self.config.base_url}/api/v1/accounts/{account}/statuses"
         max_id: str | None = None
         for _ in range(self.config.lookup_pages):
@@ -200,15 +243,8 @@ class MastodonChannel(HttpChannel[MastodonConfig]):
             for status in statuses:
                 if not isinstance(status, dict) or status.get("id") is None:
                     continue
-                if has_marker(status.get("content"), message):
-                    return DeliveryResult.delivered(
-                        str(status["id"]),
-                        reason=(
-                            "already on the platform (found by marker "
-                            f"«{version_marker(message)}» on the account); not posted again"
-                        ),
-                        existing=True,
-                    )
+                if match(status):
+                    return str(status["id"])
                 created = _mastodon_time(status.get("created_at"))
                 reached_older = reached_older or (created is not None and created < oldest)
             if reached_older or len(statuses) < self.PAGE_SIZE:
@@ -216,7 +252,105 @@ class MastodonChannel(HttpChannel[MastodonConfig]):
             max_id = str(statuses[-1].get("id")) if isinstance(statuses[-1], dict) else None
             if max_id is None:
                 break
-        return Check.ABSENT
+        return None
+
+    # ------------------------------------------------------------------ replies
+
+    async def reply(self, request: ReplyRequest, *, recheck: bool = False) -> DeliveryResult:
+        """Answer the asker's status with a status of our own, once per key.
+
+        The remote id is the reply's status id.
+        """
+        refused = refuse_exercise(request, self.name, self.config.exercise_endpoint)
+        if refused is not None:
+            return refused
+        key = request.idempotency_key
+
+        async def send(_: bool) -> DeliveryResult:
+            return await self._send_reply(request)
+
+        async def lookup(entry: LedgerEntry | None) -> DeliveryResult | Check:
+            if not recheck and self._key_still_covers(entry):
+                return Check.NOT_CHECKED
+            since = entry.started_at if entry is not None and entry.started_at else None
+            token = reply_token(key)
+            found = await self._search(
+                lambda status: (
+                    str(status.get("in_reply_to_id")) == request.to.post_id
+                    and has_token(status.get("content"), token)
+                ),
+                oldest=(since or datetime.now(UTC)) - CLOCK_SKEW,
+            )
+            if found is None:
+                return Check.ABSENT
+            return DeliveryResult.delivered(
+                found,
+                reason=(
+                    f"already answered (found by marker «{reply_marker(key)}» among the "
+                    f"replies to {request.to.post_id}); not posted again"
+                ),
+                existing=True,
+            )
+
+        return await deliver_once(self._ledger, key, send=send, lookup=lookup, recheck=recheck)
+
+    def render_reply(self, request: ReplyRequest) -> tuple[str, str]:
+        """The reply's text (mention first, marker line last but link and signature) and
+        its visibility.
+
+        Raises:
+            ValueError: no author to mention, or ``max_chars`` cannot hold the reply.
+        """
+        acct = request.to.meta.get("acct") or request.to.author
+        if not isinstance(acct, str) or not acct.strip("@ "):
+            raise ValueError("the post has no author to answer (meta.acct)")
+        mention = "@" + acct.strip().lstrip("@")
+        text = reply_text(
+            request,
+            max_chars=self.config.max_chars,
+            mention=mention,
+            marker=reply_marker(request.idempotency_key),
+        )
+        asked = request.to.meta.get("visibility")
+        # As the mention was: a direct question is never answered in public. Unknown:
+        # the most private choice.
+        visibility = asked if isinstance(asked, str) and asked in VISIBILITIES else "direct"
+        return text, visibility
+
+    async def _send_reply(self, request: ReplyRequest) -> DeliveryResult:
+        try:
+            text, visibility = self.render_reply(request)
+        except ValueError as exc:
+            return DeliveryResult.failed(f"cannot render the reply: {exc}", permanent=True)
+        headers = {
+            "Authorization": f"Bearer {self._token}",
+            "Idempotency-Key": request.idempotency_key,
+        }
+        fields = {
+            "status": text,
+            "in_reply_to_id": request.to.post_id,
+            "visibility": visibility,
+            "language": request.lang,
+        }
+        answer = await send_http(
+            self._client,
+            "POST",
+            f"{self.config.base_url}/api/v1/statuses",
+            timeout=self.config.timeout,
+            json=fields,
+            headers=headers,
+        )
+        if isinstance(answer, DeliveryResult):
+            return answer
+        if not answer.is_success:
+            return failure_from_response(answer)
+        status_id = response_json(answer).get("id")
+        if status_id is None:
+            return DeliveryResult.failed(
+                f"{answer.status_code} {answer.reason_phrase} without a status id",
+                uncertain=True,
+            )
+        return DeliveryResult.delivered(str(status_id))
 
     async def _account(self, headers: dict[str, str]) -> str:
         """The account's id (asked once per channel)."""

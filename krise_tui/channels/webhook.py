@@ -22,6 +22,16 @@ result. The ledger (``state_file``, written ahead of every attempt, see
 was delivered from going out again, which also covers a receiver that ignores the key
 once it has answered; a receiver that ignores the key and also lost its answer can
 still get a message twice.
+
+Replies (:meth:`WebhookChannel.reply`: a batch's approved answer to one asker, an SMS
+back to the number that asked) go to ``reply_url`` (default: ``url``) with a body from
+``reply_body``, a template over :data:`REPLY_TEMPLATE_FIELDS`: ``{to}`` is the asker's
+address from the post's ``meta`` (``reply_to_field``, ``from`` by default: the sender's
+number as the intake put it there), ``{text}`` the answer with the link to the full
+answer and the signature. They carry the request's own ``Idempotency-Key``
+(``{answer}:{channel}:{post}``) and are written ahead in the same ledger, so the same
+guarantee holds: never a second SMS from krise, and a repeat under the same key for the
+gateway to de-duplicate. A channel without ``reply_body`` cannot reply.
 """
 
 from __future__ import annotations
@@ -44,10 +54,13 @@ from krise_tui.channels.base import (
     DeliveryResult,
     HttpChannel,
     JsonLedger,
+    ReplyRequest,
     SecretError,
     deliver_once,
     failure_from_response,
+    refuse_exercise,
     register,
+    reply_text,
     resolve_secret,
     response_json,
     send_http,
@@ -55,6 +68,13 @@ from krise_tui.channels.base import (
 )
 
 _ENV_REF = re.compile(r"\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+REPLY_TEMPLATE_FIELDS = frozenset(
+    ["to", "text", "body", "post_id", "author", "kind", "lang", "link", "signature"]
+)
+"""The names a reply body template may reference: ``{to}`` (the asker's address),
+``{text}`` (the answer, link and signature), ``{body}`` (the answer alone), ``{post_id}``,
+``{author}``, ``{kind}``, ``{lang}``, ``{link}``, ``{signature}``."""
 
 JsonTemplate = dict[str, Any]
 
@@ -80,6 +100,13 @@ class WebhookConfig(ChannelConfig):
     """Top-level field of a JSON answer that holds the receiver's id for the message."""
     state_file: Path | None = None
     """The write-ahead ledger of attempts (JSON); without it, it lives in memory."""
+    reply_body: JsonTemplate | None = None
+    """The JSON body template of a reply (``{to}``, ``{text}``… see
+    :data:`REPLY_TEMPLATE_FIELDS`); without it the channel cannot reply."""
+    reply_url: Annotated[str, Field(pattern=r"^https?://\S+$")] | None = None
+    """Where replies go (default: ``url``)."""
+    reply_to_field: Annotated[str, Field(min_length=1, max_length=64)] = "from"
+    """The key in the post's ``meta`` that holds the asker's address (number, e-mail)."""
 
     @field_validator("headers")
     @classmethod
@@ -136,6 +163,20 @@ class _SafeFields(dict[str, str]):
         raise ChannelConfigError(f"unknown template field {{{key}}}")
 
 
+def _check_fields(name: str, what: str, template: object, known: frozenset[str]) -> None:
+    """Raise :class:`ChannelConfigError` when ``template`` names a field not in ``known``."""
+    try:
+        unknown = template_fields(template) - known
+    except ValueError as exc:
+        raise ChannelConfigError(f"channel {name!r}: {what}: {exc}") from None
+    if unknown:
+        names = ", ".join(f"{{{field}}}" for field in sorted(known))
+        bad = ", ".join(f"{{{field}}}" for field in sorted(unknown))
+        raise ChannelConfigError(
+            f"channel {name!r}: {what}: unknown template field(s) {bad} (known: {names})"
+        )
+
+
 def resolve_env_refs(value: str) -> str:
     """Replace every ``{env:NAME}`` in ``value`` with the variable's value.
 
@@ -156,16 +197,9 @@ class WebhookChannel(HttpChannel[WebhookConfig]):
         self, name: str, config: WebhookConfig, *, client: httpx.AsyncClient | None = None
     ) -> None:
         super().__init__(name, config, client=client)
-        try:
-            unknown = template_fields(config.body) - TEMPLATE_FIELDS
-        except ValueError as exc:
-            raise ChannelConfigError(f"channel {name!r}: body: {exc}") from None
-        if unknown:
-            known = ", ".join(f"{{{field}}}" for field in sorted(TEMPLATE_FIELDS))
-            bad = ", ".join(f"{{{field}}}" for field in sorted(unknown))
-            raise ChannelConfigError(
-                f"channel {name!r}: body: unknown template field(s) {bad} (known: {known})"
-            )
+        _check_fields(name, "body", config.body, TEMPLATE_FIELDS)
+        if config.reply_body is not None:
+            _check_fields(name, "reply_body", config.reply_body, REPLY_TEMPLATE_FIELDS)
         try:
             self._headers = {key: resolve_env_refs(value) for key, value in config.headers.items()}
         except SecretError as exc:
@@ -209,11 +243,66 @@ class WebhookChannel(HttpChannel[WebhookConfig]):
             body = self.render_body(message)
         except ValueError as exc:
             return DeliveryResult.failed(f"cannot render the message: {exc}", permanent=True)
+        return await self._post(self.config.url, body, idempotency_key)
+
+    # ------------------------------------------------------------------ replies
+
+    def render_reply(self, request: ReplyRequest) -> object:
+        """The JSON body of the reply to ``request.to``.
+
+        Raises:
+            ValueError: the channel has no ``reply_body``, or the post has no address.
+        """
+        if self.config.reply_body is None:
+            raise ValueError(f"channel {self.name!r} has no reply_body: it cannot reply")
+        to = request.to.meta.get(self.config.reply_to_field)
+        if not isinstance(to, str) or not to.strip():
+            raise ValueError(
+                f"the post has no address to answer (meta.{self.config.reply_to_field})"
+            )
+        fields = {
+            "to": to.strip(),
+            "text": reply_text(request, max_chars=self.config.max_chars),
+            "body": request.text,
+            "post_id": request.to.post_id,
+            "author": request.to.author or "",
+            "kind": request.to.kind,
+            "lang": request.lang,
+            "link": request.website_url,
+            "signature": request.signature,
+        }
+        return fill_template(self.config.reply_body, fields)
+
+    async def reply(self, request: ReplyRequest, *, recheck: bool = False) -> DeliveryResult:
+        """Send the answer to the asker's address, once per key (the gateway's id is the
+        remote id). ``recheck`` changes nothing: a gateway cannot be asked."""
+        refused = refuse_exercise(request, self.name, self.config.exercise_endpoint)
+        if refused is not None:
+            return refused
+        key = request.idempotency_key
+
+        async def send(repeat: bool) -> DeliveryResult:
+            try:
+                body = self.render_reply(request)
+            except ValueError as exc:
+                return DeliveryResult.failed(f"cannot render the reply: {exc}", permanent=True)
+            result = await self._post(self.config.reply_url or self.config.url, body, key)
+            if result.ok and repeat:
+                note = (
+                    f"sent again with the same Idempotency-Key {key} after an attempt with "
+                    "an unknown outcome; the gateway de-duplicates on it"
+                )
+                return DeliveryResult.delivered(result.remote_id, reason=note)
+            return result
+
+        return await deliver_once(self._ledger, key, send=send, recheck=recheck)
+
+    async def _post(self, url: str, body: object, idempotency_key: str) -> DeliveryResult:
         headers = {**self._headers, "Idempotency-Key": idempotency_key}
         answer = await send_http(
             self._client,
             self.config.method,
-            self.config.url,
+            url,
             timeout=self.config.timeout,
             json=body,
             headers=headers,

@@ -26,6 +26,14 @@ built as an element tree and written by :mod:`xml.etree.ElementTree`. Nothing is
 by hand. Characters no page or feed may carry (controls, bidi overrides) are removed by
 :func:`clean_text` first; only bare ``http(s)://`` URLs become links.
 
+The website is also where answers go (DOMAIN §12): ``qa.html`` — "Spørsmål og svar" —
+lists every answered batch of questions, newest first, one ``<article>`` per batch with
+the question as the leadership approved it for publication (never an asker's own words
+or name), the answer and its signature (:meth:`WebsiteChannel.publish_qa`, carried by a
+``channel.qa`` envelope: :class:`QaRequest`). ``qa/<batch_id>.json`` keeps each entry as
+delivered: a newer ``revision`` replaces an answer, ``withdrawn`` takes it off the page
+(the record stays). The index links to the page once it exists.
+
 Every file is written atomically (temp file, fsync, rename) and only when its bytes
 change, so re-delivering a version leaves the directory exactly as it was. A CMS may be
 told about each version by a JSON POST to ``cms_webhook`` carrying the same
@@ -48,11 +56,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import jinja2
-from pydantic import Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from krise_tui.channels.base import (
     DEFAULT_TIMEOUT,
     EXERCISE_LABEL,
+    LANG_PATTERN,
     ApprovedMessage,
     ChannelConfig,
     ChannelConfigError,
@@ -82,6 +91,10 @@ log = logging.getLogger(__name__)
 ATOM_NS = "http://www.w3.org/2005/Atom"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
 LEDGER_NAME = ".krise-ledger.json"
+QA_PAGE = "qa.html"
+"""The questions-and-answers page, beside ``index.html``."""
+QA_DIR = "qa"
+"""Where each answered batch is kept as delivered (``qa/<batch_id>.json``)."""
 
 LANGUAGE_NAMES: dict[str, str] = {
     "nb": "Norsk bokmål",
@@ -125,6 +138,58 @@ class WebsiteConfig(ChannelConfig):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return check_timezone(value)
+
+
+# --------------------------------------------------------------------------- Q&A wire
+
+QA_TYPE = "channel.qa"
+"""The envelope type of a :class:`QaRequest` (proposed for :mod:`krise_tui.wire.delivery`)."""
+
+BATCH_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+"""A batch id: safe as a file name and an HTML id."""
+
+
+class QaEntry(BaseModel):
+    """One answered batch of questions as the website's Q&A page shows it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batch_id: Annotated[str, Field(pattern=BATCH_ID_PATTERN)]
+    """The batch's id: one entry per batch on the page (its anchor ``#q-<batch_id>``)."""
+    revision: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    """The answer's revision: a higher one replaces the entry, a lower one is ignored."""
+    question: Annotated[str, Field(min_length=1, max_length=2000)]
+    """The batch's question as approved for publication: never an asker's own words,
+    name or number."""
+    answer: Annotated[str, Field(min_length=1, max_length=20_000)]
+    """The approved answer, plain text; blank lines separate paragraphs."""
+    lang: Annotated[str, Field(pattern=LANG_PATTERN)] = "nb"
+    """The language of question and answer."""
+    answered_at: AwareDatetime
+    """When the answer was approved."""
+    signature: Annotated[str, Field(min_length=1, max_length=500)]
+    """Full name and title of the approver (DOMAIN rule 14)."""
+    exercise: bool = False
+    """A drill's answer: labelled ØVELSE, and refused by a website not marked exercise."""
+    withdrawn: bool = False
+    """The answer is withdrawn: it leaves the page (its record stays in ``qa/``)."""
+
+
+class QaRequest(BaseModel):
+    """The body of a ``channel.qa`` envelope: put one answered batch on the Q&A page."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    effect_id: Annotated[str, Field(min_length=1, max_length=200)]
+    """The console's effect id: receipts name it."""
+    channel: Annotated[str, Field(min_length=1, max_length=64)]
+    """The website channel's id."""
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=300)]
+    """``"{answer id}:{revision}:{channel}"``: the same on every retry."""
+    org_name: Annotated[str, Field(min_length=1, max_length=200)]
+    """The municipality's name, for the page's title."""
+    entry: QaEntry
+    """The answered batch."""
 
 
 @register("website")
@@ -184,6 +249,105 @@ class WebsiteChannel(HttpChannel[WebsiteConfig]):
                 except OSError as exc:
                     return DeliveryResult.failed(f"cannot write the ledger: {exc}")
             return DeliveryResult.delivered(url)
+
+    # ------------------------------------------------------------------ Q&A
+
+    @property
+    def qa_url(self) -> str:
+        """The URL of the questions-and-answers page."""
+        return f"{self.config.base_url}{QA_PAGE}"
+
+    async def publish_qa(self, request: QaRequest, *, recheck: bool = False) -> DeliveryResult:
+        """Put ``request.entry`` on the Q&A page (or take it off when withdrawn).
+
+        The remote id is the entry's URL, ``…/qa.html#q-<batch_id>``. Writing the files
+        again is idempotent, so a retry or ``recheck`` simply writes them again; a lower
+        revision than the one on the page changes nothing.
+        """
+        entry = request.entry
+        if entry.exercise and not self.config.exercise_endpoint:
+            return DeliveryResult.failed(
+                f"{EXERCISE_LABEL}: an exercise answer is never put on the real website; "
+                f"channel {self.name!r} is not marked exercise: true in the org file",
+                permanent=True,
+            )
+        url = f"{self.qa_url}#q-{entry.batch_id}"
+        async with self._ledger.lock:
+            try:
+                note = await asyncio.to_thread(self._write_qa, request)
+            except (OSError, ChannelConfigError) as exc:
+                return DeliveryResult.failed(f"cannot write the Q&A page: {exc}")
+            except _ArchiveConflict as exc:
+                return DeliveryResult.failed(str(exc), permanent=True)
+        return DeliveryResult.delivered(url, reason=note, existing=note is not None)
+
+    def _write_qa(self, request: QaRequest) -> str | None:
+        """Write the entry's record and the page; a note when a newer revision stays."""
+        entry = request.entry
+        record = self.directory / QA_DIR / f"{entry.batch_id}.json"
+        note = None
+        stored = _read_entry(record)
+        if stored is not None and stored.revision > entry.revision:
+            note = (
+                f"revision {stored.revision} of batch {entry.batch_id} is already on the "
+                f"page; revision {entry.revision} left out"
+            )
+        elif stored is not None and stored.revision == entry.revision and stored != entry:
+            raise _ArchiveConflict(
+                f"revision {entry.revision} of batch {entry.batch_id} is already on the page "
+                "with other content; an amended answer needs a new revision"
+            )
+        else:
+            atomic_write(record, (entry.model_dump_json(indent=1) + "\n").encode("utf-8"))
+        entries = self._load_qa()
+        atomic_write(
+            self.directory / QA_PAGE,
+            self.render_qa(entries, org_name=request.org_name).encode("utf-8"),
+        )
+        archive = self._load_archive()
+        if archive:
+            # The index links to the Q&A page once it exists.
+            atomic_write(
+                self.directory / "index.html",
+                self.render_page(archive[0], archive, root="", index=True).encode("utf-8"),
+            )
+        return note
+
+    def _load_qa(self) -> list[QaEntry]:
+        """Every entry on the page (withdrawn ones left out), newest answer first."""
+        entries = []
+        for path in sorted((self.directory / QA_DIR).glob("*.json")):
+            entry = _read_entry(path)
+            if entry is None:
+                log.warning("website %s: skipping unreadable Q&A record %s", self.name, path)
+            elif not entry.withdrawn:
+                entries.append(entry)
+        entries.sort(key=lambda e: (e.answered_at, e.batch_id), reverse=True)
+        return entries
+
+    def render_qa(self, entries: list[QaEntry], *, org_name: str) -> str:
+        """The Q&A page listing ``entries`` (in the order given)."""
+        org = clean_text(org_name)
+        rows = [
+            {
+                "id": f"q-{entry.batch_id}",
+                "lang": entry.lang,
+                "question": clean_text(entry.question),
+                "blocks": _blocks(entry.answer),
+                "answered": self._time(entry.answered_at, long=True),
+                "updated": entry.revision > 1,
+                "signature": clean_text(entry.signature),
+                "exercise": entry.exercise,
+            }
+            for entry in entries
+        ]
+        return _qa_template().render(
+            title=f"Spørsmål og svar – {org}",
+            canonical=self.qa_url,
+            org_name=org,
+            exercise_label=EXERCISE_LABEL,
+            entries=rows,
+        )
 
     # ------------------------------------------------------------------ files
 
@@ -301,6 +465,7 @@ class WebsiteChannel(HttpChannel[WebsiteConfig]):
             index=index,
             version_id=message.version_id,
             history=history,
+            qa=index and (self.directory / QA_PAGE).exists(),
         )
 
     def _entry_html(self, message: ApprovedMessage) -> str:
@@ -415,6 +580,14 @@ class WebsiteChannel(HttpChannel[WebsiteConfig]):
 
 class _ArchiveConflict(Exception):
     """An archived version would change: archived versions are immutable."""
+
+
+def _read_entry(path: Path) -> QaEntry | None:
+    """The Q&A record in ``path``; None when there is none or it is unreadable."""
+    try:
+        return QaEntry.model_validate_json(path.read_bytes())
+    except (OSError, ValidationError):
+        return None
 
 
 # --------------------------------------------------------------------------- rendering
@@ -534,3 +707,7 @@ def _page_template() -> jinja2.Template:
 
 def _entry_template() -> jinja2.Template:
     return _environment().get_template("entry.html.j2")
+
+
+def _qa_template() -> jinja2.Template:
+    return _environment().get_template("qa.html.j2")

@@ -1,279 +1,114 @@
 """The crisis leadership's console (Textual): a thin view over :class:`ConsoleRuntime`.
 
-The status line (incident, T+ time, broker, current message) never scrolls away; the
-journal tail updates live; ``n`` writes a new current message, which is published only
-after a confirmation that names what will happen.
+Six views, one key each, the same from anywhere (``o`` overview, ``m`` messages, ``q``
+questions, ``r`` rumours, ``s`` staff, ``j`` journal), plus ``n`` new message, ``f``
+freeze/lift, ``c`` CAP request to the police, ``ctrl+p`` every action by name and ``?``
+help. Each view composes the status line (incident, level, T+ time, broker, freeze with
+its roll-call and expiry) and the banner (what needs attention) above its body, so they
+never scroll away.
+
+The console starts with who is at it (sign-in against the org file) and, when no
+incident is open yet, the incident itself (playbook, title, level). Every decision goes
+through the runtime's engine (approval, lint, the journal); the app only shows and asks.
+
+Updates are coalesced: the runtime marks the view dirty, a timer redraws at most four
+times a second, so a post storm never redraws per post. All I/O runs in named workers.
+While a dialog or the composer is open, the view keys are off: typing never fires them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+import re
+from collections.abc import Iterable
+from datetime import timedelta
+from typing import Any
 
-from rich.text import Text
-from textual import on, work
-from textual.app import App, ComposeResult
+from textual import work
+from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Footer, Input, Label, Static
+from textual.screen import Screen
+from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from krise_tui.bus.session import LinkState
-from krise_tui.console.messages import (
+from krise_tui.console.i18n import Tr, binding_text, translate_bindings
+from krise_tui.console.screens.base import Dialog, ViewScreen
+from krise_tui.console.screens.dialogs import ConfirmScreen, FreezeRequest, FreezeScreen
+from krise_tui.console.screens.help import HelpScreen, binding_lines
+from krise_tui.console.screens.journal import JournalLog, JournalScreen
+from krise_tui.console.screens.messages import (
     ApprovalResult,
     ApproveScreen,
     ComposeScreen,
     DraftReady,
-    LedgerScreen,
-    ledger_line,
+    MessagesScreen,
     publish,
+    publish_question,
 )
-from krise_tui.core.describe import describe
-from krise_tui.core.features.freeze import (
-    ExtendFreeze,
-    Freeze,
-    FreezeState,
-    LiftFreeze,
-    RemindUnacknowledged,
-)
+from krise_tui.console.screens.overview import OverviewScreen
+from krise_tui.console.screens.questions import QuestionsScreen
+from krise_tui.console.screens.rumours import RumoursScreen
+from krise_tui.console.screens.staff import StaffScreen
+from krise_tui.console.screens.start import SignInScreen, StartScreen
+from krise_tui.console.text import rollcall_counts
+from krise_tui.core.events import event_from_json
+from krise_tui.core.features.freeze import ExtendFreeze, Freeze, LiftFreeze
+from krise_tui.core.features.messages import DeliveryStatus
 from krise_tui.core.kernel import EventBase, Rejection
-from krise_tui.core.rollcall import StaffStatus
 from krise_tui.core.state import IncidentState
 from krise_tui.playbook.loader import Problem
 from krise_tui.runtime import ConsoleRuntime
 
-LINK_LABEL = {
-    LinkState.CONNECTING: "… kobler til",
-    LinkState.CONNECTED: "✓",
-    LinkState.DISCONNECTED: "✗ frakoblet",
-    LinkState.STOPPED: "○ stoppet",
+VIEWS: dict[str, type[ViewScreen]] = {
+    "overview": OverviewScreen,
+    "messages": MessagesScreen,
+    "questions": QuestionsScreen,
+    "rumours": RumoursScreen,
+    "staff": StaffScreen,
+    "journal": JournalScreen,
 }
 
-
-def t_plus(opened: datetime | None, now: datetime) -> str:
-    """``T+hh:mm (HH:MM)``: relative and absolute time."""
-    if opened is None:
-        return "T+--:--"
-    minutes = max(0, int((now - opened).total_seconds() // 60))
-    local = now.astimezone()
-    return f"T+{minutes // 60:02d}:{minutes % 60:02d} ({local:%H:%M})"
-
-
-class ConfirmScreen(ModalScreen[bool]):
-    """Ask before an irreversible action; the question says exactly what will happen."""
-
-    BINDINGS = [
-        Binding("y,j", "answer(True)", "Ja"),
-        Binding("n,escape", "answer(False)", "Nei"),
-    ]
-
-    def __init__(self, question: str) -> None:
-        super().__init__()
-        self.question = question
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="confirm"):
-            yield Label(self.question, id="question", markup=False)
-            with Horizontal(id="confirm-buttons"):
-                yield Button("Ja (j)", id="yes", variant="primary")
-                yield Button("Avbryt (n)", id="no")
-
-    def action_answer(self, answer: bool) -> None:
-        self.dismiss(answer)
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id == "yes")
-
-
-@dataclass(frozen=True)
-class FreezeRequest:
-    """What the freeze dialog asks for."""
-
-    action: str
-    """``freeze``, ``extend`` or ``lift``."""
-    reason: str = ""
-    departments: tuple[str, ...] = ()
-    minutes: int | None = None
-
-
-def _minutes(text: str) -> int | None:
-    text = text.strip()
-    if not text:
-        return None
-    value = int(text)
-    if value <= 0:
-        raise ValueError("must be positive")
-    return value
-
-
-class FreezeScreen(ModalScreen[FreezeRequest | None]):
-    """Freeze employee posting, or extend / lift the active freeze."""
-
-    BINDINGS = [Binding("escape", "cancel", "avbryt")]
-
-    def __init__(self, freeze: FreezeState | None) -> None:
-        super().__init__()
-        self.freeze = freeze if freeze is not None and freeze.active else None
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="freeze-dialog"):
-            if self.freeze is None:
-                yield Label("Frys ansattes publisering", classes="dialog-title")
-                yield Label("Grunn (vises på ansattes skjerm):")
-                yield Input(placeholder="f.eks. Flom i sentrum – kriseledelsen taler", id="reason")
-                yield Label("Avdelinger (kommaseparert, tomt = alle ansatte):")
-                yield Input(placeholder="alle", id="departments")
-                yield Label("Varighet i minutter (tomt = til den oppheves):")
-                yield Input(placeholder="", id="minutes")
-                with Horizontal(classes="dialog-buttons"):
-                    yield Button("Frys", id="freeze", variant="warning")
-                    yield Button("Avbryt (esc)", id="cancel")
-            else:
-                scope = ", ".join(self.freeze.departments) or "alle ansatte"
-                yield Label(
-                    f"Publisering er fryst siden {self.freeze.since.astimezone():%H:%M} "
-                    f"· gjelder: {scope}\nGrunn: {self.freeze.reason}",
-                    classes="dialog-title",
-                )
-                yield Label("Begrunnelse for å oppheve, eller ny varighet i minutter:")
-                yield Input(placeholder="begrunnelse", id="reason")
-                yield Input(placeholder="minutter (for å forlenge)", id="minutes")
-                with Horizontal(classes="dialog-buttons"):
-                    yield Button("Opphev frys", id="lift", variant="error")
-                    yield Button("Forleng", id="extend")
-                    yield Button("Avbryt (esc)", id="cancel")
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Input.Submitted)
-    def _submitted(self, event: Input.Submitted) -> None:
-        """Enter acts like the main button (a confirmation still follows)."""
-        if self.freeze is None:
-            self._act("freeze")
-        else:
-            self._act("extend" if event.input.id == "minutes" else "lift")
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self._act(event.button.id or "cancel")
-
-    def _act(self, action: str) -> None:
-        if action == "cancel":
-            self.dismiss(None)
-            return
-        reason = self.query_one("#reason", Input).value.strip()
-        try:
-            minutes = _minutes(self.query_one("#minutes", Input).value)
-        except ValueError:
-            self.notify("Varighet må være et helt antall minutter.", severity="error")
-            return
-        if action in ("freeze", "lift") and not reason:
-            self.notify("Skriv en begrunnelse.", severity="error")
-            return
-        if action == "extend" and minutes is None:
-            self.notify("Skriv ny varighet i minutter.", severity="error")
-            return
-        departments: tuple[str, ...] = ()
-        if action == "freeze":
-            raw = self.query_one("#departments", Input).value
-            departments = tuple(d.strip() for d in raw.split(",") if d.strip())
-        self.dismiss(FreezeRequest(action, reason, departments, minutes))
-
-
-class RollCallScreen(ModalScreen[None]):
-    """Opprop: per department, who has acknowledged the freeze notice."""
-
-    BINDINGS = [
-        Binding("escape,o", "dismiss_screen", "tilbake"),
-        Binding("r", "remind", "påminn"),
-        Binding("e", "export", "eksporter"),
-    ]
-
-    def __init__(self, runtime: ConsoleRuntime) -> None:
-        super().__init__()
-        self.runtime = runtime
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="rollcall"):
-            yield Static("", id="rollcall-title")
-            yield DataTable(id="departments", cursor_type="row")
-            yield DataTable(id="people", cursor_type="row", zebra_stripes=True)
-            yield Static("r påminn de som ikke har kvittert · e eksporter · esc tilbake")
-
-    def on_mount(self) -> None:
-        self.query_one("#departments", DataTable).add_columns(
-            "avdeling", "kvittert", "ikke kvittert", "frakoblet"
-        )
-        self.query_one("#people", DataTable).add_columns("ansatt", "avdeling", "status", "siden")
-        self.refresh_data()
-
-    def refresh_data(self) -> None:
-        rc = self.runtime.roll_call()
-        freeze = self.runtime.state.freeze.current
-        if freeze is None or not freeze.active:
-            title = (
-                "Ingen aktiv frys. Oppropet gjelder forrige frysmelding."
-                if freeze
-                else ("Ingen frys er sendt ennå.")
-            )
-        else:
-            title = f"Opprop for frysmelding nr. {freeze.seq}"
-        acked = rc.count(StaffStatus.ACKED)
-        self.query_one("#rollcall-title", Static).update(
-            f"{title}\nkvittert {acked} / {rc.total} · ikke ennå "
-            f"{rc.count(StaffStatus.PENDING)} · frakoblet {rc.count(StaffStatus.OFFLINE)}"
-        )
-        depts = self.query_one("#departments", DataTable)
-        depts.clear()
-        for d in rc.departments:
-            depts.add_row(
-                d.department,
-                str(d.count(StaffStatus.ACKED)),
-                str(d.count(StaffStatus.PENDING)),
-                str(d.count(StaffStatus.OFFLINE)),
-            )
-        people = self.query_one("#people", DataTable)
-        people.clear()
-        for d in rc.departments:
-            for row in d.rows:
-                since = f"{row.since.astimezone():%H:%M}" if row.since else "–"
-                word = STATUS_WORDS[row.status]
-                if row.reminded_at is not None and row.status is not StaffStatus.ACKED:
-                    word += " (påminnet)"
-                people.add_row(row.staff_id, row.department, word, since)
-
-    def action_dismiss_screen(self) -> None:
-        self.dismiss(None)
-
-    @work(name="remind", group="rollcall", exit_on_error=False)
-    async def action_remind(self) -> None:
-        ids = self.runtime.unacknowledged()
-        if not ids:
-            self.notify("Alle har kvittert.")
-            return
-        decision = await self.runtime.submit(RemindUnacknowledged(tuple(ids)))
-        if isinstance(decision, Rejection):
-            self.notify(decision.reason, severity="error")
-        else:
-            self.notify(f"Påminnelse sendt til {len(ids)} terminaler.")
-
-    def action_export(self) -> None:
-        now = self.runtime.clock.now()
-        path = self.runtime.settings.data_dir / f"opprop-{now:%Y%m%d-%H%M%S}.csv"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.runtime.roll_call().to_csv(), encoding="utf-8")
-        self.notify(f"Oppropet er lagret i {path}", title="Eksportert")
-
-
-STATUS_WORDS = {
-    StaffStatus.ACKED: "✓ kvittert",
-    StaffStatus.PENDING: "… ikke kvittert",
-    StaffStatus.OFFLINE: "○ frakoblet",
+VIEW_NAMES = {
+    "overview": ("Oversikt", "Overview"),
+    "messages": ("Meldinger", "Messages"),
+    "questions": ("Spørsmål", "Questions"),
+    "rumours": ("Rykter", "Rumours"),
+    "staff": ("Ansatte", "Staff"),
+    "journal": ("Logg", "Journal"),
 }
+
+GLOBAL_ACTIONS = frozenset(
+    {"view", "new_message", "freeze", "cap_request", "sitrep", "help", "command_palette"}
+)
+"""App actions that are off while a dialog or the composer is open."""
+
+LINK_WORDS = {
+    LinkState.CONNECTING: ("… kobler til", "… connecting"),
+    LinkState.CONNECTED: ("✓", "✓"),
+    LinkState.DISCONNECTED: ("✗ frakoblet", "✗ disconnected"),
+    LinkState.STOPPED: ("○ stoppet", "○ stopped"),
+}
+
+HIGH_CONTRAST = Theme(
+    name="krise-high-contrast",
+    primary="#FFFF00",
+    secondary="#00FFFF",
+    accent="#FFFFFF",
+    warning="#FFA500",
+    error="#FF4040",
+    success="#00FF00",
+    foreground="#FFFFFF",
+    background="#000000",
+    surface="#000000",
+    panel="#1A1A1A",
+    dark=True,
+)
+"""Black and white with pure signal colours (for glare, poor eyes, old projectors)."""
+
+THEMES = ("textual-dark", "textual-light", "krise-high-contrast")
+
+REFRESH_EVERY = 0.25
+"""Seconds between redraws while something changed (coalesces storms of events)."""
 
 
 class ConsoleApp(App[None]):
@@ -281,95 +116,98 @@ class ConsoleApp(App[None]):
 
     CSS_PATH = "app.tcss"
     TITLE = "krise"
+    MODES = dict(VIEWS)
     BINDINGS = [
-        Binding("n", "new_message", "ny melding"),
-        Binding("m", "ledger", "meldinger"),
-        Binding("c", "cap_request", "CAP til politiet", show=False),
-        Binding("f", "freeze", "frys/opphev"),
-        Binding("s", "rollcall", "ansatte"),
-        Binding("j", "focus_journal", "logg"),
-        Binding("question_mark", "help", "hjelp"),
-        Binding("ctrl+q", "quit", "avslutt", priority=True),
-        Binding("escape", "focus_journal", "", show=False),
+        Binding("o", "view('overview')", "oversikt"),
+        Binding("m", "view('messages')", "meldinger"),
+        Binding("q", "view('questions')", "spørsmål"),
+        Binding("r", "view('rumours')", "rykter"),
+        Binding("s", "view('staff')", "ansatte"),
+        Binding("j", "view('journal')", "logg"),
+        Binding("n", "new_message", "ny", tooltip="ny melding til alle kanaler"),
+        Binding("f", "freeze", "frys", tooltip="frys eller opphev ansattes publisering"),
+        Binding("c", "cap_request", "CAP", tooltip="CAP-anmodning til politiet"),
+        Binding("ctrl+r", "sitrep", "rapport", tooltip="situasjonsrapport (Markdown og HTML)"),
+        Binding("question_mark", "help", "hjelp", tooltip="alle taster"),
+        Binding(
+            "ctrl+q",
+            "request_quit",
+            "avslutt",
+            tooltip="avslutt (spør hvis noe venter)",
+            priority=True,
+        ),
     ]
 
-    class StateChanged(Message):
-        """The runtime journaled new events (``first_seq``: the first one's sequence number)."""
-
-        def __init__(self, events: list[EventBase], first_seq: int) -> None:
-            super().__init__()
-            self.events = events
-            self.first_seq = first_seq
-
-    class LinkChanged(Message):
-        """The broker connection changed."""
-
-        def __init__(self, state: LinkState, detail: str) -> None:
-            super().__init__()
-            self.state = state
-            self.detail = detail
-
-    class PlaybookReloaded(Message):
-        """The playbook file changed: valid (no problems) or broken."""
-
-        def __init__(self, problems: list[Problem]) -> None:
-            super().__init__()
-            self.problems = problems
-
-    def __init__(self, runtime: ConsoleRuntime) -> None:
+    def __init__(
+        self, runtime: ConsoleRuntime, *, lang: str | None = None, theme: str | None = None
+    ) -> None:
         super().__init__()
         self.runtime = runtime
+        self.tr = Tr(lang or runtime.settings.lang)
+        self.journal_log = JournalLog()
         self.started = False
         self._banner_parts: dict[str, str] = {}
-        self._last_seq = 0
+        self._dirty = True
+        self._wanted_theme = theme
 
-    def compose(self) -> ComposeResult:
-        # markup=False: operator and bus texts must show exactly as written
-        yield Static("", id="status", markup=False)
-        yield Static("", id="banner", markup=False)
-        yield Static("Ingen gjeldende budskap ennå.", id="current", markup=False)
-        yield DataTable(id="journal", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+    # --- start ---------------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        table = self.query_one("#journal", DataTable)
-        table.add_columns("#", "tid", "hva")
-        self.query_one("#banner", Static).display = False
+        self.register_theme(HIGH_CONTRAST)
+        if self._wanted_theme:
+            self.theme = self._wanted_theme
+        translate_bindings(self, self.tr.lang)
+        self.title = self.tr("krise – kriseledelsens konsoll", "krise – crisis leadership console")
+        self.switch_mode("overview")
+        self.set_interval(REFRESH_EVERY, self._maybe_redraw)
+        self.set_interval(15, self.mark_dirty)  # clocks and countdowns move
         self._start_runtime()
-        self.query_one("#journal", DataTable).focus()
-        self.set_interval(15, self._refresh_status)
 
     @work(name="start-runtime", group="runtime", exclusive=True, exit_on_error=False)
     async def _start_runtime(self) -> None:
         rt = self.runtime
-
-        def changed(state: IncidentState, events: list[EventBase]) -> None:
-            # The sequence numbers are taken now, when the events are journaled (the
-            # message is handled later, when more may have been journaled meanwhile).
-            self.post_message(self.StateChanged(events, state.event_count - len(events) + 1))
-
-        rt.on_state(changed)
-        rt.on_link(lambda state, detail: self.post_message(self.LinkChanged(state, detail)))
-        rt.on_playbook(lambda problems: self.post_message(self.PlaybookReloaded(problems)))
+        rt.auto_open = False  # the start screen asks for title and level
+        rt.on_state(self._on_state)
+        rt.on_link(lambda state, detail: self.call_next(self._link_changed, state, detail))
+        rt.on_playbook(lambda problems: self.call_next(self._playbook_reloaded, problems))
+        rt.on_concern(lambda name, text: self.call_next(self._set_banner, f"c:{name}", text))
         await rt.start()
+        for name, text in rt.concerns.items():
+            self._set_banner(f"c:{name}", text)
         if rt.playbook_problems:
-            self.post_message(self.PlaybookReloaded(rt.playbook_problems))
+            self._playbook_reloaded(rt.playbook_problems)
         if rt.bridge_errors:
-            lines = [f"  {cid}: {why}" for cid, why in sorted(rt.bridge_errors.items())]
+            lines = [
+                f"  {cid}: {re.sub(r'^channel [^:]*: ', '', why)}"
+                for cid, why in sorted(rt.bridge_errors.items())
+            ]
             self._set_banner(
                 "bridges",
-                "! Kanaler uten bro (meldinger dit blir ikke levert):\n" + "\n".join(lines),
+                self.tr(
+                    "! Kanaler uten bro (meldinger dit blir ikke levert):\n",
+                    "! Channels without a bridge (messages there are not delivered):\n",
+                )
+                + "\n".join(lines),
             )
-        self.started = True
         assert rt.journal is not None
-        table = self.query_one("#journal", DataTable)
-        table.clear()
-        self._last_seq = 0
-        for row in await rt.journal.tail(200):
-            from krise_tui.core.events import event_from_json
+        for row in await rt.journal.tail(2000):
+            self.journal_log.add(row.seq, event_from_json(row.body))
+        self.started = True
+        self.mark_dirty()
+        self._ask_who()
 
-            self._add_row(row.seq, event_from_json(row.body))
-        self._refresh_all()
+    def _ask_who(self) -> None:
+        """Sign-in first (when the org file names people), then the incident's start."""
+        rt = self.runtime
+        if rt.org is not None and not rt.signed_in:
+            self.push_screen(SignInScreen(), lambda _who: self._ask_incident())
+        else:
+            self._ask_incident()
+
+    def _ask_incident(self) -> None:
+        self.mark_dirty()
+        if not self.runtime.state.is_open:
+            self.push_screen(StartScreen(), lambda _ok: self.mark_dirty())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """One place for worker failures: show them, keep running."""
@@ -379,202 +217,409 @@ class ConsoleApp(App[None]):
     async def on_unmount(self) -> None:
         await self.runtime.stop()
 
-    # --- updates -----------------------------------------------------------------------
+    # --- updates -------------------------------------------------------------------------
 
-    def on_console_app_state_changed(self, message: StateChanged) -> None:
-        for offset, event in enumerate(message.events):
-            self._add_row(message.first_seq + offset, event)
-        self._refresh_all()
-        if isinstance(self.screen, RollCallScreen | LedgerScreen):
-            self.screen.refresh_data()
+    def _on_state(self, state: IncidentState, events: list[EventBase]) -> None:
+        """Called as events are journaled: keep them for the journal view, redraw later."""
+        first = state.event_count - len(events) + 1
+        for offset, event in enumerate(events):
+            self.journal_log.add(first + offset, event)
+        self._dirty = True
 
-    def on_console_app_playbook_reloaded(self, message: PlaybookReloaded) -> None:
-        rt = self.runtime
-        if message.problems:
-            kept = (
-                f"bruker fortsatt {rt.state.incident.playbook_title} "
-                f"({(rt.playbook_hash or '')[:8]})"
-                if rt.playbook is not None
-                else "ingen gyldig dreiebok er lastet"
+    def mark_dirty(self) -> None:
+        """Something changed: the current view redraws at the next tick."""
+        self._dirty = True
+
+    def _maybe_redraw(self) -> None:
+        if not self._dirty:
+            return
+        self._dirty = False
+        for screen in self.screen_stack:
+            if isinstance(screen, ViewScreen) and screen.is_mounted:
+                screen.refresh_view()
+
+    def _link_changed(self, state: LinkState, detail: str) -> None:
+        tr = self.tr
+        if state is LinkState.DISCONNECTED:
+            self._set_banner(
+                "link",
+                tr(
+                    f"✗ Megler frakoblet: {detail} – prøver igjen",
+                    f"✗ Broker lost: {detail} – retrying",
+                ),
             )
-            lines = [str(p) for p in message.problems[:4]]
-            more = len(message.problems) - len(lines)
-            if more > 0:
-                lines.append(f"… og {more} til (krise playbook check)")
-            self._set_banner("playbook", f"✗ Dreieboka har feil – {kept}:\n" + "\n".join(lines))
-        else:
-            self._set_banner("playbook", None)
-            self.notify(
-                f"{rt.state.incident.playbook_title} ({(rt.playbook_hash or '')[:8]})",
-                title="Dreiebok lastet",
-            )
-        self._refresh_all()
-
-    def on_console_app_link_changed(self, message: LinkChanged) -> None:
-        self._refresh_status()
-        if message.state is LinkState.DISCONNECTED:
-            self._set_banner("link", f"✗ Megler frakoblet: {message.detail} – prøver igjen")
-        elif message.state is LinkState.CONNECTED:
+        elif state is LinkState.CONNECTED:
             info = self.runtime.broker_info
             self._set_banner("link", f"! {info.warning}" if info and info.warning else None)
+        self.mark_dirty()
 
-    def _add_row(self, seq: int, event: EventBase) -> None:
-        if seq <= self._last_seq:
-            return  # already shown (loaded from the journal at start)
-        self._last_seq = seq
-        table = self.query_one("#journal", DataTable)
-        table.add_row(str(seq), f"{event.ts.astimezone():%H:%M:%S}", Text(describe(event)))
-        table.move_cursor(row=table.row_count - 1)
+    def _playbook_reloaded(self, problems: list[Problem]) -> None:
+        rt, tr = self.runtime, self.tr
+        if problems:
+            using = f"{rt.state.incident.playbook_title} ({(rt.playbook_hash or '')[:8]})"
+            kept = (
+                tr(f"bruker fortsatt {using}", f"still using {using}")
+                if rt.playbook is not None
+                else tr("ingen gyldig dreiebok er lastet", "no valid playbook is loaded")
+            )
+            lines = [str(p) for p in problems[:4]]
+            more = len(problems) - len(lines)
+            if more > 0:
+                lines.append(
+                    tr(
+                        f"… og {more} til (krise playbook check)",
+                        f"… and {more} more (krise playbook check)",
+                    )
+                )
+            self._set_banner(
+                "playbook",
+                tr(f"✗ Dreieboka har feil – {kept}:\n", f"✗ The playbook has problems – {kept}:\n")
+                + "\n".join(lines),
+            )
+        else:
+            self._set_banner("playbook", None)
+            if self.started:
+                self.notify(
+                    f"{rt.state.incident.playbook_title} ({(rt.playbook_hash or '')[:8]})",
+                    title=tr("Dreiebok lastet", "Playbook loaded"),
+                )
+        self.mark_dirty()
 
     def _set_banner(self, part: str, text: str | None) -> None:
-        """The banner says everything that needs attention (broker, playbook, bridges…);
-        each part is set or cleared on its own, so one never hides another."""
+        """Each part of the banner is set or cleared on its own: one never hides another."""
         if text:
             self._banner_parts[part] = text
         else:
             self._banner_parts.pop(part, None)
-        order = ("link", "worker", "playbook", "bridges")
-        shown = [self._banner_parts[k] for k in order if k in self._banner_parts]
-        banner = self.query_one("#banner", Static)
-        banner.update("\n".join(shown))
-        banner.display = bool(shown)
+        self.mark_dirty()
 
-    def _refresh_all(self) -> None:
-        self._refresh_status()
-        self._refresh_current(self.runtime.state)
+    def banner_text(self) -> str:
+        """Everything that needs attention now (empty: nothing)."""
+        return "\n".join(self._banner_parts[k] for k in sorted(self._banner_parts))
 
-    def _refresh_status(self) -> None:
-        rt = self.runtime
+    def status_line(self, width: int) -> str:
+        """``Flom · nivå 2 · T+00:42 (14:12)  MQTT ✓ mosquitto  FRYS ● 212/240 kvittert``.
+
+        It fits ``width`` (80 at least): the title gives way, never the state."""
+        rt, tr = self.runtime, self.tr
         st = rt.state
-        info = rt.broker_info
-        width = max(self.size.width, 80)
-        broker = f"MQTT {LINK_LABEL[rt.link_state]} {info.kind if info else ''}".rstrip()
-        if info is not None and width >= 110:
-            broker = f"MQTT {LINK_LABEL[rt.link_state]} {info.label}"
         now = rt.clock.now()
-        if st.freeze.active:
-            rc = rt.roll_call()
-            freeze = f"FRYS ● {rc.count(StaffStatus.ACKED)}/{rc.total} kvittert"
+        info = rt.broker_info
+        link = tr(*LINK_WORDS[rt.link_state])
+        broker = f"MQTT {link} {info.kind if info else ''}".rstrip()
+        if info is not None and width >= 120:
+            broker = f"MQTT {link} {info.label}"
+        freeze = st.freeze.current
+        if freeze is not None and freeze.active:
+            acked, _pending, _offline, total = rollcall_counts(rt.roll_call())
+            frozen = tr(f"FRYS ● {acked}/{total} kvittert", f"FREEZE ● {acked}/{total} acked")
+            if freeze.expires_at is not None:
+                frozen += tr(
+                    f" til {tr.time(freeze.expires_at)}", f" until {tr.time(freeze.expires_at)}"
+                )
         else:
-            freeze = "FRYS ○ av"
-        clock = t_plus(st.incident.opened_at, now)
-        right = f" · nivå {st.incident.level} · {clock}  {broker}  {freeze}"
-        # The line must fit 80 columns: the title gives way, never the state.
+            frozen = tr("FRYS ○ av", "FREEZE ○ off")
+        who = rt.identity.operator if rt.signed_in else tr("ikke innlogget", "not signed in")
+        level = tr(f"nivå {st.incident.level}", f"level {st.incident.level}")
+        opened = st.incident.opened_at
+        title = st.incident.title or tr("Ingen hendelse", "No incident")
+        # Narrow terminals drop the extras first (who, the wall clock, the broker's kind):
+        # the title keeps at least 24 characters, the state is always there.
+        short_clock = tr.t_plus(opened, now).split(" ")[0]
+        short_broker = f"MQTT {link}"
+        candidates = [
+            (f"  · {who}", tr.t_plus(opened, now), broker),
+            ("", tr.t_plus(opened, now), broker),
+            ("", short_clock, broker),
+            ("", short_clock, short_broker),
+        ]
+        for extra, clock_text, broker_text in candidates:
+            right = f" · {level} · {clock_text}  {broker_text}  {frozen}{extra}"
+            if width - len(right) - 2 >= min(len(title), 24):
+                break
         room = max(8, width - len(right) - 2)
-        title = st.incident.title or "Ingen hendelse"
         if len(title) > room:
             title = title[: room - 1] + "…"
-        self.query_one("#status", Static).update(f" {title}{right}")
+        return f" {title}{right}"
 
-    def _refresh_current(self, state: IncidentState) -> None:
-        msg = state.messages.current
-        widget = self.query_one("#current", Static)
-        if msg is None:
-            widget.update("Ingen gjeldende budskap ennå.")
-            return
-        ledger = ledger_line(self.runtime)
-        version = state.messages.versions.get(state.messages.published_version or "")
-        if version is not None and version.break_glass_reason:
-            ledger += (
-                f"\n  ⚠ NØDPROSEDYRE: godkjent av forfatteren alene – {version.break_glass_reason}"
+    # --- the guard: no global keys while typing or deciding ------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """View keys are off while a dialog or the composer is open."""
+        if action in GLOBAL_ACTIONS and isinstance(self.screen, Dialog | ComposeScreen):
+            return False
+        return not (action in GLOBAL_ACTIONS - {"help"} and not self.started)
+
+    # --- views ---------------------------------------------------------------------------
+
+    def action_view(self, name: str) -> None:
+        if name in VIEWS and self.current_mode != name:
+            self.switch_mode(name)
+            self.mark_dirty()
+
+    def action_help(self) -> None:
+        tr = self.tr
+        sections = [
+            (tr("Overalt", "Everywhere"), binding_lines(self.BINDINGS, tr.lang)),
+        ]
+        for name, cls in VIEWS.items():
+            sections.append((tr(*VIEW_NAMES[name]), binding_lines(cls.BINDINGS, tr.lang)))
+        self.push_screen(HelpScreen(sections))
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The command palette: every action of the console, in its language."""
+        tr = self.tr
+        for name in VIEWS:
+            title = tr(*VIEW_NAMES[name])
+            yield SystemCommand(
+                title,
+                tr(f"Gå til {title.lower()}", f"Go to {title.lower()}"),
+                lambda n=name: self.action_view(n),
             )
-        widget.update(
-            f"Gjeldende budskap v{msg.version_id[:8]} "
-            f"({msg.set_at.astimezone():%H:%M} av {msg.set_by})\n"
-            f"  «{msg.text}»\n  {ledger}"
+        yield SystemCommand(
+            tr("Ny melding", "New message"),
+            tr("Skriv en melding til alle kanaler", "Write a message to every channel"),
+            self.action_new_message,
+        )
+        yield SystemCommand(
+            tr("Frys eller opphev", "Freeze or lift"),
+            tr(
+                "Frys ansattes publisering, forleng eller opphev",
+                "Freeze staff posting, extend or lift",
+            ),
+            self.action_freeze,
+        )
+        yield SystemCommand(
+            tr("CAP-anmodning til politiet", "CAP request to the police"),
+            tr(
+                "Lag en CAP 1.2-anmodning fra publisert melding",
+                "Draft a CAP 1.2 request from the published message",
+            ),
+            self.action_cap_request,
+        )
+        yield SystemCommand(
+            tr("Situasjonsrapport", "Situation report"),
+            tr(
+                "Lagre situasjonsrapport (Markdown og HTML)",
+                "Save a situation report (Markdown and HTML)",
+            ),
+            self.action_sitrep,
+        )
+        if isinstance(screen, ViewScreen):
+            for b in screen.BINDINGS:
+                if isinstance(b, Binding) and b.description:
+                    action = b.action
+                    yield SystemCommand(
+                        f"{tr(*VIEW_NAMES[screen.VIEW])}: {binding_text(b.description, tr.lang)}",
+                        tr(f"Tast {b.key}", f"Key {b.key}"),
+                        lambda a=action, s=screen: s.run_action(a),
+                    )
+        yield SystemCommand(
+            tr("Bytt tema", "Change theme"),
+            tr("Mørkt, lyst, høy kontrast", "Dark, light, high contrast"),
+            self.action_next_theme,
+        )
+        yield SystemCommand(tr("Hjelp", "Help"), tr("Alle taster", "Every key"), self.action_help)
+        yield SystemCommand(
+            tr("Avslutt", "Quit"),
+            tr("Avslutt konsollen", "Quit the console"),
+            self.action_request_quit,
         )
 
-    # --- actions -----------------------------------------------------------------------
+    def action_next_theme(self) -> None:
+        current = THEMES.index(self.theme) if self.theme in THEMES else -1
+        self.theme = THEMES[(current + 1) % len(THEMES)]
+        self.notify(self.theme, title=self.tr("Tema", "Theme"))
 
-    def action_new_message(self, status: str = "published", supersedes: str | None = None) -> None:
+    # --- messages ------------------------------------------------------------------------
+
+    def action_new_message(self) -> None:
+        self.new_message()
+
+    def new_message(
+        self,
+        *,
+        status: str = "published",
+        supersedes: str | None = None,
+        rumour_id: str | None = None,
+    ) -> None:
+        """Compose → approve (another person) → confirm → publish."""
         if self.runtime.org is None:
             self.notify(
-                "Meldinger krever en org-fil med operatører som kan godkjenne (org_file).",
+                self.tr(
+                    "Meldinger krever en org-fil med operatører som kan godkjenne (org_file).",
+                    "Messages need an org file with operators who may approve (org_file).",
+                ),
                 severity="warning",
             )
             return
 
-        def approved(result: ApprovalResult | None) -> None:
-            if result is None:
-                return
-            question = (
-                f"Publiser versjon {result.version_id[:8]} til {result.channels} kanaler?\n\n"
-                "Nettsiden først, så alle andre kanaler samtidig."
-            )
-
-            def confirmed(ok: bool | None) -> None:
-                if ok:
-                    self._publish_version(result.version_id)
-
-            self.push_screen(ConfirmScreen(question), confirmed)
-
         def drafted(ready: DraftReady | None) -> None:
             if ready is not None:
-                self.push_screen(ApproveScreen(self.runtime, ready.draft_id), approved)
+                self.approve_draft(ready.draft_id)
 
-        self.push_screen(ComposeScreen(self.runtime, status=status, supersedes=supersedes), drafted)
+        self.push_screen(
+            ComposeScreen(status=status, supersedes=supersedes, rumour_id=rumour_id), drafted
+        )
+
+    def approve_draft(self, draft_id: str) -> None:
+        """The other person approves ``draft_id``; then the publish confirmation."""
+
+        def approved(result: ApprovalResult | None) -> None:
+            if result is not None:
+                self.confirm_publish(result.version_id)
+
+        self.push_screen(ApproveScreen(draft_id), approved)
+
+    def confirm_publish(self, version_id: str) -> None:
+        """Ask, naming the version and the channels; then publish."""
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._publish_version(version_id)
+
+        self.push_screen(
+            ConfirmScreen(publish_question(self.runtime, version_id, self.tr)), confirmed
+        )
 
     @work(name="publish-version", group="publish", exit_on_error=False)
     async def _publish_version(self, version_id: str) -> None:
+        tr = self.tr
         problem = await publish(self.runtime, version_id)
-        if problem:
-            self.notify(problem, title="Ikke publisert", severity="error")
+        if problem is not None:
+            self.notify(
+                problem.text(tr.lang), title=tr("Ikke publisert", "Not published"), severity="error"
+            )
         else:
-            self.notify(f"Versjon {version_id[:8]} er sendt til alle kanaler.", title="Publisert")
+            self.notify(
+                tr(
+                    f"Versjon {version_id[:8]} er sendt til alle kanaler.",
+                    f"Version {version_id[:8]} is sent to every channel.",
+                ),
+                title=tr("Publisert", "Published"),
+            )
 
     def action_cap_request(self) -> None:
         """Draft a CAP 1.2 warning request for the published version (to the police)."""
         from krise_tui.exports.cap_request import CapExportError, cap_request
 
-        rt = self.runtime
+        rt, tr = self.runtime, self.tr
         if rt.org is None or rt.playbook is None:
-            self.notify("CAP-anmodning krever org-fil og drejebok.", severity="warning")
+            self.notify(
+                tr(
+                    "CAP-anmodning krever org-fil og dreiebok.",
+                    "A CAP request needs an org file and a playbook.",
+                ),
+                severity="warning",
+            )
             return
         now = rt.clock.now()
         try:
             xml = cap_request(rt.state, org=rt.org, playbook=rt.playbook, sent=now)
         except CapExportError as exc:
-            self.notify(str(exc), title="Ingen CAP-anmodning", severity="warning")
+            self.notify(
+                str(exc), title=tr("Ingen CAP-anmodning", "No CAP request"), severity="warning"
+            )
             return
-        path = rt.settings.data_dir / f"cap-anmodning-{now:%Y%m%d-%H%M%S}.xml"
-        path.write_text(xml, encoding="utf-8")
-        self.notify(
-            f"Lagret i {path}. Dette er en ANMODNING til politiet – bare politiet sender "
-            "Nødvarsel.",
-            title="CAP-anmodning til politiet",
+
+        def confirmed(ok: bool | None) -> None:
+            if ok:
+                self._save_cap(xml, now.strftime("%Y%m%d-%H%M%S"))
+
+        self.push_screen(
+            ConfirmScreen(
+                tr(
+                    "Lagre en CAP 1.2-anmodning om varsel fra den publiserte meldingen?\n\n"
+                    "Dette er en ANMODNING til politiet – bare politiet sender Nødvarsel.",
+                    "Save a CAP 1.2 warning request from the published message?\n\n"
+                    "This is a REQUEST to the police – only the police send Nødvarsel.",
+                )
+            ),
+            confirmed,
+        )
+
+    @work(name="save-cap", group="exports", exit_on_error=False, thread=True)
+    def _save_cap(self, xml: str, stamp: str) -> None:
+        from krise_tui.files import atomic_write
+
+        path = self.runtime.settings.data_dir / f"cap-anmodning-{stamp}.xml"
+        atomic_write(path, xml.encode("utf-8"))
+        self.call_from_thread(
+            self.notify,
+            self.tr(f"Lagret i {path}", f"Saved in {path}"),
+            title=self.tr("CAP-anmodning til politiet", "CAP request to the police"),
             timeout=12,
         )
 
-    def action_ledger(self) -> None:
-        self.push_screen(LedgerScreen(self.runtime))
+    def action_sitrep(self) -> None:
+        """Save the situation report (Markdown and printable HTML) in the data directory."""
+        from krise_tui.exports.sitrep import build_sitrep
 
-    def action_focus_journal(self) -> None:
-        self.query_one("#journal", DataTable).focus()
+        rt, tr = self.runtime, self.tr
+        org = rt.org
+        policy = rt.message_policy()
+        now = rt.clock.now()
+        report = build_sitrep(
+            rt.state,
+            org_name=org.name if org is not None else rt.settings.org_name,
+            tz=org.timezone if org is not None else tr.tz,
+            lang=tr.lang,
+            now=now,
+            roster=rt.roster,
+            department_names={g.id: g.name for g in org.staff_groups} if org else None,
+            operators={o.id: o.full_name for o in org.operators} if org else None,
+            answer_deadline=policy.answer_deadline,
+            correction_deadline=policy.correction_deadline,
+            history=[e.event for e in self.journal_log.entries],
+        )
+        self._save_sitrep(report, now.strftime("%Y%m%d-%H%M%S"))
 
-    def action_help(self) -> None:
-        self.notify(
-            "n ny melding · m meldinger (levering per kanal) · c CAP-anmodning til politiet · "
-            "f frys/opphev · "
-            "s ansatte (opprop) · j logg · ctrl+q avslutt.\n"
-            "Meldinger og frys publiseres signert til ansattes terminaler etter bekreftelse.",
-            title="Hjelp",
-            timeout=8,
+    @work(name="save-sitrep", group="exports", exit_on_error=False, thread=True)
+    def _save_sitrep(self, report: Any, stamp: str) -> None:
+        from krise_tui.exports.sitrep import render_html, render_markdown
+        from krise_tui.files import atomic_write
+
+        base = self.runtime.settings.data_dir / f"situasjonsrapport-{stamp}"
+        md, html = base.with_suffix(".md"), base.with_suffix(".html")
+        atomic_write(md, render_markdown(report).encode("utf-8"))
+        atomic_write(html, render_html(report).encode("utf-8"))
+        self.call_from_thread(
+            self.notify,
+            f"{md}\n{html}",
+            title=self.tr("Situasjonsrapport lagret", "Situation report saved"),
+            timeout=12,
         )
 
+    # --- freeze --------------------------------------------------------------------------
+
     def action_freeze(self) -> None:
+        tr = self.tr
+        org = self.runtime.org
+        departments = {g.id: g.name for g in org.staff_groups} if org is not None else {}
+
         def after(request: FreezeRequest | None) -> None:
             if request is None:
                 return
             if request.action == "freeze":
-                scope = ", ".join(request.departments) or "alle ansatte"
-                question = (
+                scope = ", ".join(departments.get(d, d) for d in request.departments) or tr(
+                    "alle ansatte", "all staff"
+                )
+                question = tr(
                     f"Frys publisering for {scope}?\n\nGrunn: {request.reason}\n"
-                    "Alle terminaler i omfanget får en signert frysmelding med gjeldende budskap."
+                    "Alle terminaler i omfanget får en signert frysmelding med gjeldende budskap.",
+                    f"Freeze posting for {scope}?\n\nReason: {request.reason}\n"
+                    "Every terminal in scope gets a signed freeze notice with the current message.",
                 )
             elif request.action == "lift":
-                question = f"Opphev frysen for alle terminaler?\n\nBegrunnelse: {request.reason}"
+                question = tr(
+                    f"Opphev frysen for alle terminaler?\n\nBegrunnelse: {request.reason}",
+                    f"Lift the freeze for every terminal?\n\nReason: {request.reason}",
+                )
             else:
-                question = f"Forleng frysen med {request.minutes} minutter fra nå?"
+                question = tr(
+                    f"Forleng frysen til {request.minutes} minutter fra nå?",
+                    f"Extend the freeze to {request.minutes} minutes from now?",
+                )
 
             def confirmed(ok: bool | None) -> None:
                 if ok:
@@ -582,10 +627,11 @@ class ConsoleApp(App[None]):
 
             self.push_screen(ConfirmScreen(question), confirmed)
 
-        self.push_screen(FreezeScreen(self.runtime.state.freeze.current), after)
+        self.push_screen(FreezeScreen(self.runtime.state.freeze.current, departments), after)
 
     @work(name="freeze", group="freeze", exit_on_error=False)
     async def _apply_freeze(self, request: FreezeRequest) -> None:
+        tr = self.tr
         now = self.runtime.clock.now()
         expires = None if request.minutes is None else now + timedelta(minutes=request.minutes)
         command: Freeze | ExtendFreeze | LiftFreeze
@@ -597,10 +643,56 @@ class ConsoleApp(App[None]):
             command = LiftFreeze(request.reason)
         decision = await self.runtime.submit(command)
         if isinstance(decision, Rejection):
-            self.notify(decision.reason, title="Ikke utført", severity="error")
+            self.notify(
+                decision.text(tr.lang), title=tr("Ikke utført", "Not done"), severity="error"
+            )
         else:
-            done = {"freeze": "Publisering er fryst.", "extend": "Frysen er forlenget."}
-            self.notify(done.get(request.action, "Frysen er opphevet."))
+            done = {
+                "freeze": tr("Publisering er fryst.", "Posting is frozen."),
+                "extend": tr("Frysen er forlenget.", "The freeze is extended."),
+            }
+            self.notify(
+                done.get(request.action, tr("Frysen er opphevet.", "The freeze is lifted."))
+            )
 
-    def action_rollcall(self) -> None:
-        self.push_screen(RollCallScreen(self.runtime))
+    # --- quitting ------------------------------------------------------------------------
+
+    def pending_work(self) -> list[str]:
+        """What would be left hanging by quitting now (empty: nothing)."""
+        tr = self.tr
+        msgs = self.runtime.state.messages
+        out = []
+        waiting = [
+            d for d in msgs.ledger() if d.status in (DeliveryStatus.QUEUED, DeliveryStatus.HANDED)
+        ]
+        if waiting:
+            out.append(
+                tr(
+                    f"{len(waiting)} leveranser er ikke bekreftet",
+                    f"{len(waiting)} deliveries are not confirmed",
+                )
+            )
+        drafts = [d for d in msgs.drafts.values() if d.approved_version is None]
+        if drafts:
+            out.append(
+                tr(
+                    f"{len(drafts)} utkast er ikke godkjent",
+                    f"{len(drafts)} drafts are not approved",
+                )
+            )
+        return out
+
+    def action_request_quit(self) -> None:
+        pending = self.pending_work() if self.started else []
+        if not pending:
+            self.exit()
+            return
+        tr = self.tr
+        question = tr("Avslutte konsollen?\n\n", "Quit the console?\n\n") + "\n".join(
+            f"  • {p}" for p in pending
+        )
+        question += tr(
+            "\n\nUtkast og leveranser er journalført og fortsetter ved neste start.",
+            "\n\nDrafts and deliveries are journaled and continue at the next start.",
+        )
+        self.push_screen(ConfirmScreen(question), lambda ok: self.exit() if ok else None)

@@ -47,6 +47,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -696,6 +697,79 @@ def _check_option_key(value: str) -> str:
 
 OptionKey = Annotated[str, AfterValidator(_check_option_key)]
 
+SecretSetting = Annotated[SecretRef, BeforeValidator(_secret_ref_only)]
+"""A secret by reference only (a plain string is refused as an inline secret)."""
+
+LISTEN_PATTERN = r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):[0-9]{1,5}$"
+URL_PATH_PATTERN = r"^/[A-Za-z0-9._~/-]{0,200}$"
+
+
+def _check_listen(value: str) -> str:
+    if not re.fullmatch(LISTEN_PATTERN, value):
+        raise ValueError(f"{_short(value)} is not host:port (like 127.0.0.1:8471)")
+    port = int(value.rpartition(":")[2])
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port {port} is not between 1 and 65535")
+    return value
+
+
+ListenAddress = Annotated[
+    str,
+    AfterValidator(_check_listen),
+    _schema(LISTEN_PATTERN, examples=["127.0.0.1:8471", "[::1]:8471"]),
+]
+"""Where a server listens: ``host:port`` (an IPv6 address in brackets)."""
+
+UrlPath = Annotated[
+    str,
+    _pattern_check(URL_PATH_PATTERN, "a URL path starting with / (like /inbound)"),
+    _schema(URL_PATH_PATTERN),
+]
+"""The path part of a URL, ``/inbound``."""
+
+
+class InboundDef(StrictModel):
+    """How the channel's bridge takes in posts from the public (issue 11.1).
+
+    sms, webhook, website: a signed webhook (the SMS gateway's callback, the website's
+    question form) POSTs to ``listen`` + ``path`` with an HMAC-SHA256 signature made
+    with ``secret``. facebook: the page webhook (``verify_token`` for Meta's
+    subscription check, ``secret`` is the app secret). mastodon: mentions are polled
+    every ``poll_interval`` with the channel's own access token.
+    """
+
+    listen: ListenAddress | None = None
+    """``host:port`` the intake server listens on (sms, webhook, website, facebook), e.g.
+    ``127.0.0.1:8471``: keep it on the loopback behind the TLS reverse proxy the
+    platform calls."""
+    path: UrlPath = "/inbound"
+    """The URL path the platform POSTs to."""
+    secret: SecretSetting | None = None
+    """The HMAC-SHA256 key the sender signs with; for facebook the app secret. By
+    reference only: ``{env: VARIABLE}`` or ``{file: /path}``."""
+    verify_token: SecretSetting | None = None
+    """facebook only: the verify token typed into the app's webhook settings, by reference."""
+    poll_interval: Duration = timedelta(seconds=30)
+    """mastodon only: how often mentions are fetched (``30s``, ``1m``)."""
+    since: AwareDatetime | None = None
+    """mastodon only: at the very first start, take mentions from this time on (when the
+    incident opened, with its offset); default: from that first start. Later starts go
+    on from where the bridge left off."""
+    max_body: Annotated[StrictInt, Field(ge=1024, le=1_048_576)] = 65_536
+    """The largest request body accepted, in bytes (larger ones are answered 413)."""
+    timestamp_window: Duration = timedelta(minutes=5)
+    """A signed webhook whose timestamp is further off than this is refused (replays)."""
+    sender_per_minute: Annotated[StrictInt, Field(ge=1, le=100_000)] = 6
+    """Posts one sender (phone number, Facebook user, form address) may send per minute
+    before the excess is answered 429 (counted and logged, for the sender to retry)."""
+    sender_burst: Annotated[StrictInt, Field(ge=1, le=100_000)] = 5
+    """Posts one sender may send at once before ``sender_per_minute`` applies."""
+    address_per_minute: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = 600
+    """Requests one network address may make per minute (the gateway is one address:
+    keep this high)."""
+    address_burst: Annotated[StrictInt, Field(ge=1, le=1_000_000)] = 100
+    """Requests one address may make at once before ``address_per_minute`` applies."""
+
 
 class ChannelDef(StrictModel):
     """An outbound (and possibly inbound) channel."""
@@ -715,6 +789,40 @@ class ChannelDef(StrictModel):
     options: dict[OptionKey, str | StrictInt | float | StrictBool] = Field(default_factory=dict)
     """Non-secret settings for the bridge (page id, sender name…). Secret-looking keys
     (token, password, key…) are refused."""
+    inbound: InboundDef | None = None
+    """Posts from the public on this channel (questions, comments, mentions, SMS): how
+    the bridge takes them in. Unset: the channel is outbound only."""
+    exercise: StrictBool = False
+    """The platform end is a drill sandbox (a test page, a test account, a fake gateway):
+    exercise replies and hides may go there. Every other channel is a real one and
+    refuses them, so a drill never reaches the public."""
+
+    @model_validator(mode="after")
+    def _inbound_fits_kind(self) -> Self:
+        inbound = self.inbound
+        if inbound is None:
+            return self
+        kind = self.kind
+        if kind in (ChannelKind.STAFF, ChannelKind.EMAIL):
+            raise ValueError(f"inbound: a {kind.value} channel has no intake")
+        if kind is ChannelKind.MASTODON:
+            extra = [
+                name for name in ("listen", "secret", "verify_token") if getattr(inbound, name)
+            ]
+            if extra:
+                raise ValueError(
+                    f"inbound: a mastodon channel polls its mentions; {', '.join(extra)} "
+                    "is not for it"
+                )
+            return self
+        missing = [name for name in ("listen", "secret") if getattr(inbound, name) is None]
+        if kind is ChannelKind.FACEBOOK and inbound.verify_token is None:
+            missing.append("verify_token")
+        if missing:
+            raise ValueError(f"inbound: a {kind.value} intake needs {', '.join(missing)}")
+        if kind is not ChannelKind.FACEBOOK and inbound.verify_token is not None:
+            raise ValueError("inbound: verify_token is only for a facebook channel")
+        return self
 
     @field_validator("endpoint")
     @classmethod

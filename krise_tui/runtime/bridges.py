@@ -64,6 +64,7 @@ class BridgeHost:
         """Run each channel's bridge in this process (the embedded default)."""
         from krise_tui.bridge import BridgeRuntime
         from krise_tui.channels.from_org import channel_from_def
+        from krise_tui.intake import intake_from_def
 
         if self.org is None or not self.in_process:
             return
@@ -79,6 +80,7 @@ class BridgeHost:
                     website_url=str(self.org.website),
                     base_dir=self.data_dir,
                 )
+                intake = intake_from_def(defn, state_dir)
                 login = login_for("bridge", defn.id)
             except (ValueError, BrokerError, OSError) as exc:
                 self.errors[defn.id] = str(exc)
@@ -96,6 +98,7 @@ class BridgeHost:
                 state_file=state_dir / f"{defn.id}.seq.json",
                 keepalive=keepalive,
                 protocol=login.protocol,
+                intake=intake,
             )
             await bridge.start()
             self.bridges[defn.id] = bridge

@@ -148,6 +148,8 @@ class ConsoleRuntime:
         self.writer: JournalWriter | None = None
         self.head: HeadKeeper | None = None
         self.batching: BatchingService | None = None
+        self.proven_operator: str | None = None
+        """Who signed in with their passphrase (the configured operator is only a guess)."""
         self.matching: MatchingService | None = None
         self.outbox: OutboxScheduler | None = None
         self.timers: Timers | None = None
@@ -496,9 +498,9 @@ class ConsoleRuntime:
         break_glass_reason: str | None = None,
     ) -> Decision:
         """Approve a draft as ``approver``, identified by their passphrase (org file)."""
-        ok, why = await self.identity.verify(approver, passphrase)
-        if not ok:
-            return Rejection(why)
+        refused = await self.identity.verify(approver, passphrase)
+        if refused is not None:
+            return refused
         decision = await self.submit(
             ApproveDraft(draft_id, approver, overrides, break_glass_reason), actor=approver
         )
@@ -513,18 +515,19 @@ class ConsoleRuntime:
 
     async def sign_in(self, operator: str, passphrase: str) -> Decision:
         """Who is at this console from now on: proven with their passphrase, journaled."""
-        ok, why = await self.identity.verify(operator, passphrase)
-        if not ok:
-            return Rejection(why)
+        refused = await self.identity.verify(operator, passphrase)
+        if refused is not None:
+            return refused
         decision = await self.submit(SignIn(operator), actor=operator)
         if not isinstance(decision, Rejection):
             self.identity.sign_in(operator)
+            self.proven_operator = operator
         return decision
 
     @property
     def signed_in(self) -> bool:
-        """Whether somebody the org file knows is at the console."""
-        return self.identity.operator is not None
+        """Whether somebody has signed in at this console with their passphrase."""
+        return self.proven_operator is not None
 
     async def approve_answer(
         self,
@@ -536,9 +539,9 @@ class ConsoleRuntime:
         break_glass_reason: str | None = None,
     ) -> Decision:
         """Approve a batch's answer as ``approver``, identified by their passphrase."""
-        ok, why = await self.identity.verify(approver, passphrase)
-        if not ok:
-            return Rejection(why)
+        refused = await self.identity.verify(approver, passphrase)
+        if refused is not None:
+            return refused
         return await self.submit(
             ApproveAnswer(answer_id, approver, overrides, break_glass_reason), actor=approver
         )

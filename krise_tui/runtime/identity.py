@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
+from krise_tui.core.kernel import Rejection
 from krise_tui.playbook.models import Operator, Org
 
 log = logging.getLogger(__name__)
@@ -73,21 +74,30 @@ class OperatorIdentity:
             return 0.0
         return LOCKOUT_SECONDS - (now - recent[-MAX_FAILURES])
 
-    async def verify(self, operator_id: str, passphrase: str) -> tuple[bool, str]:
-        """Check ``operator_id``'s passphrase: ``(ok, reason)``."""
+    async def verify(self, operator_id: str, passphrase: str) -> Rejection | None:
+        """Check ``operator_id``'s passphrase: None when right, else why not."""
         if self.org is None:
-            return False, "approval needs an org file with operators (org_file)"
+            return Rejection(
+                "approval needs an org file with operators (org_file)",
+                "godkjenning krever en org-fil med operatører (org_file)",
+            )
         try:
             operator = self.check(operator_id)
         except UnknownOperatorError as exc:
-            return False, str(exc)
+            return Rejection(str(exc), f"{operator_id!r} står ikke i org-fila")
         wait = self.locked_for(operator_id)
         if wait > 0:
-            return False, f"too many wrong passphrases for {operator.full_name}: wait {wait:.0f} s"
+            return Rejection(
+                f"too many wrong passphrases for {operator.full_name}: wait {wait:.0f} s",
+                f"for mange feil passfraser for {operator.full_name}: vent {wait:.0f} s",
+            )
         ok = await asyncio.to_thread(operator.verify, passphrase)  # scrypt: off the loop
         if not ok:
             self._failures.setdefault(operator_id, []).append(time.monotonic())
             log.warning("wrong passphrase for %s", operator_id)
-            return False, f"wrong passphrase for {operator.full_name}"
+            return Rejection(
+                f"wrong passphrase for {operator.full_name}",
+                f"feil passfrase for {operator.full_name}",
+            )
         self._failures.pop(operator_id, None)
-        return True, ""
+        return None

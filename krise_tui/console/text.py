@@ -1,0 +1,63 @@
+"""Status in words and symbols, the same on every screen (colour is only a second cue)."""
+
+from __future__ import annotations
+
+from krise_tui.console.i18n import Tr
+from krise_tui.core.features.messages import Delivery, DeliveryStatus
+from krise_tui.core.rollcall import RollCall, StaffStatus
+
+DELIVERY_WORDS = {
+    DeliveryStatus.QUEUED: ("○", "i kø", "queued"),
+    DeliveryStatus.HANDED: ("…", "overlevert", "handed over"),
+    DeliveryStatus.DELIVERED: ("✓", "levert", "delivered"),
+    DeliveryStatus.FAILED: ("✗", "feilet", "failed"),
+    DeliveryStatus.NO_RECEIPT: ("?", "ingen kvittering", "no receipt"),
+}
+
+STAFF_WORDS = {
+    StaffStatus.ACKED: ("✓", "kvittert", "acknowledged"),
+    StaffStatus.PENDING: ("…", "ikke kvittert", "not acknowledged"),
+    StaffStatus.OFFLINE: ("○", "frakoblet", "offline"),
+}
+
+
+def delivery_symbol(delivery: Delivery, tr: Tr) -> str:
+    """``✓ levert`` / ``✗ feilet`` (short, for one line of channels)."""
+    symbol, nb, en = DELIVERY_WORDS[delivery.status]
+    return f"{symbol} {tr(nb, en)}"
+
+
+def delivery_word(delivery: Delivery, tr: Tr) -> str:
+    """The full status of one channel: with the platform's reason, and retries."""
+    word = delivery_symbol(delivery, tr)
+    if delivery.status is DeliveryStatus.FAILED and delivery.reason:
+        word += f": {delivery.reason}"
+    elif delivery.retrying and delivery.reason:
+        word += tr(
+            f" – forsøk {delivery.attempts} feilet: {delivery.reason} (broen prøver igjen)",
+            f" – attempt {delivery.attempts} failed: {delivery.reason} (the bridge retries)",
+        )
+    return word
+
+
+def staff_word(status: StaffStatus, tr: Tr) -> str:
+    """``✓ kvittert`` / ``○ frakoblet``."""
+    symbol, nb, en = STAFF_WORDS[status]
+    return f"{symbol} {tr(nb, en)}"
+
+
+def rollcall_counts(rc: RollCall) -> tuple[int, int, int, int]:
+    """``(acknowledged, not yet, offline, total)``."""
+    return (
+        rc.count(StaffStatus.ACKED),
+        rc.count(StaffStatus.PENDING),
+        rc.count(StaffStatus.OFFLINE),
+        rc.total,
+    )
+
+
+def one_line(text: str, width: int) -> str:
+    """``text`` on one line, cut to ``width`` with ``…``; control characters removed."""
+    cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
+    flat = " ".join(cleaned.split())
+    return flat if len(flat) <= width else flat[: max(1, width - 1)] + "…"

@@ -1,0 +1,206 @@
+"""The intake of one bridge: its sources, supervised, and the HTTP server they share.
+
+An :class:`Intake` runs one or more :class:`Source` loops (an HTTP server for a webhook,
+a Mastodon poller) in the bridge's event loop. A source that dies — a bug, a port
+already taken, anything it did not handle itself — is logged at ERROR with its
+traceback, counted in :attr:`Intake.restarts`, and started again after a capped,
+jittered backoff: an intake never stops silently while its bridge runs.
+
+:func:`serve` runs an :mod:`aiohttp.web` application on ``host:port`` until cancelled.
+aiohttp parses HTTP (no hand-written parsing), bounds the body (``client_max_size``,
+answered 413) and runs in the bridge's own event loop, started and stopped by the
+bridge, without installing signal handlers or owning the loop as uvicorn does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from aiohttp import web
+
+from krise_tui.backoff import backoff_delay
+from krise_tui.intake.guard import mask
+from krise_tui.wire.inbound import InboundPost
+
+log = logging.getLogger(__name__)
+
+InboundSink = Callable[[InboundPost], Awaitable[None]]
+"""Publishes one post on the channel's ``in`` topic; returns once the broker has it."""
+
+HEALTHY_AFTER = 60.0
+"""Seconds a restarted source must run before its backoff starts from the bottom again."""
+
+
+class Source(Protocol):
+    """One way posts come in: runs until cancelled, raises when it dies."""
+
+    @property
+    def name(self) -> str:
+        """What it is, for logs: ``webhook 127.0.0.1:8471``, ``mastodon mentions``."""
+        ...
+
+    async def run(self, sink: InboundSink) -> None:
+        """Take posts in and hand each to ``sink`` until cancelled."""
+        ...
+
+
+class Intake:
+    """A bridge's intake: its sources, each supervised (logged at ERROR and restarted
+    when it dies)."""
+
+    def __init__(
+        self,
+        channel_id: str,
+        sources: Sequence[Source],
+        *,
+        restart_min: float = 0.5,
+        restart_max: float = 30.0,
+    ) -> None:
+        self.channel_id = channel_id
+        self.sources = list(sources)
+        self.restart_min = restart_min
+        self.restart_max = restart_max
+        self.restarts = 0
+        """Times a source died and was started again."""
+        self.last_error: str | None = None
+        """Why the newest death happened."""
+        self._tasks: list[asyncio.Task[None]] = []
+        self._rng = random.Random()
+
+    @property
+    def running(self) -> bool:
+        """Whether the intake was started and not stopped."""
+        return bool(self._tasks)
+
+    async def start(self, sink: InboundSink) -> None:
+        """Start every source in the background (never raises for a source's trouble)."""
+        if self._tasks:
+            raise RuntimeError(f"the intake of {self.channel_id!r} is already started")
+        self._tasks = [
+            asyncio.create_task(
+                self._supervise(source, sink), name=f"intake-{self.channel_id}-{source.name}"
+            )
+            for source in self.sources
+        ]
+
+    async def stop(self) -> None:
+        """Stop every source and wait for it."""
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _supervise(self, source: Source, sink: InboundSink) -> None:
+        loop = asyncio.get_running_loop()
+        failures = 0
+        while True:
+            started = loop.time()
+            try:
+                await source.run(sink)
+                raise RuntimeError("the source returned (it should run until stopped)")
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if loop.time() - started >= HEALTHY_AFTER:
+                    failures = 0
+                failures += 1
+                self.restarts += 1
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                delay = backoff_delay(
+                    failures, base=self.restart_min, cap=self.restart_max, rng=self._rng
+                )
+                log.error(
+                    "intake %s: %s died (%s); restarting in %.1f s",
+                    self.channel_id,
+                    source.name,
+                    self.last_error,
+                    delay,
+                    exc_info=exc,
+                )
+            # A restart timer, not synchronisation: wait before trying again.
+            await asyncio.sleep(delay)
+
+
+# --------------------------------------------------------------------------- HTTP
+
+
+async def serve(
+    app: web.Application,
+    host: str,
+    port: int,
+    *,
+    on_listening: Callable[[int], None] | None = None,
+) -> None:
+    """Serve ``app`` on ``host:port`` until cancelled (raises ``OSError`` when it cannot
+    listen). ``on_listening`` gets the bound port (useful with port 0)."""
+    # No access log: request lines would put senders' addresses into logs for nothing.
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=2.0)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host.strip("[]"), port)
+        await site.start()
+        bound = runner.addresses[0][1] if runner.addresses else port
+        log.info("intake listening on %s:%s", host, bound)
+        if on_listening is not None:
+            on_listening(int(bound))
+        await asyncio.Event().wait()  # until cancelled
+    finally:
+        await runner.cleanup()
+
+
+def refusal(status: int, reason: str, *, retry_after: float | None = None) -> web.Response:
+    """A JSON refusal ``{"status": "refused", "reason": …}`` (with ``Retry-After``)."""
+    headers = {}
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after)))
+    body = {"status": "refused", "reason": reason}
+    return web.json_response(body, status=status, headers=headers)
+
+
+def remote_address(request: web.Request) -> str:
+    """The peer's address (a reverse proxy in front is that proxy)."""
+    return request.remote or "unknown"
+
+
+class Outcomes:
+    """Counts of what the intake answered, and rate-limited warnings about refusals."""
+
+    WARN_EVERY = 60.0
+    """Seconds between two warnings about the same kind of refusal from one source."""
+
+    def __init__(self, channel_id: str) -> None:
+        self.channel_id = channel_id
+        self.counts: Counter[str] = Counter()
+        self._warned: dict[tuple[str, str], float] = {}
+
+    def count(self, outcome: str, source: str | None = None, detail: str = "") -> None:
+        """Count ``outcome``; warn about a refusal (at most once a minute per source)."""
+        self.counts[outcome] += 1
+        if source is None:
+            return
+        now = time.monotonic()
+        key = (outcome, source)
+        last = self._warned.get(key)
+        if last is not None and now - last < self.WARN_EVERY:
+            return
+        if len(self._warned) > 10_000:
+            self._warned.clear()
+        self._warned[key] = now
+        log.warning(
+            "intake %s: %s from %s%s (%d so far)",
+            self.channel_id,
+            outcome.replace("_", " "),
+            mask(source),
+            f": {detail}" if detail else "",
+            self.counts[outcome],
+        )
