@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -95,6 +96,27 @@ def cmd_console(args: argparse.Namespace) -> int:
     _setup_logging(settings, to_file=True)
     runtime = ConsoleRuntime(settings, open_without_playbook=args.open_without_playbook)
     ConsoleApp(runtime, theme=args.theme).run()
+    return 0
+
+
+def show_demo(plan: Any) -> int:
+    """``krise demo``: the console on a drill's plan, the scenario playing beside it."""
+    from krise_tui.console.app import ConsoleApp
+    from krise_tui.drill.demo import Demo, start_demo
+    from krise_tui.runtime import ConsoleRuntime
+
+    _setup_logging(plan.settings, to_file=True)
+    runtime = ConsoleRuntime(plan.settings, **plan.runtime_kwargs())
+    running: list[Demo] = []
+
+    async def started(rt: ConsoleRuntime) -> None:
+        running.append(await start_demo(rt, plan))
+
+    async def stopping(_rt: ConsoleRuntime) -> None:
+        for demo in running:
+            await demo.stop()
+
+    ConsoleApp(runtime, on_started=started, on_stopping=stopping, ask_start=False).run()
     return 0
 
 
@@ -562,11 +584,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_playbook_parser(sub)
 
+    from krise_tui.drill import cli as drill_cli
     from krise_tui.exports import sitrep_cli
     from krise_tui.text import batch_cli, rumours_cli
 
     batch_cli.add_parser(sub)
     sitrep_cli.add_parser(sub)
+    drill_cli.add_parser(sub)
+    drill_cli.add_demo_parser(sub, console=show_demo)
     rumours_cli.add_parser(sub)
 
     p = sub.add_parser(

@@ -159,6 +159,8 @@ async def test_the_whole_flow_with_keys_alone(
         await step(lambda: isinstance(app.screen, AnswerScreen), what="answer dialog")
         answer = app.screen
         await pilot.press(*"Strømmen er tilbake i sentrum innen kl. 18.")
+        await pilot.press("shift+tab")  # the question as the website's Q&A page shows it
+        await pilot.press(*"Når kommer strømmen tilbake?")
         answer.query_one("#approver", Select).value = "kari"
         await pilot.pause()
         await pilot.press(*PASSPHRASES["kari"], "enter")
@@ -168,6 +170,10 @@ async def test_the_whole_flow_with_keys_alone(
         await step(lambda: qs().batches[batch_id].answered, what="answered")
         table = view.query_one("#batches", DataTable)
         await step(lambda: "✓ besvart" in str(table.get_row(batch_id)[3]), what="shown as answered")
+        qa = runtime.settings.data_dir / "nettside-ut" / "qa.html"
+        await step(lambda: qa.exists(), what="the website's Q&A page")
+        page = qa.read_text(encoding="utf-8")
+        assert "Når kommer strømmen tilbake?" in page and "innen kl. 18" in page
         # a rumour: registered, checked, found false, corrected by an approved message
         await pilot.press("r")
         await step(lambda: isinstance(app.screen, RumoursScreen), what="rumours view")
@@ -181,6 +187,8 @@ async def test_the_whole_flow_with_keys_alone(
             return isinstance(screen, PromptScreen) and words in screen.title_text
 
         await step(lambda: "r1" in rumours(), what="registered")
+        listed = app.screen.query_one("#rumours", DataTable)
+        await step(lambda: listed.row_count == 1, what="the rumour listed")
         await pilot.press("k")
         await step(lambda: prompt_says("Hvem sjekker"), what="who checks")
         await pilot.press("enter")  # the one signed in

@@ -27,7 +27,7 @@ from krise_tui.core.features.questions import (
 from krise_tui.core.policy import ChannelSpec, MessagePolicy
 from krise_tui.core.state import IncidentState
 from krise_tui.rules.triage import Label
-from krise_tui.wire.delivery import REPLY_TYPE, ReplyRequest
+from krise_tui.wire.delivery import QA_TYPE, REPLY_TYPE, QaRequest, ReplyRequest
 from tests.corekit import NOW, POLICY, bus, make_ctx, opened, refused, run
 
 POLICY_Q = MessagePolicy(
@@ -179,6 +179,43 @@ def test_one_approved_answer_goes_to_every_asker_on_their_own_channel_once() -> 
     # Publishing again sends nothing to those who have it.
     again = run(state, PublishAnswer(answer_id), ctx("kari")).events  # type: ignore[arg-type]
     assert [e for e in again if isinstance(e, OutboxRequested)] == []
+
+
+def test_the_answer_goes_on_the_websites_qa_page_with_the_approved_question_only() -> None:
+    state = opened()
+    a, _b, _ = _batched(state)
+    asker_words = state.questions.questions[a].text
+    saved = run(
+        state,
+        SaveAnswer("b1", (DraftVariant("nb", "Når er strømmen tilbake etter bruddet?", ANSWER),)),
+        ctx("ola"),  # type: ignore[arg-type]
+    ).events[0]
+    answer_id = saved.answer_id  # type: ignore[attr-defined]
+    run(state, ApproveAnswer(answer_id, "kari"), ctx("kari"))  # type: ignore[arg-type]
+    events = run(state, PublishAnswer(answer_id), ctx("kari")).events  # type: ignore[arg-type]
+    pages = [
+        e for e in events if isinstance(e, OutboxRequested) and e.publish.envelope_type == QA_TYPE
+    ]
+    assert [p.publish.channel for p in pages] == ["nettside"]  # the website, once
+    request = QaRequest.model_validate(pages[0].publish.body)
+    assert request.entry.question == "Når er strømmen tilbake etter bruddet?"  # as approved
+    assert asker_words not in request.entry.question
+    assert request.entry.answer == ANSWER and request.entry.revision == 1
+    assert request.idempotency_key == f"{answer_id}:1:nettside"
+    # A second final answer to the batch replaces the entry (a higher revision).
+    saved = run(
+        state,
+        SaveAnswer(
+            "b1", (DraftVariant("nb", "Når er strømmen tilbake etter bruddet?", ANSWER + " Ny."),)
+        ),
+        ctx("ola"),  # type: ignore[arg-type]
+    ).events[0]
+    run(state, ApproveAnswer(saved.answer_id, "kari"), ctx("kari"))  # type: ignore[attr-defined, arg-type]
+    events = run(state, PublishAnswer(saved.answer_id), ctx("kari")).events  # type: ignore[attr-defined, arg-type]
+    page = next(
+        e for e in events if isinstance(e, OutboxRequested) and e.publish.envelope_type == QA_TYPE
+    )
+    assert QaRequest.model_validate(page.publish.body).entry.revision == 2
 
 
 def test_a_question_that_joins_an_answered_batch_gets_the_answer_unless_turned_off() -> None:

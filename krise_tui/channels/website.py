@@ -56,12 +56,11 @@ from urllib.parse import urlsplit
 
 import httpx
 import jinja2
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from krise_tui.channels.base import (
     DEFAULT_TIMEOUT,
     EXERCISE_LABEL,
-    LANG_PATTERN,
     ApprovedMessage,
     ChannelConfig,
     ChannelConfigError,
@@ -85,6 +84,12 @@ from krise_tui.timefmt import (
     iso_local,
     zone,
 )
+
+# The Q&A page's wire models live with the other console -> bridge requests
+# (re-exported here for the bridge).
+from krise_tui.wire.delivery import QA_TYPE as QA_TYPE
+from krise_tui.wire.delivery import QaEntry as QaEntry
+from krise_tui.wire.delivery import QaRequest as QaRequest
 
 log = logging.getLogger(__name__)
 
@@ -138,58 +143,6 @@ class WebsiteConfig(ChannelConfig):
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return check_timezone(value)
-
-
-# --------------------------------------------------------------------------- Q&A wire
-
-QA_TYPE = "channel.qa"
-"""The envelope type of a :class:`QaRequest` (proposed for :mod:`krise_tui.wire.delivery`)."""
-
-BATCH_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
-"""A batch id: safe as a file name and an HTML id."""
-
-
-class QaEntry(BaseModel):
-    """One answered batch of questions as the website's Q&A page shows it."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    batch_id: Annotated[str, Field(pattern=BATCH_ID_PATTERN)]
-    """The batch's id: one entry per batch on the page (its anchor ``#q-<batch_id>``)."""
-    revision: Annotated[int, Field(ge=1, le=1_000_000)] = 1
-    """The answer's revision: a higher one replaces the entry, a lower one is ignored."""
-    question: Annotated[str, Field(min_length=1, max_length=2000)]
-    """The batch's question as approved for publication: never an asker's own words,
-    name or number."""
-    answer: Annotated[str, Field(min_length=1, max_length=20_000)]
-    """The approved answer, plain text; blank lines separate paragraphs."""
-    lang: Annotated[str, Field(pattern=LANG_PATTERN)] = "nb"
-    """The language of question and answer."""
-    answered_at: AwareDatetime
-    """When the answer was approved."""
-    signature: Annotated[str, Field(min_length=1, max_length=500)]
-    """Full name and title of the approver (DOMAIN rule 14)."""
-    exercise: bool = False
-    """A drill's answer: labelled ØVELSE, and refused by a website not marked exercise."""
-    withdrawn: bool = False
-    """The answer is withdrawn: it leaves the page (its record stays in ``qa/``)."""
-
-
-class QaRequest(BaseModel):
-    """The body of a ``channel.qa`` envelope: put one answered batch on the Q&A page."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    effect_id: Annotated[str, Field(min_length=1, max_length=200)]
-    """The console's effect id: receipts name it."""
-    channel: Annotated[str, Field(min_length=1, max_length=64)]
-    """The website channel's id."""
-    idempotency_key: Annotated[str, Field(min_length=1, max_length=300)]
-    """``"{answer id}:{revision}:{channel}"``: the same on every retry."""
-    org_name: Annotated[str, Field(min_length=1, max_length=200)]
-    """The municipality's name, for the page's title."""
-    entry: QaEntry
-    """The answered batch."""
 
 
 @register("website")

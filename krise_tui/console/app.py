@@ -19,7 +19,7 @@ While a dialog or the composer is open, the view keys are off: typing never fire
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -55,6 +55,7 @@ from krise_tui.core.events import event_from_json
 from krise_tui.core.features.freeze import ExtendFreeze, Freeze, LiftFreeze
 from krise_tui.core.features.messages import DeliveryStatus
 from krise_tui.core.kernel import EventBase, Rejection
+from krise_tui.core.rollcall import RollCall
 from krise_tui.core.state import IncidentState
 from krise_tui.playbook.loader import Problem
 from krise_tui.runtime import ConsoleRuntime
@@ -139,16 +140,30 @@ class ConsoleApp(App[None]):
     ]
 
     def __init__(
-        self, runtime: ConsoleRuntime, *, lang: str | None = None, theme: str | None = None
+        self,
+        runtime: ConsoleRuntime,
+        *,
+        lang: str | None = None,
+        theme: str | None = None,
+        ask_start: bool = True,
+        on_started: Callable[[ConsoleRuntime], Awaitable[object]] | None = None,
+        on_stopping: Callable[[ConsoleRuntime], Awaitable[object]] | None = None,
     ) -> None:
+        """``ask_start=False`` lets the runtime open the incident itself (a demo's
+        drill does); ``on_started`` / ``on_stopping`` run beside the runtime's start and
+        before its stop (a demo's player)."""
         super().__init__()
         self.runtime = runtime
+        self._ask_start = ask_start
+        self._on_started = on_started
+        self._on_stopping = on_stopping
         self.tr = Tr(lang or runtime.settings.lang)
         self.journal_log = JournalLog()
         self.started = False
         self._banner_parts: dict[str, str] = {}
         self._dirty = True
         self._wanted_theme = theme
+        self._roll_call: tuple[int, RollCall] | None = None
 
     # --- start ---------------------------------------------------------------------------
 
@@ -166,12 +181,15 @@ class ConsoleApp(App[None]):
     @work(name="start-runtime", group="runtime", exclusive=True, exit_on_error=False)
     async def _start_runtime(self) -> None:
         rt = self.runtime
-        rt.auto_open = False  # the start screen asks for title and level
+        if self._ask_start:
+            rt.auto_open = False  # the start screen asks for title and level
         rt.on_state(self._on_state)
         rt.on_link(lambda state, detail: self.call_next(self._link_changed, state, detail))
         rt.on_playbook(lambda problems: self.call_next(self._playbook_reloaded, problems))
         rt.on_concern(lambda name, text: self.call_next(self._set_banner, f"c:{name}", text))
         await rt.start()
+        if self._on_started is not None:
+            await self._on_started(rt)
         for name, text in rt.concerns.items():
             self._set_banner(f"c:{name}", text)
         if rt.playbook_problems:
@@ -215,6 +233,12 @@ class ConsoleApp(App[None]):
             self._set_banner("worker", f"✗ {event.worker.name}: {event.worker.error}")
 
     async def on_unmount(self) -> None:
+        if self._on_stopping is not None:
+            try:
+                await self._on_stopping(self.runtime)
+            finally:
+                await self.runtime.stop()
+            return
         await self.runtime.stop()
 
     # --- updates -------------------------------------------------------------------------
@@ -225,6 +249,13 @@ class ConsoleApp(App[None]):
         for offset, event in enumerate(events):
             self.journal_log.add(first + offset, event)
         self._dirty = True
+
+    def roll_call(self) -> RollCall:
+        """The roll-call, computed once per change of the journal (not per redraw)."""
+        count = self.runtime.state.event_count
+        if self._roll_call is None or self._roll_call[0] != count:
+            self._roll_call = (count, self.runtime.roll_call())
+        return self._roll_call[1]
 
     def mark_dirty(self) -> None:
         """Something changed: the current view redraws at the next tick."""
@@ -311,7 +342,7 @@ class ConsoleApp(App[None]):
             broker = f"MQTT {link} {info.label}"
         freeze = st.freeze.current
         if freeze is not None and freeze.active:
-            acked, _pending, _offline, total = rollcall_counts(rt.roll_call())
+            acked, _pending, _offline, total = rollcall_counts(self.roll_call())
             frozen = tr(f"FRYS ● {acked}/{total} kvittert", f"FREEZE ● {acked}/{total} acked")
             if freeze.expires_at is not None:
                 frozen += tr(
@@ -321,6 +352,8 @@ class ConsoleApp(App[None]):
             frozen = tr("FRYS ○ av", "FREEZE ○ off")
         who = rt.identity.operator if rt.signed_in else tr("ikke innlogget", "not signed in")
         level = tr(f"nivå {st.incident.level}", f"level {st.incident.level}")
+        if rt.exercise:
+            level = tr(f"ØVELSE · {level}", f"EXERCISE · {level}")
         opened = st.incident.opened_at
         title = st.incident.title or tr("Ingen hendelse", "No incident")
         # Narrow terminals drop the extras first (who, the wall clock, the broker's kind):

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
 from krise_tui.console.i18n import Tr
 from krise_tui.core.features.messages import Delivery, DeliveryStatus
 from krise_tui.core.rollcall import RollCall, StaffStatus
@@ -56,8 +62,28 @@ def rollcall_counts(rc: RollCall) -> tuple[int, int, int, int]:
     )
 
 
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]"
+)
+"""Control characters, terminal escapes' introducers, invisible and direction marks."""
+
+
 def one_line(text: str, width: int) -> str:
     """``text`` on one line, cut to ``width`` with ``…``; control characters removed."""
-    cleaned = "".join(ch if ch.isprintable() else " " for ch in text)
-    flat = " ".join(cleaned.split())
+    flat = " ".join(_UNPRINTABLE.sub(" ", text[: width * 4 + 64]).split())
     return flat if len(flat) <= width else flat[: max(1, width - 1)] + "…"
+
+
+class PlainTable(DataTable[Any]):
+    """A DataTable whose text cells are shown as written: never parsed as markup (a
+    staff id or a post's author from outside must not style or hide anything)."""
+
+    def add_row(
+        self, *cells: Any, height: int | None = 1, key: str | None = None, label: Any = None
+    ) -> Any:
+        return super().add_row(
+            *(Text(c) if isinstance(c, str) else c for c in cells),
+            height=height,
+            key=key,
+            label=label,
+        )

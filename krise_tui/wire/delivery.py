@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from krise_tui.wire.message import ApprovedMessage
+from krise_tui.wire.message import LANG_PATTERN, ApprovedMessage
 
 DELIVER_TYPE = "channel.deliver"
 """The envelope type of a delivery request."""
@@ -126,3 +126,53 @@ class HideRequest(BaseModel):
     post_id: Annotated[str, Field(min_length=1, max_length=200)]
     reason: Annotated[str, Field(min_length=1, max_length=500)]
     """Why (a personal attack, unlawful content…): journaled with the hide."""
+
+
+QA_TYPE = "channel.qa"
+"""The envelope type of a :class:`QaRequest`."""
+
+BATCH_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+"""A batch id: safe as a file name and an HTML id."""
+
+
+class QaEntry(BaseModel):
+    """One answered batch of questions as the website's Q&A page shows it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    batch_id: Annotated[str, Field(pattern=BATCH_ID_PATTERN)]
+    """The batch's id: one entry per batch on the page (its anchor ``#q-<batch_id>``)."""
+    revision: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    """The answer's revision: a higher one replaces the entry, a lower one is ignored."""
+    question: Annotated[str, Field(min_length=1, max_length=2000)]
+    """The batch's question as approved for publication: never an asker's own words,
+    name or number."""
+    answer: Annotated[str, Field(min_length=1, max_length=20_000)]
+    """The approved answer, plain text; blank lines separate paragraphs."""
+    lang: Annotated[str, Field(pattern=LANG_PATTERN)] = "nb"
+    """The language of question and answer."""
+    answered_at: AwareDatetime
+    """When the answer was approved."""
+    signature: Annotated[str, Field(min_length=1, max_length=500)]
+    """Full name and title of the approver (DOMAIN rule 14)."""
+    exercise: bool = False
+    """A drill's answer: labelled ØVELSE, and refused by a website not marked exercise."""
+    withdrawn: bool = False
+    """The answer is withdrawn: it leaves the page (its record stays in ``qa/``)."""
+
+
+class QaRequest(BaseModel):
+    """The body of a ``channel.qa`` envelope: put one answered batch on the Q&A page."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    effect_id: Annotated[str, Field(min_length=1, max_length=200)]
+    """The console's effect id: receipts name it."""
+    channel: Annotated[str, Field(min_length=1, max_length=64)]
+    """The website channel's id."""
+    idempotency_key: Annotated[str, Field(min_length=1, max_length=300)]
+    """``"{answer id}:{revision}:{channel}"``: the same on every retry."""
+    org_name: Annotated[str, Field(min_length=1, max_length=200)]
+    """The municipality's name, for the page's title."""
+    entry: QaEntry
+    """The answered batch."""

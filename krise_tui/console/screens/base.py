@@ -46,6 +46,7 @@ class ViewScreen(Localised, Screen[None]):
     def __init__(self) -> None:
         super().__init__()
         self._translated = False
+        self._drawn_key: object = None
 
     def on_mount(self) -> None:
         if not self._translated:
@@ -74,6 +75,22 @@ class ViewScreen(Localised, Screen[None]):
                 text = app.banner_text()
                 banner.update(text)
                 banner.display = bool(text)
+        key = self.body_key()
+        if key is not None and key == self._drawn_key:
+            return  # nothing the body shows has changed: a big table is not rebuilt
+        self._drawn_key = key
+        self.refresh_body()
+
+    def body_key(self) -> object:
+        """What the body depends on: it is redrawn only when this changes (None: always).
+
+        By default the journal's length and the minute (countdowns move by minutes)."""
+        rt = self.rt
+        return (rt.state.event_count, rt.clock.now().replace(second=0, microsecond=0), self.size)
+
+    def redraw(self) -> None:
+        """Redraw the body now (after the view's own settings changed)."""
+        self._drawn_key = None
         self.refresh_body()
 
     def refresh_body(self) -> None:

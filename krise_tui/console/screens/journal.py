@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Label, Static
 
 from krise_tui.console.screens.base import Dialog, ViewScreen
 from krise_tui.console.screens.dialogs import ChoiceScreen, PromptScreen
+from krise_tui.console.text import PlainTable
 from krise_tui.core.describe import describe
 from krise_tui.core.kernel import EventBase
 
@@ -121,7 +122,7 @@ class JournalScreen(ViewScreen):
 
     def compose_body(self) -> ComposeResult:
         yield Static("", id="journal-filters", markup=False)
-        yield DataTable(id="journal", cursor_type="row", zebra_stripes=True)
+        yield PlainTable(id="journal", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         tr = self.tr

@@ -39,7 +39,7 @@ from textual.widgets import (
 from krise_tui.console.i18n import translate_bindings
 from krise_tui.console.screens.base import Dialog, Localised, ViewScreen
 from krise_tui.console.screens.dialogs import ConfirmScreen
-from krise_tui.console.text import delivery_word
+from krise_tui.console.text import PlainTable, delivery_word
 from krise_tui.core.features.messages import (
     DraftVariant,
     PublishVersion,
@@ -429,9 +429,9 @@ class MessagesScreen(ViewScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="messages"):
             yield Static("", id="ledger-title", markup=False)
-            yield DataTable(id="deliveries", cursor_type="row")
+            yield PlainTable(id="deliveries", cursor_type="row")
             yield Static("", id="versions-title", markup=False)
-            yield DataTable(id="versions", cursor_type="row")
+            yield PlainTable(id="versions", cursor_type="row")
 
     def on_mount(self) -> None:
         tr = self.tr

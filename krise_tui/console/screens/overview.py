@@ -54,6 +54,10 @@ class OverviewScreen(ViewScreen):
                 yield Sparkline([], id="ov-spark")
         yield Static("", id="ov-checklist", markup=False)
 
+    def body_key(self) -> object:
+        batching = self.rt.batching
+        return (super().body_key(), batching.backlog if batching is not None else None)
+
     def refresh_body(self) -> None:
         rt, tr = self.rt, self.tr
         state = rt.state

@@ -33,7 +33,7 @@ from textual.widgets import (
 from krise_tui.console.screens.base import Dialog, ViewScreen
 from krise_tui.console.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from krise_tui.console.screens.overview import posts_per_minute
-from krise_tui.console.text import one_line
+from krise_tui.console.text import PlainTable, one_line
 from krise_tui.core.features.messages import DeliveryStatus, DraftVariant, lint_draft
 from krise_tui.core.features.questions import (
     Batch,
@@ -49,6 +49,12 @@ from krise_tui.core.kernel import Accepted, Rejection
 from krise_tui.core.state import IncidentState
 from krise_tui.rules.triage import Label as TriageLabel
 from krise_tui.rules.triage import label_text
+
+SHOWN_BATCHES = 300
+"""Batches listed at most (the most urgent; the summary line counts them all)."""
+
+SHOWN_POSTS = 300
+"""Posts of one batch listed at most (the newest)."""
 
 OUTSIDE = "__outside__"
 """The pseudo-batch of posts that are not questions to answer together."""
@@ -86,8 +92,8 @@ class QuestionsScreen(ViewScreen):
             yield Static("", id="q-summary", markup=False)
             yield Sparkline([], id="q-spark")
         with Horizontal(id="q-tables"):
-            yield DataTable(id="batches", cursor_type="row")
-            yield DataTable(id="posts", cursor_type="row")
+            yield PlainTable(id="batches", cursor_type="row")
+            yield PlainTable(id="posts", cursor_type="row")
 
     def on_mount(self) -> None:
         tr = self.tr
@@ -107,17 +113,37 @@ class QuestionsScreen(ViewScreen):
         )
         super().on_mount()
 
+    _filling = False
+
+    def body_key(self) -> object:
+        batching = self.rt.batching
+        backlog = (batching.backlog, batching.error) if batching is not None else None
+        return (super().body_key(), backlog)
+
     def refresh_body(self) -> None:
+        self._filling = True
+        try:
+            self._refresh_tables()
+        finally:
+            self._filling = False
+
+    def _refresh_tables(self) -> None:
         rt, tr = self.rt, self.tr
         state, now = rt.state, rt.clock.now()
         qs = state.questions
         backlog = rt.batching.backlog if rt.batching is not None else 0
         error = rt.batching.error if rt.batching is not None else None
         counts = posts_per_minute(state, now)
+        groups = len(qs.open_batches())
         summary = tr(
-            f"{len(qs.questions)} innlegg · {counts[-1]}/min",
-            f"{len(qs.questions)} posts · {counts[-1]}/min",
+            f"{len(qs.questions)} innlegg · {groups} grupper · {counts[-1]}/min",
+            f"{len(qs.questions)} posts · {groups} batches · {counts[-1]}/min",
         )
+        if groups > SHOWN_BATCHES:
+            summary += tr(
+                f" · de {SHOWN_BATCHES} mest hastende vises",
+                f" · the {SHOWN_BATCHES} most urgent shown",
+            )
         if backlog:
             summary += tr(
                 f" · ⏳ {backlog} venter på gruppering", f" · ⏳ {backlog} waiting for batching"
@@ -141,7 +167,11 @@ class QuestionsScreen(ViewScreen):
             key=OUTSIDE,
         )
         deadline = rt.message_policy().answer_deadline
-        for batch in sorted(qs.open_batches(), key=lambda b: -urgency(state, b, now)):
+        ranked = sorted(qs.open_batches(), key=lambda b: -urgency(state, b, now))
+        shown = ranked[:SHOWN_BATCHES]
+        if selected in qs.batches and qs.batches[selected] not in shown:
+            shown.append(qs.batches[selected])  # the one being worked on stays in view
+        for batch in shown:
             waiting = qs.unanswered(batch)
             if batch.answered:
                 answer = tr("✓ besvart", "✓ answered")
@@ -194,7 +224,8 @@ class QuestionsScreen(ViewScreen):
 
     @on(DataTable.RowHighlighted, "#batches")
     def _batch_changed(self) -> None:
-        self._fill_posts()
+        if not self._filling:  # a redraw fills the posts itself, once
+            self._fill_posts()
 
     def _fill_posts(self) -> None:
         tr = self.tr
@@ -208,9 +239,10 @@ class QuestionsScreen(ViewScreen):
                 (q for q in qs.questions.values() if q.batch_id is None),
                 key=lambda q: q.received_at,
                 reverse=True,
-            )[:500]
+            )[:SHOWN_POSTS]
         elif key is not None and key in qs.batches:
-            posts = [qs.questions[k] for k in qs.batches[key].members if k in qs.questions]
+            members = qs.batches[key].members[-SHOWN_POSTS:]  # the newest
+            posts = [qs.questions[k] for k in members if k in qs.questions]
         else:
             posts = []
         for q in posts:
@@ -438,6 +470,7 @@ class AnswerScreen(Dialog):
 
     BINDINGS = [Binding("escape", "cancel", "avbryt")]
     AUTO_FOCUS = "#answer-nb"
+    """The answer first; the public question is one Tab back (filled in when seeded)."""
 
     def __init__(self, batch_id: str) -> None:
         super().__init__()
@@ -462,6 +495,17 @@ class AnswerScreen(Dialog):
                 classes="dialog-title",
                 markup=False,
             )
+            yield Label(
+                tr(
+                    "Spørsmålet slik det vises på nettsidens spørsmålsside (aldri en "
+                    "spørrers egne ord eller navn; tomt = bare svar til spørrerne):",
+                    "The question as the website's Q&A page shows it (never an asker's "
+                    "own words or name; empty = reply to the askers only):",
+                ),
+                markup=False,
+            )
+            seeded = batch.title if batch.seed_question_id else ""
+            yield Input(value=seeded, id="public-question")
             for lang in langs:
                 yield Label(f"[{lang}]", markup=False)
                 yield TextArea(batch.suggested.get(lang, ""), id=f"answer-{lang}", soft_wrap=True)
@@ -486,13 +530,19 @@ class AnswerScreen(Dialog):
         self._relint()
 
     def _variants(self) -> tuple[DraftVariant, ...]:
+        public = self.query_one("#public-question", Input).value.strip()
         return tuple(
-            DraftVariant(lang, "", self.query_one(f"#answer-{lang}", TextArea).text.strip())
+            DraftVariant(
+                lang,
+                public if lang == "nb" else "",
+                self.query_one(f"#answer-{lang}", TextArea).text.strip(),
+            )
             for lang in self.langs
             if self.query_one(f"#answer-{lang}", TextArea).text.strip()
         )
 
     @on(TextArea.Changed)
+    @on(Input.Changed, "#public-question")
     def _relint(self) -> None:
         variants = list(self._variants()) or [DraftVariant("nb")]
         report = lint_draft(variants, self.rt.message_policy())

@@ -22,7 +22,7 @@ from textual.widgets import DataTable, Static
 
 from krise_tui.console.screens.base import ViewScreen
 from krise_tui.console.screens.dialogs import ChoiceScreen, PromptScreen
-from krise_tui.console.text import one_line
+from krise_tui.console.text import PlainTable, one_line
 from krise_tui.core.features.rumours import (
     OWNER_WORDS,
     VERDICTS,
@@ -61,10 +61,10 @@ class RumoursScreen(ViewScreen):
     def compose_body(self) -> ComposeResult:
         yield Static("", id="r-summary", markup=False)
         with Horizontal(id="r-tables"):
-            yield DataTable(id="rumours", cursor_type="row")
+            yield PlainTable(id="rumours", cursor_type="row")
             with Vertical(id="r-right"):
                 yield Static("", id="r-claim", markup=False)
-                yield DataTable(id="sightings", cursor_type="row")
+                yield PlainTable(id="sightings", cursor_type="row")
 
     def on_mount(self) -> None:
         tr = self.tr
@@ -81,6 +81,13 @@ class RumoursScreen(ViewScreen):
         super().on_mount()
 
     # --- drawing ----------------------------------------------------------------------
+
+    def body_key(self) -> object:
+        m = self.rt.matching
+        extra = (
+            (len(m.maybes), m.maybes[-1] if m.maybes else None, m.backlog, m.error) if m else None
+        )
+        return (super().body_key(), extra)
 
     def refresh_body(self) -> None:
         rt, tr = self.rt, self.tr

@@ -16,7 +16,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from krise_tui.console.screens.base import ViewScreen
-from krise_tui.console.text import rollcall_counts, staff_word
+from krise_tui.console.text import PlainTable, rollcall_counts, staff_word
 from krise_tui.core.features.freeze import RemindUnacknowledged
 from krise_tui.core.kernel import Rejection
 from krise_tui.core.rollcall import StaffStatus
@@ -37,8 +37,8 @@ class StaffScreen(ViewScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="rollcall"):
             yield Static("", id="rollcall-title", markup=False)
-            yield DataTable(id="departments", cursor_type="row")
-            yield DataTable(id="people", cursor_type="row", zebra_stripes=True)
+            yield PlainTable(id="departments", cursor_type="row")
+            yield PlainTable(id="people", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         tr = self.tr

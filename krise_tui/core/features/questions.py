@@ -26,6 +26,7 @@ thing are collected into a *batch* and answered once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -48,9 +49,12 @@ from krise_tui.rules.idnumbers import find_id_numbers
 from krise_tui.rules.triage import Label, must_answer, triage
 from krise_tui.wire.delivery import (
     HIDE_TYPE,
+    QA_TYPE,
     REPLY_TYPE,
     HideRequest,
     PostRef,
+    QaEntry,
+    QaRequest,
     ReceiptStatus,
     ReplyRequest,
 )
@@ -856,6 +860,7 @@ def publish_answer(state: IncidentState, cmd: PublishAnswer, ctx: Context) -> De
     ]
     requests = Requests(state, ctx)
     replies = _replies(state, ctx, requests, answer, waiting)
+    page = _qa_page(state, ctx, requests, answer) if answer.published_at is None else []
     return Accepted(
         [
             AnswerPublished(
@@ -865,8 +870,70 @@ def publish_answer(state: IncidentState, cmd: PublishAnswer, ctx: Context) -> De
                 posts=[q.key for q in waiting],
             ),
             *replies,
+            *page,
         ]
     )
+
+
+def _page_id(batch_id: str) -> str:
+    """``batch_id`` as a file name and an HTML anchor (letters, digits, ``_ . -``)."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", batch_id).strip("-._")[:100]
+    return cleaned or "batch"
+
+
+def _qa_page(
+    state: IncidentState, ctx: Context, requests: Requests, answer: Answer
+) -> list[EventBase]:
+    """The answer on the website's Q&A page: it serves everyone who did not ask.
+
+    The page shows the question as the approver approved it (the answer's headline),
+    never an asker's own words; an answer without one is sent to the askers only.
+    A later final answer to the same batch replaces the entry (a higher revision).
+    """
+    if answer.kind != "final":
+        return []
+    nb = next((v for v in answer.variants if v.get("lang") == "nb"), None)
+    question = str((nb or {}).get("headline", "")).strip()
+    body = answer.text("nb").strip()
+    if not question or not body or answer.approved_at is None:
+        return []
+    revision = 1 + sum(
+        1
+        for a in state.questions.answers.values()
+        if a.batch_id == answer.batch_id and a.kind == "final" and a.published_at is not None
+    )
+    events: list[EventBase] = []
+    for channel in ctx.policy.channels:
+        if channel.kind != WEBSITE_KIND:
+            continue
+        effect_id = ctx.new_id()
+        body_model = QaRequest(
+            effect_id=effect_id,
+            channel=channel.id,
+            idempotency_key=f"{answer.answer_id}:{revision}:{channel.id}"[:300],
+            org_name=ctx.policy.org_name or ctx.org,
+            entry=QaEntry(
+                batch_id=_page_id(answer.batch_id),
+                revision=revision,
+                question=question[:2000],
+                answer=body[:20_000],
+                lang="nb",
+                answered_at=answer.approved_at,
+                signature=answer.signature or ctx.policy.org_name or ctx.org,
+                exercise=ctx.policy.exercise,
+            ),
+        )
+        events.append(
+            requests.publish(
+                Target.CHANNEL_OUT,
+                envelope_type=QA_TYPE,
+                stream="out",
+                body=body_model.model_dump(mode="json"),
+                channel=channel.id,
+                effect_id=effect_id,
+            ).model_copy(update={"version_id": f"qa:{answer.answer_id}", "channel": None})
+        )
+    return events
 
 
 @feature.decides(ForwardCaseProcessing)
