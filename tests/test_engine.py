@@ -88,6 +88,9 @@ ACK = "krise/v1/test/staff/ansatt-001/ack"
         (POST, b'{"id":"1","text":"x","meta":' + b'{"a":' * 900 + b"1" + b"}" * 901, "nested"),
         (POST, b'{"id":"1","text":"x","meta":{"n":NaN}}', "NaN is not allowed"),
         (ACK, b'{"staff_id":"ansatt-001","seq":true}', "wrong schema"),
+        # An id that the console would show (markup, spaces, controls) is refused whole:
+        ("krise/v1/test/presence/staff/[reverse]x", b'{"online":true}', "segment outside"),
+        ("krise/v1/test/staff/ansatt 1/ack", b'{"staff_id":"ansatt 1","seq":1}', "segment"),
     ],
 )
 def test_bad_bus_input_is_journaled_as_rejected(topic: str, payload: bytes, reason: str) -> None:

@@ -107,6 +107,8 @@ def parse(topic: str) -> ParsedTopic | None:
     parts = topic.split("/")
     if len(parts) < 4 or f"{parts[0]}/{parts[1]}" != ROOT:
         return None
+    if not all(_SEGMENT.match(p) for p in parts[2:]):
+        return None  # an id the console would show or key by must be a plain segment
     org, rest = parts[2], parts[3:]
     match rest:
         case ["freeze"]:

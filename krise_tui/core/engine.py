@@ -68,7 +68,7 @@ def receive(state: IncidentState, cmd: ReceiveFromBus, ctx: Context) -> Accepted
         )
 
     if source.kind == "unknown":
-        return refuse("not a krise topic")
+        return refuse("not a krise topic (or a segment outside A-Z a-z 0-9 _ . -)")
     if source.org != ctx.org:
         return refuse(f"topic is for org {source.org!r}, this console is {ctx.org!r}")
     handler = REGISTRY.inbound.get(source.kind)
