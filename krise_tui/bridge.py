@@ -32,9 +32,12 @@ The wire contract:
 - Nothing is lost or posted twice by a crash. An accepted delivery is written to the
   pending file (beside :attr:`BridgeRuntime.state_file`, fsync'd) before its first
   attempt and removed when it ends (delivered, or a final failure); a restarted bridge
-  resumes every pending delivery. The adapters write each attempt ahead in their own
-  ledger (:func:`~krise_tui.channels.base.deliver_once`), so the resumed attempt of one
-  that was cut short looks on the platform before it sends again.
+  resumes every pending delivery. :meth:`BridgeRuntime.stop` returns only once the
+  pending file and the replay tracker are written, so the next start (in this process
+  or another) neither resumes what had ended nor has its files overwritten by an older
+  copy. The adapters write each attempt ahead in their own ledger
+  (:func:`~krise_tui.channels.base.deliver_once`), so the resumed attempt of one that
+  was cut short looks on the platform before it sends again.
 
 Besides deliveries, the console sends (signed the same way, checked the same way, with
 their own ``seq`` stream per envelope type):
@@ -75,6 +78,7 @@ import logging
 import random
 import signal
 import sys
+import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -195,6 +199,59 @@ IntakeFactory = Callable[["ChannelDef", Path], IntakePart | None]
 directory (:func:`krise_tui.intake.intake_from_def`); None when it has none."""
 
 
+# --------------------------------------------------------------------------- state files
+
+
+class StateFile:
+    """One of the bridge's state files (the replay tracker, the pending deliveries),
+    written atomically (mode 0600, fsync'd) in a worker thread.
+
+    A write, once asked for, runs to its end even when the coroutine that asked for it
+    is cancelled (a bridge stopping mid-save); snapshots are numbered and an older one
+    never lands over a newer one; :meth:`flush` waits for every write asked for so far.
+    A bridge flushes when it stops, so the next start (in this process or another) reads
+    what it last wrote, and nothing it wrote before can arrive later over the new one's.
+    """
+
+    def __init__(self, path: Path, what: str) -> None:
+        self.path = path
+        self.what = what
+        """What the file holds (for the log)."""
+        self._lock = threading.Lock()
+        self._asked = 0
+        self._written = 0
+        self._writing: set[asyncio.Future[bool]] = set()
+
+    async def write(self, data: bytes) -> bool:
+        """Write ``data`` (a snapshot of the whole state); True once it, or a newer
+        snapshot, is on disk, False when it cannot be written (logged)."""
+        self._asked += 1
+        number = self._asked
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(None, self._write, number, data)
+        self._writing.add(future)
+        future.add_done_callback(self._writing.discard)
+        # Shielded: the caller's cancellation must not leave a write running unseen.
+        return await asyncio.shield(future)
+
+    async def flush(self) -> None:
+        """Wait until every write asked for so far has ended."""
+        while self._writing:
+            await asyncio.wait(set(self._writing))
+
+    def _write(self, number: int, data: bytes) -> bool:
+        with self._lock:
+            if number < self._written:
+                return True  # a newer snapshot is on disk already
+            try:
+                atomic_write(self.path, data, mode=0o600)
+            except OSError as exc:
+                log.warning("%s: cannot save %s: %s", self.path, self.what, exc)
+                return False
+            self._written = number
+            return True
+
+
 # --------------------------------------------------------------------------- replay
 
 
@@ -281,7 +338,7 @@ class PendingFile:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self._entries: dict[str, PendingDelivery] = {}
-        self._lock = asyncio.Lock()
+        self._file = None if path is None else StateFile(path, "the pending deliveries")
 
     def load(self) -> dict[str, PendingDelivery]:
         """Read the file (a missing one is empty; an unreadable entry is skipped, logged)."""
@@ -322,26 +379,26 @@ class PendingFile:
         if self._entries.pop(effect_id, None) is not None:
             await self._save()
 
+    async def flush(self) -> None:
+        """Wait until every change so far is on disk (or could not be written)."""
+        if self._file is not None:
+            await self._file.flush()
+
     async def _save(self) -> None:
-        if self.path is None:
+        if self._file is None:
             return
-        path = self.path
-        async with self._lock:
-            # The snapshot is taken under the lock: the newest state is what gets written.
-            data = {
-                effect_id: {
-                    "type": request_type(entry.request),
-                    "request": entry.request.model_dump(mode="json"),
-                    "attempts": entry.attempts,
-                }
-                for effect_id, entry in self._entries.items()
+        # The snapshot is taken at once, and the newest one is what the file ends up
+        # with. A failed write is logged: the adapters' ledgers still stop a second
+        # post; only resumption is lost.
+        data = {
+            effect_id: {
+                "type": request_type(entry.request),
+                "request": entry.request.model_dump(mode="json"),
+                "attempts": entry.attempts,
             }
-            payload = json.dumps(data, ensure_ascii=False, sort_keys=True).encode("utf-8")
-            try:
-                await asyncio.to_thread(atomic_write, path, payload, mode=0o600)
-            except OSError as exc:
-                # The adapters' ledgers still stop a second post; only resumption is lost.
-                log.warning("%s: cannot save the pending deliveries: %s", path, exc)
+            for effect_id, entry in self._entries.items()
+        }
+        await self._file.write(json.dumps(data, ensure_ascii=False, sort_keys=True).encode())
 
 
 # --------------------------------------------------------------------------- policy
@@ -485,12 +542,18 @@ class BridgeRuntime:
         self.inbound_published = 0
         """Posts from the public the broker has acknowledged on the ``in`` topic."""
         self._jobs: dict[str, _Job] = {}
+        self._job_tasks: set[asyncio.Task[None]] = set()
+        """Every job's task until it has ended, also while it writes the pending file
+        after its last attempt (it has left :attr:`_jobs` by then)."""
         self._attempts: dict[str, int] = {}
         self._outbox: asyncio.Queue[Receipt] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._rng = random.Random()
         pending = None if self.state_file is None else self.state_file.with_suffix(PENDING_SUFFIX)
         self._pending = PendingFile(pending)
+        self._tracker_file = (
+            None if self.state_file is None else StateFile(self.state_file, "the replay tracker")
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -565,8 +628,8 @@ class BridgeRuntime:
         (briefly), disconnect."""
         if self.intake is not None:
             await self.intake.stop()
-        jobs = [job.task for job in self._jobs.values() if job.task is not None]
-        await cancel_and_wait(*jobs)
+        # Also the jobs that have ended and are still dropping their pending entry.
+        await cancel_and_wait(*self._job_tasks)
         self._jobs.clear()
         if self.connected and not self._outbox.empty():
             with contextlib.suppress(TimeoutError):
@@ -580,6 +643,12 @@ class BridgeRuntime:
             self._http = None
         await cancel_and_wait(*self._tasks)
         self._tasks.clear()
+        # A write cut short by the cancellations above still runs in its thread: wait for
+        # it, or the next start could read an older tracker or pending file (and resume
+        # deliveries that ended), and this bridge's write could land over the next one's.
+        await self._pending.flush()
+        if self._tracker_file is not None:
+            await self._tracker_file.flush()
 
     async def publish_inbound(self, post: InboundPost) -> None:
         """Publish one post from the public on the ``in`` topic (QoS 1, not retained).
@@ -677,16 +746,14 @@ class BridgeRuntime:
         log.warning("bridge %s: ignored an envelope: %s", self.channel_id, reason)
 
     async def _save_tracker(self) -> None:
-        if self.state_file is None or self.verifier is None:
+        """Write the tracker; returns once it (or a newer one) is on disk, before the
+        delivery it accepted starts (a failed write is logged, and the delivery goes on)."""
+        if self._tracker_file is None or self.verifier is None:
             return
         tracker = self.verifier.tracker
         if not isinstance(tracker, DeliveryTracker):
             return
-        data = json.dumps(tracker.to_json()).encode("utf-8")
-        try:
-            await asyncio.to_thread(atomic_write, self.state_file, data, mode=0o600)
-        except OSError as exc:
-            log.warning("bridge %s: cannot save %s: %s", self.channel_id, self.state_file, exc)
+        await self._tracker_file.write(json.dumps(tracker.to_json()).encode("utf-8"))
 
     # ------------------------------------------------------------------ delivery
 
@@ -702,6 +769,8 @@ class BridgeRuntime:
         job.task = asyncio.create_task(
             self._run(job), name=f"bridge-{self.channel_id}-{request.effect_id}"
         )
+        self._job_tasks.add(job.task)
+        job.task.add_done_callback(self._job_tasks.discard)
 
     async def _run(self, job: _Job) -> None:
         effect_id = job.request.effect_id

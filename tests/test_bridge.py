@@ -11,6 +11,8 @@ import asyncio
 import contextlib
 import io
 import json
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +30,7 @@ from krise_tui.bridge import (
     Receipt,
     ReceiptStatus,
     RetryPolicy,
+    StateFile,
     run_bridge_cli,
 )
 from krise_tui.bus import topics
@@ -442,6 +445,7 @@ async def test_the_replay_tracker_survives_a_bridge_restart(
     mosquitto: MosquittoBroker, signer: Signer, platform: FakePlatform, tmp_path: Path
 ) -> None:
     state = tmp_path / "state" / "testchan.seq.json"
+    pending = tmp_path / "state" / "testchan.seq.pending.json"
     channel = webhook_channel(platform, tmp_path)
     async with Console(mosquitto, signer) as console:
         envelope = console.envelope("testchan", sample_message(), "e1", seq=7)
@@ -451,14 +455,89 @@ async def test_the_replay_tracker_survives_a_bridge_restart(
             await console.publish("testchan", envelope)
             await eventually(lambda: bridge.delivered == 1, what="delivery")
         assert state.stat().st_mode & 0o077 == 0
+        assert json.loads(state.read_text(encoding="utf-8"))["accepted"] == [["e1", 7]]
+        # The delivery ended before the bridge stopped: nothing is left to resume.
+        assert json.loads(pending.read_text(encoding="utf-8")) == {}
         async with bridge_running(
             make_bridge(mosquitto, "testchan", channel, signer, state_file=state)
         ) as again:
             replay = console.envelope("testchan", sample_message(seed="x"), "e2", seq=7)
             await console.publish("testchan", replay)
             await console.publish("testchan", envelope)  # a console retry is still welcome
+            await eventually(lambda: again.redeliveries == 1, what="the retry taken")
             await eventually(lambda: again.delivered == 1, what="the retry delivered")
-            assert again.rejected == 1 and again.redeliveries == 1
+            assert again.rejected == 1 and again.resumed == 0
+            assert again.last_rejection is not None and "stale seq 7" in again.last_rejection
+    assert console.statuses("e2") == []
+    assert len(platform.hooks) == 1  # e1 once; the retry found it in the ledger
+
+
+async def test_a_stopped_bridge_has_written_its_state_before_the_next_one_starts(
+    mosquitto: MosquittoBroker,
+    signer: Signer,
+    platform: FakePlatform,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Slow disks: the bridge stops only once its last writes are on disk, so the next
+    start neither resumes a delivery that had ended nor has its files overwritten."""
+    import krise_tui.bridge as bridge_module
+    from krise_tui.files import atomic_write
+
+    def slow_write(path: Path, data: bytes, *, mode: int = 0o644) -> bool:
+        time.sleep(0.3)  # a loaded disk's fsync
+        return atomic_write(path, data, mode=mode)
+
+    monkeypatch.setattr(bridge_module, "atomic_write", slow_write)
+    state = tmp_path / "state" / "testchan.seq.json"
+    pending = tmp_path / "state" / "testchan.seq.pending.json"
+    channel = webhook_channel(platform, tmp_path)
+    async with Console(mosquitto, signer) as console:
+        envelope = console.envelope("testchan", sample_message(), "e1", seq=3)
+        async with bridge_running(
+            make_bridge(mosquitto, "testchan", channel, signer, state_file=state)
+        ) as bridge:
+            await console.publish("testchan", envelope)
+            await eventually(lambda: bridge.delivered == 1, what="delivery")
+        assert json.loads(pending.read_text(encoding="utf-8")) == {}
+        again = make_bridge(mosquitto, "testchan", channel, signer, state_file=state)
+        async with bridge_running(again):
+            assert again.resumed == 0 and not again.in_flight
+    assert console.statuses("e1") == ["sent", "delivered"]
+    assert json.loads(state.read_text(encoding="utf-8"))["accepted"] == [["e1", 3]]
+
+
+async def test_a_state_file_write_is_never_overtaken_nor_lost_to_a_cancellation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import krise_tui.bridge as bridge_module
+    from krise_tui.files import atomic_write
+
+    path = tmp_path / "x.seq.json"
+    state = StateFile(path, "a test file")
+    # Snapshot 2 landed first (threads run in any order): snapshot 1 is dropped.
+    assert state._write(2, b"new") and state._write(1, b"old")
+    assert path.read_bytes() == b"new"
+
+    started, release = threading.Event(), threading.Event()
+
+    def held_write(path: Path, data: bytes, *, mode: int = 0o644) -> bool:
+        started.set()
+        release.wait(10)  # a slow disk, until the test lets it go
+        return atomic_write(path, data, mode=mode)
+
+    monkeypatch.setattr(bridge_module, "atomic_write", held_write)
+    fresh = StateFile(path, "a test file")
+    task = asyncio.create_task(fresh.write(b"newest"))
+    await eventually(started.is_set, what="the write in its thread")
+    task.cancel()  # the bridge stops mid-save
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert path.read_bytes() == b"new"  # still being written
+    release.set()
+    await fresh.flush()
+    assert path.read_bytes() == b"newest"
+    assert path.stat().st_mode & 0o077 == 0
 
 
 def test_delivery_tracker_round_trip(signer: Signer) -> None:
