@@ -95,3 +95,9 @@ async def ready(
         what="overview",
         timeout=WAIT,
     )
+    # The status line is redrawn on the next coalesced tick, not at once.
+    await eventually(
+        lambda: "Ingen hendelse" not in status(app),
+        what="the incident in the status line",
+        timeout=WAIT,
+    )

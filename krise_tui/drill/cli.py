@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import logging
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
@@ -136,11 +137,20 @@ def add_demo_parser(
 # --- running --------------------------------------------------------------------------------
 
 
-def _quiet(verbose: bool = False) -> None:
+@contextlib.contextmanager
+def _quiet(verbose: bool = False) -> Iterator[None]:
+    """Warnings only, and not the reconnects a drill causes; the levels are put back after
+    (a drill run in-process must not silence the host's loggers for good)."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if not verbose:
-        for name in NOISY:
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+    loggers = [] if verbose else [logging.getLogger(name) for name in NOISY]
+    before = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, before, strict=True):
+            logger.setLevel(level)
 
 
 def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
@@ -149,14 +159,14 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
     command = args.drill_command
     if command == "check":
         return _check(args, stream)
-    _quiet()
     try:
-        if command == "run":
-            return asyncio.run(_run(args, stream))
-        if command == "record":
-            return asyncio.run(_record(args, stream))
-        if command == "report":
-            return asyncio.run(_report(args, stream))
+        with _quiet():
+            if command == "run":
+                return asyncio.run(_run(args, stream))
+            if command == "record":
+                return asyncio.run(_record(args, stream))
+            if command == "report":
+                return asyncio.run(_report(args, stream))
     except ScenarioError as exc:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
@@ -328,8 +338,8 @@ def run_demo(
     """``krise demo``: the console on the demo's plan, or ``--headless`` without a screen."""
     stream = out or sys.stdout
     if args.headless:
-        _quiet()
-        return asyncio.run(_demo_headless(args, stream))
+        with _quiet():
+            return asyncio.run(_demo_headless(args, stream))
     if console is None:
         print("krise demo: no console to show it in; use --headless", file=sys.stderr)
         return 2
