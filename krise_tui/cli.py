@@ -444,6 +444,13 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
     return 1
 
 
+def cmd_journal_export(args: argparse.Namespace) -> int:
+    """The incident for the Noark 5 archive (see :mod:`krise_tui.exports.noark5_cli`)."""
+    from krise_tui.exports import noark5_cli
+
+    return noark5_cli.run(args)
+
+
 def cmd_journal_show(args: argparse.Namespace) -> int:
     """The newest events in words, or every event as one JSON object per line."""
     import json
@@ -655,6 +662,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     j.add_argument("--lang", choices=["nb", "en"], default="nb")
     j.set_defaults(func=cmd_journal_show)
+    j = jsub.add_parser(
+        "export",
+        help="the incident for the Noark 5 archive (arkivstruktur.xml and documents)",
+        description=(
+            "Verify the journal, then write one saksmappe for the incident: a journalpost "
+            "per published message, shared answer, forwarded request and freeze, an "
+            "arkivnotat per hidden post and for the journal itself, as Noark 5 (v5.0) "
+            "arkivstruktur.xml with UTF-8 text documents and SHA-256 checksums."
+        ),
+    )
+    j.set_defaults(func=cmd_journal_export)
+    from krise_tui.exports.noark5_cli import add_arguments as add_export_arguments
+
+    add_export_arguments(j)
     return parser
 
 
