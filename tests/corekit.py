@@ -177,6 +177,7 @@ def every_kind_of_event() -> tuple[IncidentState, list[EventBase]]:
     from krise_tui.core.features.messages import (
         MarkDeliveryOverdue,
         RecordApprovalBlock,
+        RefreshCurrentMessage,
         RetryDelivery,
     )
     from krise_tui.core.features.outbox import (
@@ -260,6 +261,7 @@ def every_kind_of_event() -> tuple[IncidentState, list[EventBase]]:
     go(bus("krise/v1/test/staff/ansatt-001/ack", ack), at(31, "bus"))
     go(RemindUnacknowledged(("ansatt-002",)), at(40, "system"))
     go(ReassertFreeze(), at(41, "system"))
+    go(RefreshCurrentMessage(), at(41, "system"))
     post = {"id": "p1", "text": "Er vannet trygt? Min fnr er 17057234881", "author": "@per"}
     go(bus("krise/v1/test/channel/facebook/in", post), at(42, "bus"))
     go(bus("krise/v1/test/channel/facebook/in", b"not json"), at(43, "bus"))

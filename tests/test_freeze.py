@@ -18,6 +18,7 @@ from krise_tui.core.features.freeze import (
     Freeze,
     FreezeChanged,
     LiftFreeze,
+    ReassertFreeze,
     RemindUnacknowledged,
 )
 from krise_tui.core.features.inbound import InboundRejected
@@ -141,6 +142,30 @@ def test_acks_from_unknown_ids_or_for_stale_seqs_are_rejected(state: IncidentSta
     assert run(state, ack("ansatt-001", 2), ctx()).events == []  # type: ignore[arg-type]
     (other,) = run(state, ack("ansatt-002", 2, topic_id="ansatt-001"), ctx()).events  # type: ignore[arg-type]
     assert isinstance(other, InboundRejected) and "another's topic" in other.reason
+
+
+def test_a_reassertion_keeps_the_acknowledgements_a_change_does_not(
+    state: IncidentState,
+) -> None:
+    run(state, Freeze("Flom"), ctx())  # type: ignore[arg-type]
+    run(state, ack("ansatt-001", 1), ctx())  # type: ignore[arg-type]
+    run(state, ReassertFreeze(), make_ctx("system", roster=ROSTER))
+    current = state.freeze.current
+    assert current is not None and current.seq == 2 and current.ack_from == 1
+    # the same notice again: whoever acknowledged it still has, and a late ack of the
+    # notice it repeats still counts
+    assert roll_call(state, ROSTER).ids(StaffStatus.ACKED) == ["ansatt-001"]
+    run(state, ack("ansatt-002", 1), ctx())  # type: ignore[arg-type]
+    run(state, ReassertFreeze(), make_ctx("system", roster=ROSTER))
+    assert roll_call(state, ROSTER).ids(StaffStatus.ACKED) == ["ansatt-001", "ansatt-002"]
+    # a real change (a new end time) must be read again
+    run(state, ExtendFreeze(NOW + timedelta(hours=2)), ctx())  # type: ignore[arg-type]
+    assert roll_call(state, ROSTER).ids(StaffStatus.ACKED) == []
+    (stale,) = run(state, ack("ansatt-001", 3), ctx()).events  # type: ignore[arg-type]
+    assert isinstance(stale, InboundRejected) and "stale ack for seq 3" in stale.reason
+    notice = [e for e in state.outbox.effects.values() if str(e.publish.target) == "freeze"]
+    bodies = [e.publish.body for e in notice]
+    assert [b.get("ack_from") for b in bodies] == [None, 1, 1, None]
 
 
 def test_roll_call_counts_per_department(state: IncidentState) -> None:
@@ -325,6 +350,55 @@ async def test_reminders_reach_unacknowledged_terminals_and_expiry_lifts(
         lifts = [e for e in await journal.read_events() if isinstance(e, FreezeChanged)]
     assert [e.action for e in lifts] == ["freeze", "lift"]
     assert lifts[-1].actor == "system"
+
+
+async def test_a_long_crisis_keeps_its_notices_fresh_for_terminals_that_start_late(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    """Terminals refuse notices older than 72 h; a boil-water notice can last a week."""
+    start = datetime.now(UTC)
+    clock = FixedClock(start)
+    console = await start_console(mosquitto, make_settings, signer, clock=clock)
+    early = staff(mosquitto, make_settings, signer, "ansatt-001", "helse")
+    early.clock = clock
+    try:
+        await publish_via(console, TEXT)
+        await console.submit(Freeze("Kokevarsel"))
+        await early.start()
+        await eventually(lambda: early.view.freeze is not None, what="freeze shown")
+        assert await early.acknowledge()
+        await eventually(
+            lambda: console.roll_call().ids(StaffStatus.ACKED) == ["ansatt-001"], what="ack"
+        )
+        seqs = (console.state.freeze.current.seq, console.state.messages.current.set_at)  # type: ignore[union-attr]
+        for hours in (10, 25, 50, 75):
+            clock.set(start + timedelta(hours=hours))
+            await console.tick()
+        await console.wait_idle()
+        current = console.state.freeze.current
+        assert current is not None and current.seq > seqs[0]  # signed again, more than once
+        assert console.state.messages.current is not None
+        refreshed = console.state.messages.current.refreshed_at
+        assert refreshed is not None and refreshed > seqs[1]
+        # the acknowledgement stands: on the console and on the terminal that gave it
+        assert console.roll_call().ids(StaffStatus.ACKED) == ["ansatt-001"]
+        await eventually(lambda: early.view.freeze.seq == current.seq, what="reassert seen")  # type: ignore[union-attr]
+        assert not early.view.needs_ack
+
+        # a terminal started on day four sees the freeze and the message, no warning
+        late = staff(mosquitto, make_settings, signer, "ansatt-002", "helse")
+        late.clock = FixedClock(start + timedelta(hours=76))
+        await late.start()
+        try:
+            await eventually(lambda: late.view.freeze is not None, what="late freeze")
+            await eventually(lambda: late.view.current_message is not None, what="late message")
+            assert TEXT in (late.view.current_message or "")
+            assert late.view.warnings == [] and late.view.needs_ack
+        finally:
+            await late.stop()
+    finally:
+        await early.stop()
+        await console.stop()
 
 
 async def test_ack_sent_while_offline_is_resent_on_reconnect(

@@ -118,7 +118,7 @@ def roll_call(state: IncidentState, roster: Mapping[str, str | None] | None) -> 
         ack = state.freeze.acks.get(staff_id)
         online = state.inbound.presence.get(key, False)
         since: datetime | None
-        if freeze is not None and ack is not None and ack.seq == freeze.seq:
+        if freeze is not None and ack is not None and freeze.acknowledged_by(ack.seq):
             status, since = StaffStatus.ACKED, ack.at
         elif online:
             status, since = StaffStatus.PENDING, state.inbound.presence_at.get(key)

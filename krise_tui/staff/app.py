@@ -80,7 +80,7 @@ def render_ack(view: StaffView) -> str:
     freeze = view.freeze
     if freeze is None:
         return ""
-    if view.acked_seq == freeze.seq and view.acked_at is not None:
+    if freeze.acknowledged_by(view.acked_seq) and view.acked_at is not None:
         return f"✓ Kvittert {view.acked_at.astimezone():%H:%M} – takk."
     if view.ack_pending == freeze.seq:
         return "… Kvittering ikke sendt ennå – sendes når terminalen er tilkoblet."

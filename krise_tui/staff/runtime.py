@@ -70,6 +70,12 @@ class ShownFreeze:
     message_version: str | None
     notice: dict[str, str]
     issued_at: datetime
+    ack_from: int | None = None
+    """A re-asserted notice: an acknowledgement from this seq on still counts."""
+
+    def acknowledged_by(self, seq: int | None) -> bool:
+        """Whether this terminal's acknowledgement of ``seq`` covers the notice shown."""
+        return seq is not None and (self.ack_from or self.seq) <= seq <= self.seq
 
 
 @dataclass
@@ -92,7 +98,7 @@ class StaffView:
     @property
     def needs_ack(self) -> bool:
         """A freeze is shown and this terminal has not acknowledged it yet."""
-        return self.freeze is not None and self.acked_seq != self.freeze.seq
+        return self.freeze is not None and not self.freeze.acknowledged_by(self.acked_seq)
 
 
 def load_tracker(path: Path | None) -> SeqTracker:
@@ -278,6 +284,7 @@ class StaffRuntime:
                 message_version=None if message is None else message.version_id,
                 notice=dict(body.notice),
                 issued_at=env.issued_at,
+                ack_from=body.ack_from,
             )
             if self.view.freeze.message is not None:
                 self.view.current_message = self.view.freeze.message
@@ -304,7 +311,7 @@ class StaffRuntime:
         """Acknowledge the shown freeze notice (QoS 1); kept and resent if offline."""
         freeze = self.view.freeze
         seq = self.view.ack_pending
-        if freeze is not None and self.view.acked_seq != freeze.seq:
+        if freeze is not None and not freeze.acknowledged_by(self.view.acked_seq):
             seq = freeze.seq
         if seq is None or self.session is None:
             return False

@@ -48,6 +48,9 @@ class FreezeNotice(BaseModel):
     """The currently approved message (the one staff may share)."""
     incident_id: str = ""
     org_name: str = ""
+    ack_from: int | None = None
+    """A re-assertion repeats an earlier notice: an acknowledgement of any seq from
+    ``ack_from`` up to this one stands (None: only this notice's own seq)."""
 
 
 class CurrentMessage(BaseModel):

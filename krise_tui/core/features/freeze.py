@@ -75,6 +75,13 @@ class FreezeState:
     message_version_id: str | None = None
     message_variants: dict[str, str] = field(default_factory=dict)
     notice: dict[str, str] = field(default_factory=dict)
+    ack_from: int = 0
+    """The oldest notice seq whose acknowledgement still counts: a re-assertion repeats
+    the notice it re-asserts, so an acknowledgement of that one stands (0: this seq)."""
+
+    def acknowledged_by(self, seq: int) -> bool:
+        """Whether an acknowledgement of notice ``seq`` counts for this notice."""
+        return (self.ack_from or self.seq) <= seq <= self.seq
 
     @property
     def message_text(self) -> str | None:
@@ -171,6 +178,8 @@ class FreezeChanged(EventBase):
     """The playbook's notice text per language."""
     seq: int
     """The notice's envelope ``seq`` on the ``freeze`` stream: acks must name it."""
+    ack_from: int | None = None
+    """A re-assertion: acks from this seq on still count (None: only this seq's)."""
 
 
 @feature.event
@@ -216,6 +225,12 @@ def freeze_events(
     requests = requests or Requests(state, ctx)
     previous = state.freeze.current
     since = ctx.now if action is FreezeAction.FREEZE or previous is None else previous.since
+    # A re-assertion says nothing new: acknowledgements of the notice it repeats stand.
+    ack_from = (
+        (previous.ack_from or previous.seq)
+        if action is FreezeAction.REASSERT and previous
+        else None
+    )
     version_id, variants = message if message is not None else (None, {})
     body = FreezeNotice(
         active=active,
@@ -230,6 +245,7 @@ def freeze_events(
         else NoticeMessage(version_id=version_id, variants=variants),
         incident_id=state.incident.incident_id,
         org_name=ctx.org_name,
+        ack_from=ack_from,
     )
     request: OutboxRequested = requests.publish(
         Target.FREEZE,
@@ -250,6 +266,7 @@ def freeze_events(
             message_variants=variants,
             notice=notice,
             seq=request.publish.seq,
+            ack_from=ack_from,
         ),
         request,
     ]
@@ -430,7 +447,7 @@ def accept_ack(
     current = state.freeze.current
     if current is None:
         return Rejection(f"ack for seq {ack.seq}, but no freeze notice has been published")
-    if ack.seq != current.seq:
+    if not current.acknowledged_by(ack.seq):
         return Rejection(
             f"stale ack for seq {ack.seq} (the current freeze notice is seq {current.seq})"
         )
@@ -470,8 +487,10 @@ def _changed(state: IncidentState, event: FreezeChanged) -> None:
         message_version_id=event.message_version_id,
         message_variants=dict(event.message_variants),
         notice=dict(event.notice),
+        ack_from=event.ack_from or 0,
     )
-    slice_.reminders.clear()
+    if event.action is not FreezeAction.REASSERT:  # the same notice: reminders stand
+        slice_.reminders.clear()
 
 
 @feature.applies(RemindersSent)

@@ -428,6 +428,8 @@ class CurrentMessage:
     variants: dict[str, str]
     set_at: datetime
     set_by: str
+    refreshed_at: datetime | None = None
+    """When the same message was last published again (terminals refuse old notices)."""
 
     @property
     def text(self) -> str:
@@ -494,6 +496,12 @@ class PublishVersion:
     """Send an approved version to every one of its channels at once."""
 
     version_id: str
+
+
+@dataclass(frozen=True)
+class RefreshCurrentMessage:
+    """Publish the current message again, unchanged, with a new ``seq``: staff terminals
+    refuse notices older than ``NOTICE_MAX_AGE_HOURS``, and a crisis can last longer."""
 
 
 @dataclass(frozen=True)
@@ -577,6 +585,14 @@ class CurrentMessageSet(EventBase):
     version_id: str
     variants: dict[str, str]
     """Language -> headline and body as one text."""
+
+
+@feature.event
+class CurrentMessageRefreshed(EventBase):
+    """The current message was published again, unchanged (a fresher signed copy)."""
+
+    type: Literal["message.current_refreshed"] = "message.current_refreshed"
+    version_id: str
 
 
 @feature.event
@@ -861,6 +877,28 @@ def _to_staff(
     return events
 
 
+@feature.decides(RefreshCurrentMessage)
+def refresh_current(state: IncidentState, cmd: RefreshCurrentMessage, ctx: Context) -> Decision:
+    """The same current message, signed again: no new delivery row, nothing to approve."""
+    current = state.messages.current
+    if current is None:
+        return Rejection("no current message to refresh", "ingen gjeldende melding å fornye")
+    body = CurrentMessageBody(
+        version_id=current.version_id,
+        variants=dict(current.variants),
+        incident_id=state.incident.incident_id,
+    )
+    request = Requests(state, ctx).publish(
+        Target.MESSAGE,
+        envelope_type=MESSAGE_TYPE,
+        stream="message",
+        body=body.model_dump(mode="json"),
+        retain=True,
+    )
+    refreshed = CurrentMessageRefreshed(**ctx.base(state), version_id=current.version_id)
+    return Accepted([refreshed, request])
+
+
 @feature.decides(RetryDelivery)
 def retry(state: IncidentState, cmd: RetryDelivery, ctx: Context) -> Decision:
     """Re-send one channel after a final failure (the same signed request)."""
@@ -997,6 +1035,13 @@ def _current(state: IncidentState, event: CurrentMessageSet) -> None:
     )
 
 
+@feature.applies(CurrentMessageRefreshed)
+def _refreshed(state: IncidentState, event: CurrentMessageRefreshed) -> None:
+    current = state.messages.current
+    if current is not None and current.version_id == event.version_id:
+        current.refreshed_at = event.ts
+
+
 @feature.applies(OutboxRequested)
 def _requested(state: IncidentState, event: OutboxRequested) -> None:
     if event.channel is None or event.version_id is None:
@@ -1123,6 +1168,13 @@ def _d_current(event: CurrentMessageSet, lang: str) -> str:
     head = "Current message" if lang == "en" else "Gjeldende budskap"
     text = " ".join(event.variants.get("nb", "").split())
     return f"{head} v{event.version_id[:8]}: «{text[:60]}»"
+
+
+@feature.describes(CurrentMessageRefreshed)
+def _d_refreshed(event: CurrentMessageRefreshed, lang: str) -> str:
+    if lang == "en":
+        return f"Current message v{event.version_id[:8]} signed again for staff terminals"
+    return f"Gjeldende budskap v{event.version_id[:8]} signert på nytt til ansattterminalene"
 
 
 @feature.describes(DeliveryRetried)
