@@ -297,7 +297,8 @@ def every_kind_of_event() -> tuple[IncidentState, list[EventBase]]:
     go(LinkCorrection("r1", fix_id), at(53))
     fixed = go(ApproveDraft(fix_id, "kari"), at(54, "kari"))
     go(PublishVersion(fixed.events[0].version_id), at(54, "kari"))  # type: ignore[attr-defined]
-    go(RecordSighting("r1", "sms:q2", 0.9), at(55, "matching"))
+    go(bus(sms, {"id": "q9", "text": "Dammen har brast likevel?"}), at(55, "bus"))
+    go(RecordSighting("r1", "sms:q9", 0.9), at(55, "matching"))  # after it: a recurrence
     go(ReplyToSpreaders("r1"), at(56, "kari"))
     go(AcknowledgeRecurrence("r1"), at(56, "kari"))
     return s, events

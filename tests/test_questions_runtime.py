@@ -93,3 +93,43 @@ async def test_a_post_repeating_a_known_rumour_is_recorded_as_a_sighting(
         assert [s.post_key for s in rumour().sightings] == ["sms:r1"]  # not the library post
     finally:
         await runtime.stop()
+
+
+async def test_a_rumour_registered_late_finds_the_posts_that_spread_it_before(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    runtime = ConsoleRuntime(console_settings(make_settings, mosquitto.endpoint), signer=signer)
+    await runtime.start()
+    try:
+        assert runtime.session is not None
+        await runtime.session.wait_connected(5)
+        async with client_for(mosquitto.endpoint, "bridge-sms") as bridge:
+            for post_id, text in [
+                ("e1", "Hørte at demningen ved Svenskvollen har brast!! Vannet flommer over veien"),
+                ("e2", "Når åpner biblioteket igjen etter flommen?"),
+                (
+                    "e3",
+                    "Stemmer det at dammen ved Svenskvollen har sprukket? Veien står under vann",
+                ),
+            ]:
+                body = json.dumps({"id": post_id, "text": text})
+                await bridge.publish(topics.channel_in("test", "sms"), body, qos=1)
+        posts = lambda: runtime.state.inbound.posts  # noqa: E731
+        await eventually(lambda: len(posts()) == 3, what="3 posts journaled")
+        assert runtime.matching is not None
+        await runtime.matching.flush()  # matched against nothing: no rumour yet
+
+        await runtime.submit(
+            RegisterRumour("Demningen ved Svenskvollen har brast og vannet flommer over veien")
+        )
+        rumour = lambda: runtime.state.rumours.rumours["r1"]  # noqa: E731
+        await eventually(lambda: len(rumour().sightings) >= 1, timeout=60, what="backfilled")
+        await runtime.matching.flush()
+        sightings = {s.post_key: s for s in rumour().sightings}
+        assert "sms:e1" in sightings and "sms:e2" not in sightings
+        # dated when the post came, not when it was matched; not a recurrence
+        first = sightings["sms:e1"]
+        assert first.seen_at == posts()["sms:e1"].received_at and not first.recurrence
+        assert all(s.by == "matching" for s in sightings.values())
+    finally:
+        await runtime.stop()

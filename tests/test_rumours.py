@@ -38,8 +38,9 @@ def ctx(actor: str = "ola", minutes: int = 0) -> object:
     return make_ctx(actor, policy=POLICY_R, now=NOW + timedelta(minutes=minutes))
 
 
-def post(state: IncidentState, post_id: str, text: str) -> str:
-    run(state, bus("krise/v1/test/channel/sms/in", {"id": post_id, "text": text}), ctx("bus"))  # type: ignore[arg-type]
+def post(state: IncidentState, post_id: str, text: str, minutes: int = 0) -> str:
+    message = {"id": post_id, "text": text}
+    run(state, bus("krise/v1/test/channel/sms/in", message), ctx("bus", minutes))  # type: ignore[arg-type]
     return f"sms:{post_id}"
 
 
@@ -132,8 +133,11 @@ def test_a_correction_is_a_message_through_four_eyes_and_marks_the_rumour_correc
 def test_a_corrected_rumour_seen_again_raises_an_alert_and_spreaders_get_one_reply() -> None:
     state = opened()
     rumour_id = registered(state)
-    corrected(state, rumour_id)
-    again = post(state, "p2", "Dammen har brast sier naboen")
+    late = post(state, "p0", "Dammen har visst brast", minutes=4)  # before the correction
+    corrected(state, rumour_id)  # published at minute 5
+    (sighted,) = run(state, RecordSighting(rumour_id, late, 0.9), ctx("matching", 7)).events  # type: ignore[arg-type]
+    assert isinstance(sighted, RumourSighted) and not sighted.recurrence  # matched late
+    again = post(state, "p2", "Dammen har brast sier naboen", minutes=6)
     (sighted,) = run(state, RecordSighting(rumour_id, again, 0.91), ctx("matching")).events  # type: ignore[arg-type]
     assert isinstance(sighted, RumourSighted) and sighted.recurrence
     assert state.rumours.alerts == [rumour_id]
@@ -144,7 +148,7 @@ def test_a_corrected_rumour_seen_again_raises_an_alert_and_spreaders_get_one_rep
         for e in events
         if isinstance(e, OutboxRequested)
     ]
-    assert sorted(r.to.post_id for r in replies) == ["p1", "p2"]
+    assert sorted(r.to.post_id for r in replies) == ["p0", "p1", "p2"]
     assert all(r.text.startswith("Dammen står") for r in replies)
     assert run(state, ReplyToSpreaders(rumour_id), ctx("kari")).events == []  # never twice  # type: ignore[arg-type]
     run(state, AcknowledgeRecurrence(rumour_id), ctx("kari"))  # type: ignore[arg-type]

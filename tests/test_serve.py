@@ -193,7 +193,7 @@ async def open_console(browser: Browser, served: Served) -> tuple[Page, Callable
     return page, shows
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # chromium and a textual app per session: slow on a busy machine
 async def test_the_console_in_a_real_browser(served: Served) -> None:
     await eventually(served.up, timeout=15, what="the server to listen")
     endpoint = served.data_dir / "broker" / "endpoint.json"

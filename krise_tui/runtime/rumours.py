@@ -9,6 +9,12 @@ with one key (they are a suggestion, not a fact).
 
 The matcher is rebuilt from the state at start (each rumour's claim and its published
 correction), with the embeddings cached on disk by text.
+
+A rumour is usually registered after it has been going round for a while: when one is
+registered, the posts that came before it (the newest :data:`BACKFILL_POSTS`) are matched
+against it too, so its sightings, its spread per hour and its channels start where the
+rumour did, not where the operator noticed it. Each post's sighting is dated when the
+post arrived.
 """
 
 from __future__ import annotations
@@ -37,6 +43,8 @@ from krise_tui.runtime.questions import EmbeddingCache
 log = logging.getLogger(__name__)
 
 MAYBES_KEPT = 200
+BACKFILL_POSTS = 5000
+"""Earlier posts matched against a newly registered rumour (the newest first)."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,7 @@ class MatchingService:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rumours")
         self._posts: asyncio.Queue[str] = asyncio.Queue()
         self._texts: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._backfill: asyncio.Queue[str] = asyncio.Queue()
         self._matcher: Any = None
         self._added: set[tuple[str, str]] = set()
         self._cache: EmbeddingCache | None = None
@@ -84,6 +93,7 @@ class MatchingService:
                 self._posts.put_nowait(event.key)
             elif isinstance(event, RumourRegistered):
                 self._texts.put_nowait((event.rumour_id, event.claim))
+                self._backfill.put_nowait(event.rumour_id)
             elif isinstance(event, RumourCorrected):
                 version = state.messages.versions.get(event.version_id)
                 if version is not None:
@@ -133,6 +143,7 @@ class MatchingService:
             raise
         while True:
             await self._take_new_texts()
+            await self._backfill_new_rumours()
             try:
                 key = await asyncio.wait_for(self._posts.get(), 1.0)
             except TimeoutError:
@@ -158,6 +169,45 @@ class MatchingService:
         except ValueError as exc:  # a text with no words: keep the others
             log.warning("rumour %s: %s", rumour_id, exc)
 
+    async def _backfill_new_rumours(self) -> None:
+        while not self._backfill.empty():
+            rumour_id = self._backfill.get_nowait()
+            try:
+                await self._backfill_one(rumour_id)
+            except Exception:  # matching is advice: a failure here must not stop the rest
+                log.exception("rumour %s: matching the earlier posts failed", rumour_id)
+            finally:
+                self._backfill.task_done()
+
+    async def _backfill_one(self, rumour_id: str) -> None:
+        """Match the posts that came before ``rumour_id`` was registered against it."""
+        state = self._state()
+        rumour = state.rumours.rumours.get(rumour_id)
+        if rumour is None or self._matcher is None:
+            return
+        seen = {s.post_key for s in rumour.sightings}
+        posts = sorted(
+            (p for p in state.inbound.posts.values() if p.key not in seen and p.text.strip()),
+            key=lambda p: p.received_at,
+        )[-BACKFILL_POSTS:]
+        if not posts:
+            return
+        top = min(3, max(1, len(state.rumours.rumours)))
+        results = await self._in_worker(self._matcher.match_many, [p.text for p in posts], top)
+        found = 0
+        for post, matches in zip(posts, results, strict=True):
+            for match in matches:
+                if match.rumour_id != rumour_id:
+                    continue
+                if match.decision == "sighting":
+                    found += 1
+                    await self._submit(
+                        RecordSighting(rumour_id, post.key, float(match.score)), actor="matching"
+                    )
+                elif match.decision == "maybe":
+                    self.maybes.append(Maybe(rumour_id, post.key, float(match.score)))
+        log.info("rumour %s: %d of %d earlier posts repeat it", rumour_id, found, len(posts))
+
     async def _match(self, key: str) -> None:
         state = self._state()
         post = state.inbound.posts.get(key)
@@ -173,8 +223,10 @@ class MatchingService:
                 self.maybes.append(Maybe(match.rumour_id, key, float(match.score)))
 
     async def flush(self) -> None:
-        """Wait until every queued post is matched."""
+        """Wait until every queued post is matched, and every earlier post against every
+        newly registered rumour."""
         await self._posts.join()
+        await self._backfill.join()
 
     async def stop(self) -> None:
         """Stop the worker."""

@@ -368,7 +368,9 @@ def sighting(state: IncidentState, cmd: RecordSighting, ctx: Context) -> Decisio
                 post_key=post.key,
                 channel=post.channel,
                 score=round(cmd.score, 4),
-                recurrence=r.correction_version is not None,
+                # seen again *after* the correction (a post from before it, matched late
+                # or when the rumour was registered, is just a sighting)
+                recurrence=r.corrected_at is not None and post.received_at >= r.corrected_at,
             )
         ]
     )
