@@ -284,6 +284,10 @@ def every_kind_of_event() -> tuple[IncidentState, list[EventBase]]:
     answer_id = saved.events[0].answer_id  # type: ignore[attr-defined]
     go(ApproveAnswer(answer_id, "kari"), at(48, "kari"))
     go(PublishAnswer(answer_id), at(48, "kari"))
+    reply = next(iter(s.questions.replies.values()))
+    failed_reply = {"effect_id": reply.effect_id, "status": "failed", "attempt": 1, "reason": "gw"}
+    go(bus("krise/v1/test/channel/sms/receipt", {**failed_reply, "final": True}), at(48, "bus"))
+    go(PublishAnswer(answer_id), at(48, "kari"))  # the failed reply again
     go(ForwardCaseProcessing("sms:q1"), at(49))
     go(RelabelPost("facebook:p1", "attack"), at(49, "kari"))
     go(HidePost("facebook:p1", "Personangrep"), at(49, "kari"))

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from krise_tui.core.features.messages import DraftVariant
-from krise_tui.core.features.outbox import OutboxRequested, Target
+from krise_tui.core.features.messages import DeliveryStatus, DraftVariant
+from krise_tui.core.features.outbox import OutboxRequested, OutboxRequeued, Target
 from krise_tui.core.features.questions import (
     AnswerPublished,
     ApproveAnswer,
@@ -176,9 +176,26 @@ def test_one_approved_answer_goes_to_every_asker_on_their_own_channel_once() -> 
     assert all(body.signature == "Ola Hansen, informasjonsmedarbeider" for body in bodies)
     assert state.questions.batches["b1"].answered
     assert len(state.questions.replies) == 2
-    # Publishing again sends nothing to those who have it.
-    again = run(state, PublishAnswer(answer_id), ctx("kari")).events  # type: ignore[arg-type]
-    assert [e for e in again if isinstance(e, OutboxRequested)] == []
+    # Publishing again sends nothing to those who have it, and says so.
+    again = refused(state, PublishAnswer(answer_id), ctx("kari"))  # type: ignore[arg-type]
+    assert "every asker in the batch has this answer" in again.reason
+
+    # A reply that failed for good is sent again: the same request, nobody else's
+    sms_reply = next(r for r in state.questions.replies.values() if r.channel == "sms")
+    receipt = {"effect_id": sms_reply.effect_id, "status": "failed", "attempt": 3}
+    run(
+        state,
+        bus(
+            "krise/v1/test/channel/sms/receipt", {**receipt, "final": True, "reason": "gateway 503"}
+        ),
+        ctx("bus"),
+    )  # type: ignore[arg-type]
+    assert sms_reply.status is DeliveryStatus.FAILED
+    retry = run(state, PublishAnswer(answer_id), ctx("kari")).events  # type: ignore[arg-type]
+    assert [e.effect_id for e in retry if isinstance(e, OutboxRequeued)] == [sms_reply.effect_id]
+    assert [e for e in retry if isinstance(e, OutboxRequested)] == []  # no new request
+    assert sms_reply.status is DeliveryStatus.QUEUED and sms_reply.reason is None
+    assert len(state.questions.replies) == 2
 
 
 def test_the_answer_goes_on_the_websites_qa_page_with_the_approved_question_only() -> None:

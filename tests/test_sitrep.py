@@ -241,6 +241,7 @@ def test_every_section_says_what_happened() -> None:
     assert [row[1:] for row in history] == [
         ["nettside (megleren)", history[0][2], "1", "not connected"],
         ["nettside", history[0][2], "1", "⚠ 503"],
+        ["sms", "svar til sms:q0", "1", "⚠ gw"],  # the reply re-sent since
     ]
     for time in tree.iter("time"):
         stamp = datetime.fromisoformat(time.get("datetime", ""))

@@ -381,8 +381,8 @@ class _Builder:
     def answer(self, mappe: ET.Element, event: AnswerPublished) -> None:
         answer = self.state.questions.answers.get(event.answer_id)
         batch = self.state.questions.batches.get(event.batch_id)
-        if answer is None:
-            return
+        if answer is None or not event.posts:
+            return  # nothing new said: failed replies sent again are the same documents
         key = f"svar/{event.answer_id}/{event.id}"
         author = self.person(answer.author)
         approver = self.person(answer.approver or "")

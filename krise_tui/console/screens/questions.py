@@ -317,11 +317,21 @@ class QuestionsScreen(ViewScreen):
         answer = self.rt.state.questions.answers[answer_id]
         batch = self.rt.state.questions.batches[answer.batch_id]
         waiting = len(self.rt.state.questions.unanswered(batch))
+        failed = sum(
+            1
+            for r in self.rt.state.questions.replies.values()
+            if r.answer_id == answer_id and r.status is DeliveryStatus.FAILED
+        )
         question = tr(
             f"Send svaret til {waiting} spørre(re) i gruppe {batch.batch_id}, hver på sin kanal?",
             f"Send the answer to {waiting} asker(s) in batch {batch.batch_id}, "
             "each on their channel?",
         )
+        if failed:
+            question += tr(
+                f" {failed} svar som feilet sendes på nytt.",
+                f" {failed} failed repl{'y' if failed == 1 else 'ies'} will be sent again.",
+            )
 
         def confirmed(ok: bool | None) -> None:
             if ok:

@@ -40,7 +40,13 @@ from krise_tui.core.features.messages import (
     DraftVariant,
     check_approval,
 )
-from krise_tui.core.features.outbox import OutboxConfirmed, OutboxRequested, Requests, Target
+from krise_tui.core.features.outbox import (
+    OutboxConfirmed,
+    OutboxRequested,
+    OutboxRequeued,
+    Requests,
+    Target,
+)
 from krise_tui.core.kernel import Accepted, Context, Decision, EventBase, Rejection
 from krise_tui.core.policy import STAFF_KIND, WEBSITE_KIND
 from krise_tui.core.registry import Feature
@@ -455,6 +461,16 @@ class AnswerPublished(EventBase):
 
 
 @feature.event
+class ReplyRetried(EventBase):
+    """A reply that failed for good is sent again (the same request: a platform that got
+    it after all does not get it twice)."""
+
+    type: Literal["question.reply_retried"] = "question.reply_retried"
+    effect_id: str
+    post_key: str
+
+
+@feature.event
 class CaseForwarded(EventBase):
     """A request for case processing got the standard reply and went to the archive."""
 
@@ -861,6 +877,19 @@ def publish_answer(state: IncidentState, cmd: PublishAnswer, ctx: Context) -> De
     requests = Requests(state, ctx)
     replies = _replies(state, ctx, requests, answer, waiting)
     page = _qa_page(state, ctx, requests, answer) if answer.published_at is None else []
+    # Askers whose reply failed for good are waiting too: the same request again.
+    retried: list[EventBase] = []
+    for reply in state.questions.replies.values():
+        if reply.answer_id == answer.answer_id and reply.status is DeliveryStatus.FAILED:
+            retried += [
+                ReplyRetried(**ctx.base(state), effect_id=reply.effect_id, post_key=reply.post_key),
+                OutboxRequeued(**ctx.base(state), effect_id=reply.effect_id),
+            ]
+    if not waiting and not retried and answer.published_at is not None:
+        return Rejection(
+            "every asker in the batch has this answer (or it is on its way)",
+            "alle som spurte i gruppen har fått svaret (eller det er på vei)",
+        )
     return Accepted(
         [
             AnswerPublished(
@@ -871,6 +900,7 @@ def publish_answer(state: IncidentState, cmd: PublishAnswer, ctx: Context) -> De
             ),
             *replies,
             *page,
+            *retried,
         ]
     )
 
@@ -1200,6 +1230,14 @@ def _reply_receipt(state: IncidentState, event: DeliveryReceipt) -> None:
         reply.status = DeliveryStatus.HANDED
 
 
+@feature.applies(ReplyRetried)
+def _reply_retried(state: IncidentState, event: ReplyRetried) -> None:
+    reply = state.questions.replies.get(event.effect_id)
+    if reply is not None:
+        reply.status = DeliveryStatus.QUEUED
+        reply.reason = None
+
+
 @feature.applies(CaseForwarded)
 def _forwarded(state: IncidentState, event: CaseForwarded) -> None:
     q = state.questions.questions.get(event.key)
@@ -1310,6 +1348,13 @@ def _d_answer_published(event: AnswerPublished, lang: str) -> str:
     if lang == "en":
         return f"Answer sent to {n} asker(s) in batch {event.batch_id}"
     return f"Svar sendt til {n} spørre(re) i gruppe {event.batch_id}"
+
+
+@feature.describes(ReplyRetried)
+def _d_reply_retried(event: ReplyRetried, lang: str) -> str:
+    if lang == "en":
+        return f"Reply to {event.post_key} sent again after it failed"
+    return f"Svaret til {event.post_key} sendt på nytt etter at det feilet"
 
 
 @feature.describes(CaseForwarded)
