@@ -156,6 +156,8 @@ TABLE: list[object] = [
     ("Trenger jeg dispensasjon for å bygge flomvoll?", CP, "flom"),
     # -- attacks: hidden with a reason, never deleted -----------------------------------------
     ("Ordføreren er en idiot og burde gå av", AT, None),
+    ("Håper noen tar rådmannen for dette, han er et svin", AT, None),
+    ("Svinebonden på Moen trenger hjelp med dyra i flommen", SQ, None),  # not an insult
     ("Jeg skal drepe ordføreren hvis vannet ikke er tilbake i morgen", AT, None),
     ("Eg veit kor du bur, pass deg", AT, None),
     ("Faen ta deg, din jævla drittsekk", AT, None),

@@ -363,7 +363,8 @@ _BUILTIN: Final[Mapping[_Kind, str]] = {
     _Kind.INSULT: """
         idiot, idioten, idioter, idiotene, idiotar, tulling*, tosk, tosken, tosker, dust,
         dusten, duster, dustar, kødd, køddet, klovn, klovnen, klovner, dumskalle*,
-        dumming*, tufs, tåpe, tåper, tomsing, løgnere, løgnaren, drittunge*,
+        dumming*, tufs, tåpe, tåper, tomsing, løgnere, løgnaren, drittunge*, svin, svinet,
+        kjeltring, kjeltringen, kjeltringer, skurk, skurken, skurker,
         moron*, fool, fools, clown, clowns, imbecile*, dumbass, jerk, jerks, liar, liars,
         hold kjeft, hald kjeft, shut up
     """,
