@@ -860,6 +860,7 @@ def test_playbook_dumps_durations_as_written() -> None:
         "correct_rumour": "30m",
         "answer_batch": "1h",
         "update_cadence": "1h",
+        "delivery_receipt": "10m",  # the default
     }
     assert dumped["checklist"][0]["offset"] == "T+0"
     assert parse_playbook_from_dump(dumped) == playbook
@@ -1097,3 +1098,19 @@ async def test_watcher_checks_against_the_org(tmp_path: Path, org: Org) -> None:
     watcher = PlaybookWatcher(path, org, lambda p, h: None, errors.append)
     await watcher.poll()
     assert located(errors[0]) == [(11, 3), (25, 5)]
+
+
+def test_the_delivery_receipt_deadline_comes_from_the_playbook(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    from krise_tui.runtime.playbooks import policy_for
+
+    sample = PLAYBOOKS / "flom-og-skred.yaml"
+    eksempel = load_org(ORG_FILES["eksempel"])
+    default = load_playbook(sample, org=eksempel)
+    assert policy_for(eksempel, default).receipt_deadline == timedelta(minutes=10)
+    text = sample.read_text(encoding="utf-8").replace(
+        "  update_cadence: 1h\n", "  update_cadence: 1h\n  delivery_receipt: 3m\n", 1
+    )
+    quick = load_playbook(write(tmp_path, text), org=eksempel)
+    assert policy_for(eksempel, quick).receipt_deadline == timedelta(minutes=3)

@@ -1088,6 +1088,9 @@ class Deadlines(StrictModel):
     """From a question's arrival to the shared answer of its batch."""
     update_cadence: Duration
     """How often an update is published while the incident lasts (even "no news")."""
+    delivery_receipt: Duration = timedelta(minutes=10)
+    """How long a channel's bridge may take to confirm a delivery before the console says
+    "no receipt" and offers a re-send (the bridge's own retries happen inside it)."""
 
     @field_validator("correct_rumour")
     @classmethod

@@ -57,6 +57,7 @@ def policy_for(
             "remind_after": playbook.freeze.remind_after,
             "answer_deadline": playbook.deadlines.answer_batch,
             "correction_deadline": playbook.deadlines.correct_rumour,
+            "receipt_deadline": playbook.deadlines.delivery_receipt,
             "triage_keywords": {k: tuple(v) for k, v in playbook.triage_keywords.items()},
             "case_reply": dict(playbook.case_processing_reply),
         }
