@@ -193,3 +193,58 @@ async def test_the_embedded_amqtt_keeps_its_port_and_endpoint_too(tmp_path: Path
         assert second.port == port
     finally:
         await second.stop()
+
+
+async def test_a_message_the_console_has_not_made_safe_is_sent_again(
+    mosquitto: MosquittoBroker,
+) -> None:
+    """Manual acknowledgement: the broker keeps what the handler has not acknowledged."""
+    endpoint = mosquitto.endpoint
+    creds = endpoint.credentials
+    assert creds is not None
+    config = SessionConfig(
+        host=endpoint.host,
+        port=endpoint.port,
+        client_id="console",
+        username="console",
+        password=creds.users()["console"],
+        subscriptions=topics.console_subscriptions(ORG),
+        backoff_min=0.05,
+        manual_ack=True,
+    )
+    got: list[bytes] = []
+    held: dict[bytes, object] = {}
+    first = BusSession(config, lambda *_: asyncio.sleep(0))
+
+    async def take(topic: str, payload: bytes, retained: bool) -> None:
+        got.append(payload)
+        held[payload] = first.defer_ack()  # "journaled later"
+
+    first._on_message = take  # the handler needs the session it runs in
+    async with running(first):
+        await first.wait_connected(10)
+        async with client_for(endpoint, "ansatt-001") as staff:
+            for n in (1, 2):
+                body = json.dumps({"staff_id": "ansatt-001", "seq": n}).encode()
+                await staff.publish(topics.staff_ack(ORG, "ansatt-001"), body, qos=1)
+        await eventually(lambda: len(got) == 2, what="both received")
+        one, two = got
+        ack = held[one]
+        assert callable(ack)
+        ack()  # the first is on disk; the console stops before the second is
+        await asyncio.sleep(0.3)  # the PUBACK on its way before the disconnect
+
+    again: list[bytes] = []
+
+    async def count(topic: str, payload: bytes, retained: bool) -> None:
+        again.append(payload)  # not deferred: acknowledged when this returns
+
+    async with running(BusSession(config, count)) as second:
+        await second.wait_connected(10)
+        await eventually(lambda: again == [two], what="the unacknowledged one again")
+        await asyncio.sleep(0.5)
+        assert again == [two]  # and only that one
+    async with running(BusSession(config, count)) as third:
+        await third.wait_connected(10)
+        await asyncio.sleep(0.5)
+        assert again == [two]  # acknowledged by the handler's return: not sent a third time

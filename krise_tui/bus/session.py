@@ -142,6 +142,11 @@ class SessionConfig:
     allow_v311: bool = True
     """When the broker refuses MQTT 5 in its CONNACK (an old broker), continue with
     3.1.1 and log it: the broker then drops a refused publish without saying so."""
+    manual_ack: bool = False
+    """PUBACK an incoming QoS 1 message only when it is safe, not on receipt: after the
+    handler returns, or later if the handler takes the acknowledgement with
+    :meth:`BusSession.defer_ack` (the console acks once the message is journaled, so a
+    crash in between means the broker sends it again, never that it is lost)."""
 
 
 def presence_payload(status: str) -> bytes:
@@ -226,9 +231,16 @@ def check_suback(
 class _Client(aiomqtt.Client):
     """aiomqtt's client, plus :meth:`publish_acked`: the PUBACK's reason code."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, manual_ack: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._acks: dict[int, asyncio.Future[ReasonCode]] = {}
+        # Before connecting: a resumed session's queued messages arrive right after the
+        # CONNACK, and paho would PUBACK them on receipt.
+        self._client.manual_ack_set(manual_ack)
+
+    def ack_message(self, mid: int, qos: int) -> None:
+        """PUBACK one received message (manual acknowledgement)."""
+        self._client.ack(mid, qos)
 
     def _on_publish(
         self,
@@ -320,6 +332,7 @@ class BusSession:
         self._on_message = on_message
         self._on_state = on_state
         self._client: _Client | None = None
+        self._pending_ack: Callable[[], None] | None = None
         self._connected = asyncio.Event()
         self._stopping = False
         self.state = LinkState.CONNECTING
@@ -377,6 +390,7 @@ class BusSession:
             "keepalive": cfg.keepalive,
             "will": will,
             "timeout": cfg.timeout,
+            "manual_ack": cfg.manual_ack,
         }
         if self.protocol is ProtocolVersion.V5:
             connect = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -474,10 +488,34 @@ class BusSession:
             raw = bytes(payload)
         else:
             raw = b"" if payload is None else str(payload).encode()
+        ack = self._acker(message) if self.config.manual_ack else None
+        self._pending_ack = ack
         try:
             await self._on_message(str(message.topic), raw, bool(message.retain))
         except Exception:
             log.exception("handler failed for a message on %s", message.topic)
+        finally:
+            if self._pending_ack is not None:  # the handler did not take it: done now
+                self._pending_ack()
+            self._pending_ack = None
+
+    def _acker(self, message: aiomqtt.Message) -> Callable[[], None]:
+        """The PUBACK of ``message``, for the connection it came on (a message that
+        arrived on an earlier connection is not acknowledged on a later one: the broker
+        sends it again on the new one, and the journal counts it once)."""
+        client, mid, qos = self._client, message.mid, int(message.qos)
+
+        def ack() -> None:
+            if qos > 0 and client is not None and client is self._client:
+                client.ack_message(mid, qos)
+
+        return ack
+
+    def defer_ack(self) -> Callable[[], None] | None:
+        """Called by a handler: take the current message's acknowledgement, to call when
+        the message is safe (None when the session acknowledges on receipt)."""
+        ack, self._pending_ack = self._pending_ack, None
+        return ack
 
     async def publish(
         self,

@@ -343,6 +343,7 @@ class ConsoleRuntime:
                 presence_topic=topics.presence(s.org, "console", "console"),
                 keepalive=s.broker.keepalive,
                 protocol=login.protocol,
+                manual_ack=True,
             ),
             self._on_bus_message,
             on_state=self._on_link_state,
@@ -597,9 +598,12 @@ class ConsoleRuntime:
             return
         if source.kind in ("message", "channel.out", "staff.remind"):
             return  # our own publishes, seen through the console's wide subscription
-        # Hand over at once: the writer journals bursts in one transaction each.
+        # Hand over at once: the writer journals bursts in one transaction each, and
+        # only then is the message acknowledged to the broker (a crash before that, and
+        # the broker sends it again; the journal counts it once).
         if self.writer is not None:
-            self.writer.put(ReceiveFromBus(source, payload))
+            ack = self.session.defer_ack() if self.session is not None else None
+            self.writer.put(ReceiveFromBus(source, payload), ack)
 
     def _check_retained_freeze(self, payload: bytes) -> None:
         """Re-assert our newest freeze notice when the broker holds an older one."""
