@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import sqlite3
 import stat
@@ -287,6 +288,110 @@ async def test_a_tampered_snapshot_is_ignored_and_reported(tmp_path: Path) -> No
     con.execute("UPDATE snapshots SET state_hash = ?", (state_hash(forged),))
     con.commit()
     con.close()
+    report = verify_file(path)
+    assert not report.ok and "snapshot" in report.reason
+
+
+def _rechain(path: Path, bodies: dict[int, str]) -> None:
+    """Replace the bodies of some rows and recompute every hash from there on."""
+    con = sqlite3.connect(path)
+    rows = con.execute(
+        "SELECT seq, event_id, type, ts, incident_id, playbook_hash, body FROM events ORDER BY seq"
+    ).fetchall()
+    con.close()
+    prev = "0" * 64
+    for seq, event_id, type_, ts, incident_id, pb, body in rows:
+        body = bodies.get(seq, body)
+        digest = row_hash(prev, seq, event_id, type_, ts, incident_id, pb, body)
+        _tamper(
+            path,
+            "UPDATE events SET body = ?, prev_hash = ?, hash = ? WHERE seq = ?",
+            (body, prev, digest, seq),
+        )
+        prev = digest
+
+
+async def test_verify_names_the_first_bad_row_whatever_is_wrong_with_it(tmp_path: Path) -> None:
+    """Rows are checked a chunk at a time; the first problem in row order is the one named."""
+    path = tmp_path / "j.sqlite3"
+    await write_scenario(path)
+    _rechain(path, {4: '{"type": "no.such.event"}'})  # chained correctly, not an event
+    _tamper(path, "UPDATE events SET hash = ? WHERE seq = 9", ("f" * 64,))  # a later break
+    report = verify_file(path)
+    assert not report.ok and report.bad_seq == 4 and "not a valid event" in report.reason
+
+
+async def test_a_journal_written_with_canonical_bodies_still_verifies_and_loads(
+    tmp_path: Path,
+) -> None:
+    """Older krise stored each body as canonical JSON (sorted keys): the chain covers the
+    stored text, whichever form it has."""
+    path = tmp_path / "j.sqlite3"
+    live, _ = await write_scenario(path)
+    con = sqlite3.connect(path)
+    bodies = {
+        seq: json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"))
+        for seq, body in con.execute("SELECT seq, body FROM events")
+    }
+    con.close()
+    _rechain(path, bodies)
+    assert verify_file(path).ok
+    async with await Journal.open(path) as journal:
+        assert state_hash(await journal.load_state()) == state_hash(live)
+
+
+async def test_a_snapshot_is_checked_by_value_and_by_the_hash_of_its_text(tmp_path: Path) -> None:
+    path = tmp_path / "j.sqlite3"
+    live, _ = await write_scenario(path)
+    async with await Journal.open(path) as journal:
+        await journal.save_snapshot(live, live.event_count)
+    con = sqlite3.connect(path)
+    text, digest = con.execute("SELECT state, state_hash FROM snapshots").fetchone()
+    con.close()
+    assert hashlib.sha256(text.encode()).hexdigest() == digest
+    # The same state written another way (in full, sorted, as older krise did): accepted.
+    canonical = json.dumps(state_to_json(live), sort_keys=True, separators=(",", ":"))
+    _tamper(
+        path,
+        "UPDATE snapshots SET state = ?, state_hash = ?",
+        (canonical, hashlib.sha256(canonical.encode()).hexdigest()),
+    )
+    assert verify_file(path).ok
+    async with await Journal.open(path) as journal:
+        assert state_hash(await journal.load_state()) == state_hash(live)
+    # Another state with a hash that fits its text: loaded, but verify names it.
+    other = json.dumps(state_to_json(fold(every_kind_of_event()[1][:5])))
+    _tamper(
+        path,
+        "UPDATE snapshots SET state = ?, state_hash = ?",
+        (other, hashlib.sha256(other.encode()).hexdigest()),
+    )
+    report = verify_file(path)
+    assert not report.ok and report.bad_seq == live.event_count and "snapshot" in report.reason
+
+
+async def test_a_snapshot_written_by_older_krise_still_verifies_and_is_used(
+    tmp_path: Path,
+) -> None:
+    """Older krise stored the snapshot as canonical JSON with the hash of the state (not
+    of the text): such a journal verifies, and a restart starts from that snapshot."""
+    path = tmp_path / "j.sqlite3"
+    live, _ = await write_scenario(path)
+    async with await Journal.open(path) as journal:
+        await journal.save_snapshot(live, live.event_count)
+    canonical = json.dumps(
+        state_to_json(live), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    _tamper(path, "UPDATE snapshots SET state = ?, state_hash = ?", (canonical, state_hash(live)))
+    assert verify_file(path).ok
+    async with await Journal.open(path) as journal:
+        state, after = await journal._snapshot_start()
+        assert after == live.event_count and state_hash(state) == state_hash(live)
+    # The same hash over another state's text: not used, and verify names it.
+    other = state_to_json(fold(every_kind_of_event()[1][:5]))
+    _tamper(path, "UPDATE snapshots SET state = ?", (json.dumps(other),))
+    async with await Journal.open(path) as journal:
+        assert (await journal._snapshot_start())[1] == 0
     report = verify_file(path)
     assert not report.ok and "snapshot" in report.reason
 

@@ -1,18 +1,28 @@
 """The journal: an append-only, hash-chained SQLite log of every event.
 
-Each row stores the event's canonical JSON and a SHA-256 over the previous row's hash and
-*every* column of the row (seq, event id, type, time, incident, active playbook hash,
-body). Altering, removing or reordering a row breaks the chain and :func:`verify_file`
-names the first bad ``seq``; the columns outside the body are also checked against the
-body, so a forged time or type is caught even if someone recomputes nothing. Rows cut
-off the end are caught by the signed head (:mod:`krise_tui.journal.head`).
-Triggers refuse UPDATE and DELETE so that mistakes fail loudly (a determined attacker
-can drop them, which is what the hash chain is for).
+Each row stores the event's JSON and a SHA-256 over the previous row's hash and *every*
+column of the row (seq, event id, type, time, incident, active playbook hash, body).
+Altering, removing or reordering a row breaks the chain and :func:`verify_file` names
+the first bad ``seq``; the columns outside the body are also checked against the body,
+so a forged time or type is caught even if someone recomputes nothing. Rows cut off the
+end are caught by the signed head (:mod:`krise_tui.journal.head`). Triggers refuse
+UPDATE and DELETE so that mistakes fail loudly (a determined attacker can drop them,
+which is what the hash chain is for).
 
-One :class:`Journal` owns one aiosqlite connection; open it with ``async with`` (or
-``open``/``close``) so no thread is left behind at exit. Appends run in a
-``BEGIN IMMEDIATE`` transaction, so several writers (even in other processes) keep the
+The body is the event's JSON as pydantic writes it (fields in model order): the chain
+covers the stored text itself, so the text only has to be what was hashed, not a
+canonical form of the event.
+
+One :class:`Journal` owns one SQLite connection, used by one worker thread of its own;
+every operation is one job on that thread (an append is a single hop: read the head,
+chain the batch, insert, commit). Open it with ``async with`` (or ``open``/``close``)
+so no thread is left behind at exit. Appends run in a ``BEGIN IMMEDIATE`` transaction
+that reads the head inside it, so several writers (even in other processes) keep the
 chain valid.
+
+Snapshots hold the state as JSON with the SHA-256 of that very text: a restart checks
+the hash of the bytes (cheap) instead of re-serialising the state, and
+:func:`verify_file` checks each snapshot against the state folded from the rows.
 """
 
 from __future__ import annotations
@@ -21,26 +31,19 @@ import asyncio
 import contextlib
 import gc
 import hashlib
-import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import Any, TypeVar
 
-import aiosqlite
+from pydantic import TypeAdapter
 
 from krise_tui.core.events import EVENT_ADAPTER, EVENT_LIST_ADAPTER
-from krise_tui.core.ids import canonical_json
 from krise_tui.core.kernel import EventBase
-from krise_tui.core.state import (
-    IncidentState,
-    apply,
-    fold,
-    state_from_json,
-    state_hash,
-    state_to_json,
-)
+from krise_tui.core.state import IncidentState, apply, fold, state_hash
 from krise_tui.files import create_private
 
 GENESIS = "0" * 64
@@ -71,48 +74,66 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 """
 
-# One statement reads the head and inserts the next row: SQLite takes the write lock
-# before the statement reads, so concurrent writers (other connections, other
-# processes) are serialised and the chain stays linear. The hash is computed by the
-# same Python function verify uses, registered as an SQL function.
-INSERT_NEXT = """
-INSERT INTO events(seq, event_id, type, ts, incident_id, playbook_hash, body, prev_hash, hash)
-SELECT h.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6, h.hash,
-       krise_row_hash(h.hash, h.seq + 1, ?1, ?2, ?3, ?4, ?5, ?6)
-FROM (
-    SELECT COALESCE(MAX(seq), 0) AS seq,
-           COALESCE((SELECT hash FROM events ORDER BY seq DESC LIMIT 1), ?7) AS hash
-    FROM events
-) AS h
-"""
+INSERT = (
+    "INSERT INTO events(seq, event_id, type, ts, incident_id, playbook_hash, body, prev_hash,"
+    " hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+HEAD = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
 
 SNAPSHOT_EVERY = 5000
 """Events between state snapshots (restart folds at most this many)."""
 
+READ_CHUNK = 5000
+"""Rows read, parsed (one validation call) and folded at a time when loading."""
+
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic GC while building many objects at once (it would rescan them all)."""
+def _gc_paused(*, keep: bool = False) -> Iterator[None]:
+    """Pause the cyclic GC while building many objects at once (it would rescan them all).
+
+    ``keep``: what was built lives on (a restarted state). Moved straight to the oldest
+    generation, it is not traversed three times over by the collections that would
+    otherwise age it there just after the restart (hundreds of milliseconds for a large
+    state). ``freeze`` then ``unfreeze`` is that move, in constant time.
+    """
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if keep:
+            gc.freeze()
+            gc.unfreeze()
         if was_enabled:
             gc.enable()
 
 
-def _sql_row_hash(
-    prev_hash: str,
-    seq: int,
-    event_id: str,
-    type_: str,
-    ts: str,
-    incident_id: str,
-    playbook_hash: str | None,
-    body: str,
-) -> str:
-    return row_hash(prev_hash, int(seq), event_id, type_, ts, incident_id, playbook_hash, body)
+SNAPSHOT_CODEC: TypeAdapter[IncidentState] = TypeAdapter(IncidentState)
+"""The state's codec (pydantic over the dataclasses: every field of every slice)."""
+
+
+def encode_state(state: IncidentState) -> bytes:
+    """The state as snapshot JSON: fields at their defaults are left out (they come back
+    as the defaults), which makes a large state's text a fifth shorter and quicker to
+    parse at restart."""
+    return SNAPSHOT_CODEC.dump_json(state, exclude_defaults=True)
+
+
+def decode_state(data: bytes | str) -> IncidentState:
+    """Parse :func:`encode_state` output (also a snapshot written in full, or canonical);
+    raises ``ValueError`` when it is not a state.
+
+    A large state is hundreds of thousands of objects: with the collector running, it
+    would traverse the growing heap over and over while they are made (several times the
+    cost of the parse itself).
+    """
+    with _gc_paused(keep=True):
+        return SNAPSHOT_CODEC.validate_json(data)
+
+
+T = TypeVar("T")
+Row = tuple[str, str, str, str, str | None, str]
+"""An event ready to be chained: id, type, time, incident, playbook hash, body."""
 
 
 def row_hash(
@@ -125,13 +146,32 @@ def row_hash(
     playbook_hash: str | None,
     body: str,
 ) -> str:
-    """The chain hash of one row: the previous hash and every column of this one."""
-    h = hashlib.sha256()
-    for part in (prev_hash, str(seq), event_id, type_, ts, incident_id, playbook_hash or ""):
-        h.update(part.encode("utf-8"))
-        h.update(b"\x1f")
-    h.update(body.encode("utf-8"))
-    return h.hexdigest()
+    """The chain hash of one row: the previous hash and every column of this one.
+
+    SHA-256 over the columns, each followed by a unit separator (0x1F), then the body,
+    all UTF-8 (one join and one hash call: it runs for every row appended or verified).
+    """
+    columns = (prev_hash, str(seq), event_id, type_, ts, incident_id, playbook_hash or "", body)
+    return hashlib.sha256("\x1f".join(columns).encode("utf-8")).hexdigest()
+
+
+def event_row(event: EventBase, playbook_hash: str | None) -> Row:
+    """The columns of ``event`` as journaled (all but its place in the chain)."""
+    return (
+        event.id,
+        getattr(event, "type", type(event).__name__),
+        event.ts.isoformat(),
+        event.incident_id,
+        playbook_hash,
+        # pydantic's own serialiser: one call into Rust, fields in model order. The
+        # chain hashes this text, so it need not be canonical, only stored as hashed.
+        event.model_dump_json(),
+    )
+
+
+def state_digest(body: bytes) -> str:
+    """The hash a snapshot is stored with: SHA-256 (hex) of its JSON text."""
+    return hashlib.sha256(body).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -151,14 +191,124 @@ class JournalError(Exception):
     """The journal file cannot be used (wrong format, newer schema, unreadable)."""
 
 
+# --- work done on the journal's own thread --------------------------------------------
+
+
+def _open(path: Path, read_only: bool) -> sqlite3.Connection:
+    if read_only:
+        if not path.exists():
+            raise JournalError(f"{path}: no such journal")
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    else:
+        create_private(path)
+        con = sqlite3.connect(path, isolation_level=None)
+    try:
+        if read_only:
+            row = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+            if row is None or row[0] != SCHEMA_VERSION:
+                found = "no schema" if row is None else f"schema {row[0]}"
+                raise JournalError(
+                    f"{path}: {found} is not supported (this krise reads {SCHEMA_VERSION})"
+                )
+            return con
+        con.execute("PRAGMA busy_timeout = 10000")
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute("PRAGMA synchronous = FULL")
+        con.executescript(SCHEMA)
+        row = con.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        if row is None:
+            con.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
+            )
+        elif row[0] != SCHEMA_VERSION:
+            raise JournalError(
+                f"{path}: journal schema {row[0]} is not supported "
+                f"(this krise writes {SCHEMA_VERSION})"
+            )
+    except sqlite3.DatabaseError as exc:
+        con.close()
+        raise JournalError(f"{path}: not a krise journal ({exc})") from exc
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def _append(con: sqlite3.Connection, rows: list[Row]) -> list[int]:
+    """Chain ``rows`` onto the head and commit them: one transaction, one fsync.
+
+    ``BEGIN IMMEDIATE`` takes the write lock before the head is read, so another writer
+    (another connection, another process) cannot slip a row in between: the chain stays
+    linear. Nothing is acknowledged before the COMMIT returns (``synchronous=FULL``).
+    """
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        head = con.execute(HEAD).fetchone()
+        seq, prev = (int(head[0]), str(head[1])) if head else (0, GENESIS)
+        first = seq + 1
+        chained = []
+        for event_id, type_, ts, incident_id, playbook_hash, body in rows:
+            seq += 1
+            digest = row_hash(prev, seq, event_id, type_, ts, incident_id, playbook_hash, body)
+            chained.append(
+                (seq, event_id, type_, ts, incident_id, playbook_hash, body, prev, digest)
+            )
+            prev = digest
+        con.executemany(INSERT, chained)
+        con.execute("COMMIT")
+    except BaseException:
+        if con.in_transaction:
+            con.execute("ROLLBACK")
+        raise
+    return list(range(first, seq + 1))
+
+
+def _save_snapshot(con: sqlite3.Connection, seq: int, body: bytes) -> None:
+    row = con.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchone()
+    if row is None:
+        raise JournalError(f"cannot snapshot at seq {seq}: no such row")
+    con.execute(
+        "INSERT OR REPLACE INTO snapshots(seq, chain_hash, state, state_hash) VALUES (?, ?, ?, ?)",
+        (seq, row[0], body.decode("utf-8"), state_digest(body)),
+    )
+
+
+def _newest_snapshot(con: sqlite3.Connection) -> tuple[int, bytes, str] | None:
+    """The newest snapshot that belongs to this chain: seq, its JSON, its stored hash."""
+    row = con.execute(
+        "SELECT s.seq, CAST(s.state AS BLOB), s.state_hash FROM snapshots s JOIN events e"
+        " ON e.seq = s.seq AND e.hash = s.chain_hash ORDER BY s.seq DESC LIMIT 1"
+    ).fetchone()
+    return None if row is None else (int(row[0]), bytes(row[1]), str(row[2]))
+
+
+def _read_chunk(con: sqlite3.Connection, after: int, limit: int) -> tuple[int, bytes | None]:
+    """The bodies after ``after`` as one JSON array (one validation call parses them)."""
+    rows = con.execute(
+        "SELECT seq, CAST(body AS BLOB) FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        (after, limit),
+    ).fetchall()
+    if not rows:
+        return after, None
+    return int(rows[-1][0]), b"[" + b",".join([r[1] for r in rows]) + b"]"
+
+
+def _fetch(con: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
+    return con.execute(sql, params).fetchall()
+
+
+def _close(con: sqlite3.Connection) -> None:
+    con.close()
+
+
 class Journal:
     """Async, append-only event store on one SQLite file."""
 
     def __init__(self, path: Path, *, read_only: bool = False) -> None:
         self.path = Path(path)
         self.read_only = read_only
-        self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()
+        self._con: sqlite3.Connection | None = None
+        self._worker: ThreadPoolExecutor | None = None
 
     @classmethod
     async def open(cls, path: Path, *, read_only: bool = False) -> Journal:
@@ -168,7 +318,7 @@ class Journal:
         return journal
 
     async def __aenter__(self) -> Journal:
-        if self._db is None:
+        if self._con is None:
             await self._connect()
         return self
 
@@ -181,202 +331,160 @@ class Journal:
         await self.close()
 
     async def _connect(self) -> None:
-        if self.read_only:
-            await self._connect_read_only()
-            return
-        create_private(self.path)
-        db = await aiosqlite.connect(self.path, isolation_level=None)
+        # One worker thread owns the connection (sqlite3 objects stay on their thread);
+        # jobs run in the order they are submitted, so each one sees the ones before it.
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="krise-journal")
+        loop = asyncio.get_running_loop()
         try:
-            await db.execute("PRAGMA busy_timeout = 10000")
-            await db.execute("PRAGMA journal_mode = WAL")
-            await db.execute("PRAGMA synchronous = FULL")
-            await db.executescript(SCHEMA)
-            await db.create_function("krise_row_hash", 8, _sql_row_hash, deterministic=True)
-            async with db.execute("SELECT value FROM meta WHERE key = 'schema'") as cur:
-                row = await cur.fetchone()
-            if row is None:
-                await db.execute(
-                    "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (SCHEMA_VERSION,)
-                )
-            elif row[0] != SCHEMA_VERSION:
-                raise JournalError(
-                    f"{self.path}: journal schema {row[0]} is not supported "
-                    f"(this krise writes {SCHEMA_VERSION})"
-                )
+            self._con = await loop.run_in_executor(worker, _open, self.path, self.read_only)
         except sqlite3.DatabaseError as exc:
-            await db.close()
+            worker.shutdown(wait=False)
             raise JournalError(f"{self.path}: not a krise journal ({exc})") from exc
         except BaseException:
-            await db.close()
+            worker.shutdown(wait=False)
             raise
-        self._db = db
+        self._worker = worker
 
-    async def _connect_read_only(self) -> None:
-        if not self.path.exists():
-            raise JournalError(f"{self.path}: no such journal")
-        db = await aiosqlite.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None)
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn(connection, *args)`` on the journal's thread."""
+        con, worker = self._con, self._worker
+        if con is None or worker is None:
+            raise JournalError("the journal is not open")
+        return await asyncio.get_running_loop().run_in_executor(worker, fn, con, *args)
+
+    async def close(self) -> None:
+        """Close the connection and end its thread (idempotent)."""
+        worker = self._worker
+        if worker is None:
+            return
         try:
-            async with db.execute("SELECT value FROM meta WHERE key = 'schema'") as cur:
-                row = await cur.fetchone()
-        except sqlite3.DatabaseError as exc:
-            await db.close()
-            raise JournalError(f"{self.path}: not a krise journal ({exc})") from exc
-        if row is None or row[0] != SCHEMA_VERSION:
-            await db.close()
-            found = "no schema" if row is None else f"schema {row[0]}"
-            raise JournalError(
-                f"{self.path}: {found} is not supported (this krise reads {SCHEMA_VERSION})"
-            )
-        self._db = db
+            await self._call(_close)
+        finally:
+            self._con = self._worker = None
+            worker.shutdown(wait=True)  # its last job has run: the thread ends at once
 
     async def rows(self, *, after_seq: int = 0, chunk: int = 5000) -> AsyncIterator[JournalRow]:
         """Every row after ``after_seq``, oldest first, read in chunks (any journal size)."""
         last = after_seq
         while True:
-            async with self.db.execute(
+            rows = await self._call(
+                _fetch,
                 "SELECT seq, event_id, type, ts, playbook_hash, body, hash FROM events"
                 " WHERE seq > ? ORDER BY seq LIMIT ?",
                 (last, chunk),
-            ) as cur:
-                rows = list(await cur.fetchall())
+            )
             if not rows:
                 return
             for r in rows:
                 yield JournalRow(*r)
             last = int(rows[-1][0])
 
-    @property
-    def db(self) -> aiosqlite.Connection:
-        """The open connection (raises if closed)."""
-        if self._db is None:
-            raise JournalError("the journal is not open")
-        return self._db
-
-    async def close(self) -> None:
-        """Close the connection (idempotent)."""
-        if self._db is not None:
-            db, self._db = self._db, None
-            await db.close()
-
     async def append(
         self, events: Sequence[EventBase], *, playbook_hash: str | None = None
     ) -> list[int]:
-        """Append ``events`` atomically; return their sequence numbers."""
+        """Append ``events`` atomically (one transaction); return their sequence numbers.
+
+        Returns only once the transaction is committed to disk: a caller may fold and
+        acknowledge what it appended as soon as this returns, never before.
+        """
         if not events:
             return []
-        rows = [
-            (
-                event.id,
-                getattr(event, "type", type(event).__name__),
-                event.ts.isoformat(),
-                event.incident_id,
-                playbook_hash,
-                canonical_json(event.model_dump(mode="json")).decode("utf-8"),
-                GENESIS,
-            )
-            for event in events
-        ]
-        async with self._lock:
-            db = self.db
-            if len(rows) == 1:  # the common case: one thread hop, atomic on its own
-                inserted = await db.execute_insert(INSERT_NEXT, rows[0])
-                return [int(inserted[0])] if inserted else []
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                # One statement per row, each chaining onto the row before it; the
-                # transaction makes the batch atomic (a group commit: one fsync).
-                await db.executemany(INSERT_NEXT, rows)
-                async with db.execute("SELECT MAX(seq) FROM events") as cur:
-                    head = await cur.fetchone()
-                await db.execute("COMMIT")
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-        last = int(head[0]) if head and head[0] is not None else 0
-        return list(range(last - len(rows) + 1, last + 1))
+        rows = [event_row(event, playbook_hash) for event in events]
+        return await self._call(_append, rows)
 
     async def save_snapshot(self, state: IncidentState, seq: int) -> None:
         """Store ``state`` as folded up to ``seq`` so a restart need not fold everything.
 
         The snapshot is tied to the chain hash at ``seq``; a snapshot that does not
         match the chain is ignored at load, and ``verify_file`` re-folds to check it.
+        The state is serialised here, before the first await: later events cannot leak
+        into it.
         """
-        async with self._lock:
-            async with self.db.execute("SELECT hash FROM events WHERE seq = ?", (seq,)) as cur:
-                row = await cur.fetchone()
-            if row is None:
-                raise JournalError(f"cannot snapshot at seq {seq}: no such row")
-            body = canonical_json(state_to_json(state)).decode("utf-8")
-            await self.db.execute(
-                "INSERT OR REPLACE INTO snapshots(seq, chain_hash, state, state_hash)"
-                " VALUES (?, ?, ?, ?)",
-                (seq, row[0], body, state_hash(state)),
-            )
+        body = encode_state(state)
+        await self._call(_save_snapshot, seq, body)
 
     async def latest_snapshot_seq(self) -> int:
         """Seq of the newest snapshot (0 when none)."""
-        async with self.db.execute("SELECT COALESCE(MAX(seq), 0) FROM snapshots") as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        rows = await self._call(_fetch, "SELECT COALESCE(MAX(seq), 0) FROM snapshots", ())
+        return int(rows[0][0]) if rows else 0
 
     async def read_events(self, *, after_seq: int = 0) -> list[EventBase]:
-        """All events after ``after_seq``, in order (parsed in one pass for speed)."""
-        async with self.db.execute(
-            "SELECT body FROM events WHERE seq > ? ORDER BY seq", (after_seq,)
-        ) as cur:
-            rows = await cur.fetchall()
-        if not rows:
-            return []
-        return EVENT_LIST_ADAPTER.validate_json("[" + ",".join(r[0] for r in rows) + "]")
+        """All events after ``after_seq``, in order."""
+        events: list[EventBase] = []
+        async for chunk in self._chunks(after_seq):
+            events += chunk
+        return events
+
+    async def _chunks(self, after_seq: int) -> AsyncIterator[list[EventBase]]:
+        """The events after ``after_seq``, one parsed chunk at a time.
+
+        The next chunk is read on the journal's thread while this one is parsed and
+        folded here (SQLite lets go of the interpreter lock while it reads).
+        """
+        pending = asyncio.ensure_future(self._call(_read_chunk, after_seq, READ_CHUNK))
+        try:
+            while True:
+                last, blob = await pending
+                if blob is None:
+                    return
+                pending = asyncio.ensure_future(self._call(_read_chunk, last, READ_CHUNK))
+                yield EVENT_LIST_ADAPTER.validate_json(blob)
+        finally:
+            if not pending.done():
+                pending.cancel()
 
     async def load_state(self, *, use_snapshot: bool = True) -> IncidentState:
         """Restart = open and fold: the state exactly as it was.
 
         Starts from the newest snapshot that matches the chain, then folds the rest.
         """
-        with _gc_paused():
+        with _gc_paused(keep=True):
             state, after = IncidentState(), 0
             if use_snapshot:
                 state, after = await self._snapshot_start()
-            return fold(await self.read_events(after_seq=after), state)
+            async for events in self._chunks(after):
+                fold(events, state)
+            return state
 
     async def _snapshot_start(self) -> tuple[IncidentState, int]:
-        async with self.db.execute(
-            "SELECT s.seq, s.state, s.state_hash FROM snapshots s JOIN events e"
-            " ON e.seq = s.seq AND e.hash = s.chain_hash ORDER BY s.seq DESC LIMIT 1"
-        ) as cur:
-            row = await cur.fetchone()
-        if row is None:
+        found = await self._call(_newest_snapshot)
+        if found is None:
             return IncidentState(), 0
+        seq, body, stored = found
+        # hashlib lets go of the interpreter lock on large inputs: the hash is computed
+        # on the journal's thread while the state is parsed here, and only used if they
+        # agree (a damaged or edited snapshot is ignored: fold from the start).
+        digest = asyncio.ensure_future(self._call(lambda _con: state_digest(body)))
         try:
-            state = state_from_json(json.loads(row[1]))
+            state: IncidentState | None = decode_state(body)
         except ValueError:
-            return IncidentState(), 0  # a snapshot of an older shape: fold from the start
-        if state_hash(state) != row[2]:
+            state = None  # a snapshot of an older shape: fold from the start
+        if state is None:
             return IncidentState(), 0
-        return state, int(row[0])
+        if await digest != stored and state_hash(state) != stored:
+            # Neither the hash of the text nor (as older krise stored it) of the state.
+            return IncidentState(), 0
+        return state, seq
 
     async def tail(self, limit: int = 50) -> list[JournalRow]:
         """The newest ``limit`` rows, oldest first."""
-        async with self.db.execute(
+        rows = await self._call(
+            _fetch,
             "SELECT seq, event_id, type, ts, playbook_hash, body, hash FROM events"
             " ORDER BY seq DESC LIMIT ?",
             (limit,),
-        ) as cur:
-            rows = await cur.fetchall()
-        return [JournalRow(*r) for r in reversed(list(rows))]
+        )
+        return [JournalRow(*r) for r in reversed(rows)]
 
     async def count(self) -> int:
         """Number of rows."""
-        async with self.db.execute("SELECT COUNT(*) FROM events") as cur:
-            row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        rows = await self._call(_fetch, "SELECT COUNT(*) FROM events", ())
+        return int(rows[0][0]) if rows else 0
 
     async def head(self) -> tuple[int, str]:
         """``(seq, hash)`` of the newest row (``(0, GENESIS)`` when empty)."""
-        async with self.db.execute("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1") as cur:
-            row = await cur.fetchone()
-        return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+        rows = await self._call(_fetch, HEAD, ())
+        return (int(rows[0][0]), str(rows[0][1])) if rows else (0, GENESIS)
 
 
 @dataclass(frozen=True)
@@ -388,6 +496,10 @@ class VerifyReport:
     head_hash: str
     bad_seq: int | None = None
     reason: str = ""
+
+
+VERIFY_CHUNK = 2000
+"""Rows read and chain-checked per step."""
 
 
 def verify_file(path: Path, *, expect_head: str | None = None) -> VerifyReport:
@@ -406,14 +518,25 @@ def verify_file(path: Path, *, expect_head: str | None = None) -> VerifyReport:
         return VerifyReport(False, 0, GENESIS, None, f"{path}: cannot open ({exc})")
     try:
         with _gc_paused():
-            return _verify(con, path, expect_head)
+            return _verify(con, expect_head)
     except sqlite3.DatabaseError as exc:
         return VerifyReport(False, 0, GENESIS, None, f"{path}: not a krise journal ({exc})")
     finally:
         con.close()
 
 
-def _verify(con: sqlite3.Connection, path: Path, expect_head: str | None) -> VerifyReport:
+def _parse_each(bodies: list[str]) -> tuple[list[EventBase], int, str]:
+    """Parse one body at a time: the events before the first bad one, its index, why."""
+    events: list[EventBase] = []
+    for i, body in enumerate(bodies):
+        try:
+            events.append(EVENT_ADAPTER.validate_json(body))
+        except ValueError as exc:
+            return events, i, str(exc)
+    return events, len(bodies), ""
+
+
+def _verify(con: sqlite3.Connection, expect_head: str | None) -> VerifyReport:
     snapshots = dict(con.execute("SELECT seq, state_hash FROM snapshots").fetchall())
     cur = con.execute(
         "SELECT seq, event_id, type, ts, incident_id, playbook_hash, body, prev_hash, hash"
@@ -422,31 +545,61 @@ def _verify(con: sqlite3.Connection, path: Path, expect_head: str | None) -> Ver
     prev = GENESIS
     expected_seq = 0
     state = IncidentState()
-    for seq, event_id, type_, ts, incident_id, playbook_hash, body, prev_hash, digest in cur:
-        expected_seq += 1
-        if seq != expected_seq:
-            return VerifyReport(False, seq, prev, expected_seq, f"seq {expected_seq} is missing")
-        if prev_hash != prev:
-            return VerifyReport(False, seq, prev, seq, f"seq {seq}: previous-hash link is broken")
-        if row_hash(prev, seq, event_id, type_, ts, incident_id, playbook_hash, body) != digest:
-            return VerifyReport(
-                False, seq, prev, seq, f"seq {seq}: content does not match its hash"
+    while rows := cur.fetchmany(VERIFY_CHUNK):
+        # The chain first, row by row, up to the first break; then the bodies of the rows
+        # before it; then each of those rows in order (its columns, the fold,
+        # a snapshot at it). The first problem reported is the first row that has one.
+        chain_prev = prev
+        broken: VerifyReport | None = None
+        good = 0
+        for seq, event_id, type_, ts, incident_id, playbook_hash, body, prev_hash, digest in rows:
+            expected = expected_seq + good + 1
+            if seq != expected:
+                broken = VerifyReport(
+                    False, seq, chain_prev, expected, f"seq {expected} is missing"
+                )
+            elif prev_hash != chain_prev:
+                broken = VerifyReport(
+                    False, seq, chain_prev, seq, f"seq {seq}: previous-hash link is broken"
+                )
+            elif (
+                row_hash(chain_prev, seq, event_id, type_, ts, incident_id, playbook_hash, body)
+                != digest
+            ):
+                broken = VerifyReport(
+                    False, seq, chain_prev, seq, f"seq {seq}: content does not match its hash"
+                )
+            if broken is not None:
+                break
+            chain_prev = digest
+            good += 1
+        # Each body is parsed on its own: joined into one array, a body such as
+        # ``{…},{…}`` (two events) next to a broken one could shift events onto other rows.
+        events, bad, why = _parse_each([r[6] for r in rows[:good]])
+        for row, event in zip(rows[:bad], events, strict=True):
+            seq, event_id, type_, ts, incident_id = row[:5]
+            columns = (
+                event.id,
+                getattr(event, "type", ""),
+                event.ts.isoformat(),
+                event.incident_id,
             )
-        try:
-            event = EVENT_ADAPTER.validate_json(body)
-        except ValueError as exc:
-            return VerifyReport(False, seq, prev, seq, f"seq {seq}: not a valid event ({exc})")
-        columns = (event.id, getattr(event, "type", ""), event.ts.isoformat(), event.incident_id)
-        if columns != (event_id, type_, ts, incident_id):
-            return VerifyReport(
-                False, seq, prev, seq, f"seq {seq}: its columns do not match its event"
-            )
-        apply(state, event)
-        if seq in snapshots and snapshots[seq] != state_hash(state):
-            return VerifyReport(
-                False, seq, prev, seq, f"snapshot at seq {seq} does not match the journal"
-            )
-        prev = digest
+            if columns != (event_id, type_, ts, incident_id):
+                return VerifyReport(
+                    False, seq, prev, seq, f"seq {seq}: its columns do not match its event"
+                )
+            apply(state, event)
+            if seq in snapshots and not _snapshot_matches(con, seq, snapshots[seq], state):
+                return VerifyReport(
+                    False, seq, prev, seq, f"snapshot at seq {seq} does not match the journal"
+                )
+            prev = row[8]
+            expected_seq = seq
+        if bad < good:
+            seq = rows[bad][0]
+            return VerifyReport(False, seq, prev, seq, f"seq {seq}: not a valid event ({why})")
+        if broken is not None:
+            return broken
     if expect_head is not None and prev != expect_head:
         return VerifyReport(
             False,
@@ -456,6 +609,22 @@ def _verify(con: sqlite3.Connection, path: Path, expect_head: str | None) -> Ver
             f"head hash {prev[:12]}… is not the expected {expect_head[:12]}… (rows cut off?)",
         )
     return VerifyReport(True, expected_seq, prev)
+
+
+def _snapshot_matches(
+    con: sqlite3.Connection, seq: int, stored_hash: str, state: IncidentState
+) -> bool:
+    """Whether the snapshot at ``seq`` is the state folded from the rows (compared as
+    values, whatever the key order) and its stored hash is that of its text, or (as older
+    krise stored it) that of the folded state."""
+    row = con.execute("SELECT CAST(state AS BLOB) FROM snapshots WHERE seq = ?", (seq,)).fetchone()
+    body = bytes(row[0])
+    try:
+        if decode_state(body) != state:
+            return False
+    except ValueError:
+        return False
+    return state_digest(body) == stored_hash or state_hash(state) == stored_hash
 
 
 def row_hash_at(path: Path, seq: int) -> str | None:

@@ -4,8 +4,11 @@ Two states are kept: :attr:`JournalWriter.state` is what everyone reads (views, 
 the outbox) and only ever holds journaled events; a working copy is what commands are
 decided against while a group of bus messages is being decided, so a burst can be
 journaled in one transaction (a group commit) without memory getting ahead of the disk.
-If the write fails, the working copy is rebuilt from the committed state and the burst
-is tried again; nothing is folded that is not on disk, and no message is dropped.
+The working copy is made the first time a burst needs it (copying a large state costs
+as much as loading it, which a restart should not pay twice) and then kept in step. If
+the write fails, the working copy is dropped (made again from the committed state when
+next needed) and the burst is tried again; nothing is folded that is not on disk, and
+no message is dropped.
 """
 
 from __future__ import annotations
@@ -20,10 +23,10 @@ from krise_tui.backoff import backoff_delay
 from krise_tui.clock import Clock
 from krise_tui.core.engine import ReceiveFromBus, decide
 from krise_tui.core.features.inbound import InboundRejected
-from krise_tui.core.kernel import Accepted, Context, Decision, EventBase, Rejection
-from krise_tui.core.state import IncidentState, fold, state_from_json, state_to_json
+from krise_tui.core.kernel import Accepted, Context, Decision, EventBase
+from krise_tui.core.state import IncidentState, fold
 from krise_tui.journal.head import HEAD_INTERVAL, SignedHead, make_head, write_head
-from krise_tui.journal.store import SNAPSHOT_EVERY, Journal
+from krise_tui.journal.store import SNAPSHOT_EVERY, Journal, decode_state, encode_state
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +48,17 @@ class Inbound:
 
 
 def copy_state(state: IncidentState) -> IncidentState:
-    """A deep copy through the state codec."""
-    return state_from_json(state_to_json(state))
+    """A deep copy through the snapshot codec (JSON text: the codec's fastest round trip)."""
+    return decode_state(encode_state(state))
+
+
+@dataclass
+class _Waiting:
+    """A command submitted and not yet answered."""
+
+    command: object
+    actor: str | None
+    future: asyncio.Future[Decision]
 
 
 class JournalWriter:
@@ -64,10 +76,14 @@ class JournalWriter:
         self.journal = journal
         self.state = state
         """The committed state: only journaled events are folded into it."""
-        self._working = copy_state(state)
+        self._working: IncidentState | None = None
+        """The committed state's copy that bursts are decided against (made when first
+        needed; between commands it equals :attr:`state`)."""
         self._context = context
         self._playbook_hash = playbook_hash
         self._lock = asyncio.Lock()
+        self._waiting: list[_Waiting] = []
+        """Commands submitted and not yet taken into a group, oldest first."""
         self._listeners: list[StateListener] = []
         self._queue: asyncio.Queue[Inbound] = asyncio.Queue()
         self._last_snapshot = last_snapshot
@@ -78,47 +94,133 @@ class JournalWriter:
         self._listeners.append(listener)
 
     async def submit(self, command: object, *, actor: str | None = None) -> Decision:
-        """Decide, journal, fold, notify — one command."""
-        async with self._lock:
-            decision = decide(self._working, command, self._context(actor))
-            if isinstance(decision, Rejection) or not decision.events:
-                return decision
-            await self._commit(decision.events)
-        self._notify(decision.events)
-        return decision
+        """Decide, journal, fold, notify — one command.
+
+        Commands submitted while others are being journaled are journaled together, as
+        one group (one transaction, one fsync: the outbox confirms a whole burst of
+        publishes this way). Each is still decided in order against the state including
+        the ones before it, and each caller gets its own decision.
+        """
+        waiting = _Waiting(command, actor, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        try:
+            async with self._lock:
+                if not waiting.future.done():  # not journaled by an earlier group: lead one
+                    await asyncio.sleep(0)  # commands submitted together (gather) join in
+                    group, self._waiting = self._waiting, []
+                    await self._lead(group)
+        except BaseException:
+            if waiting in self._waiting:  # never taken into a group: it will not run
+                self._waiting.remove(waiting)
+            raise
+        return waiting.future.result()
+
+    async def _lead(self, group: list[_Waiting]) -> None:
+        """Run ``group`` to its end, then notify, even if this caller is cancelled
+        meanwhile: the other callers of the group wait for their answers, and what was
+        journaled must be folded and heard. The cancellation is passed on afterwards."""
+        task = asyncio.ensure_future(self._run_group(group))
+        cancelled = False
+        while not task.done():
+            try:
+                await asyncio.shield(task)
+            except asyncio.CancelledError:
+                if task.cancelled():
+                    raise
+                cancelled = True
+        events = task.result()
+        if events:
+            self._notify(events)
+        if cancelled:
+            raise asyncio.CancelledError
+
+    async def _run_group(self, group: list[_Waiting]) -> list[EventBase]:
+        """Decide every command of ``group`` in order, journal the events in one
+        transaction, then answer each caller; the events journaled."""
+        outcomes: list[Decision | Exception] = []
+        events: list[EventBase] = []
+        ahead: IncidentState | None = None  # the working copy, with `events` folded in
+        for waiting in group:
+            if events and ahead is None:
+                ahead = self._working_copy()
+                fold(events, ahead)
+            try:
+                decision = decide(
+                    self.state if ahead is None else ahead,
+                    waiting.command,
+                    self._context(waiting.actor),
+                )
+            except Exception as exc:  # that caller's error, not the others'
+                outcomes.append(exc)
+                continue
+            outcomes.append(decision)
+            if isinstance(decision, Accepted) and decision.events:
+                if ahead is not None:
+                    fold(decision.events, ahead)
+                events += decision.events
+        try:
+            if events:
+                await self._commit(events, ahead=ahead is not None)
+        except asyncio.CancelledError:
+            for waiting in group:
+                waiting.future.cancel()
+            raise
+        except Exception as exc:  # not journaled: every caller of the group gets the error
+            for waiting in group:
+                waiting.future.set_exception(exc)
+            return []
+        for waiting, outcome in zip(group, outcomes, strict=True):
+            if isinstance(outcome, Exception):
+                waiting.future.set_exception(outcome)
+            else:
+                waiting.future.set_result(outcome)
+        return events
 
     async def submit_many(self, commands: list[object], *, actor: str) -> list[Decision]:
         """Several commands in one journal transaction (a group commit for bus bursts).
 
-        Each command is decided against the working state including the ones before it;
-        the committed state gets the events only after they are on disk.
+        Each command is decided against the state including the ones before it (the
+        working copy, from the first command that follows an accepted one); the
+        committed state gets the events only after they are on disk.
         """
         decisions: list[Decision] = []
         events: list[EventBase] = []
         async with self._lock:
             ctx = self._context(actor)
+            ahead: IncidentState | None = None  # the working copy, with `events` folded in
             for command in commands:
-                decision = decide(self._working, command, ctx)
+                if events and ahead is None:
+                    ahead = self._working_copy()
+                    fold(events, ahead)
+                decision = decide(self.state if ahead is None else ahead, command, ctx)
                 decisions.append(decision)
                 if isinstance(decision, Accepted) and decision.events:
-                    fold(decision.events, self._working)
+                    if ahead is not None:
+                        fold(decision.events, ahead)
                     events += decision.events
             if events:
-                await self._commit(events, folded=True)
+                await self._commit(events, ahead=ahead is not None)
         if events:
             self._notify(events)
         return decisions
 
-    async def _commit(self, events: list[EventBase], *, folded: bool = False) -> None:
-        """Append, then fold into the committed state (and the working one, if needed)."""
+    def _working_copy(self) -> IncidentState:
+        """The working copy, equal to the committed state (made on first use)."""
+        if self._working is None:
+            self._working = copy_state(self.state)
+        return self._working
+
+    async def _commit(self, events: list[EventBase], *, ahead: bool = False) -> None:
+        """Append, then fold into the committed state (and the working copy, unless it is
+        ``ahead``: already holding them)."""
         try:
             seqs = await self.journal.append(events, playbook_hash=self._playbook_hash())
         except BaseException:
-            if folded:  # the working copy is ahead of the disk: take it back
-                self._working = copy_state(self.state)
+            if ahead:  # the working copy is ahead of the disk: drop it
+                self._working = None
             raise
         fold(events, self.state)
-        if not folded:
+        if not ahead and self._working is not None:
             fold(events, self._working)
         await self._maybe_snapshot(seqs[-1])
 
