@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("journal", "broadcast", "freeze", "batching", "rumours", "drill", "console")
+BENCHMARKS = ("journal", "broadcast", "freeze", "intake", "batching", "rumours", "drill", "console")
 TIMEOUT = 900.0
 """Seconds one script may take before it is stopped and reported as failed."""
 
