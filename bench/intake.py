@@ -1,8 +1,9 @@
 """Intake benchmark: citizens' posts over MQTT into the console's journal, and batched.
 
 Run as ``python bench/intake.py [POSTS]`` (default 10,000; bounded: every wait has a
-deadline). A private mosquitto from ``broker/`` on a free port; a bridge user publishes
-the posts at QoS 1 as fast as the broker takes them (texts from
+deadline; about 5 minutes on two cores). A private mosquitto from ``broker/`` on a free
+port, as shipped (it saves its database after every change); a bridge user in a process
+of its own publishes the posts at QoS 1, 50 awaiting their PUBACK at a time (texts from
 ``../shared/dev-data/norsk_questions_dev.csv`` when present, else generated). Each
 figure is the median of five runs, min and max after it; the baseline is measured in the
 same run:
@@ -73,19 +74,52 @@ def line(name: str, unit: str, measured: list[float], baseline: list[float]) -> 
     )
 
 
-async def publish_all(broker: MosquittoBroker, password: str, posts: list[str], run: int) -> None:
-    """Every post at QoS 1, 50 in flight at a time (each waits for its PUBACK)."""
+class Publisher:
+    """A bridge's publisher in a process of its own (publishing must not share the
+    measured process's CPU), connected before the clock starts: :meth:`go` starts it."""
+
+    def __init__(self, broker: MosquittoBroker, password: str, posts: list[str], run: int):
+        self.args = (broker.host, str(broker.port), password, str(run), str(len(posts)))
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def __aenter__(self) -> Publisher:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--publish",
+            *self.args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert self.proc.stdout is not None
+        if (await self.proc.stdout.readline()).strip() != b"ready":
+            raise RuntimeError("the publisher did not connect")
+        return self
+
+    def go(self) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        self.proc.stdin.write(b"go\n")
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.proc is not None
+        if await self.proc.wait() != 0:
+            raise RuntimeError(f"the publisher exited with {self.proc.returncode}")
+
+
+async def publisher(host: str, port: int, password: str, run: int, n: int) -> None:
+    """The publisher process: ``texts(n)``, 50 in flight at a time (each awaits its PUBACK)."""
+    posts = texts(n)
     async with aiomqtt.Client(
-        broker.host, broker.port, username="bridge-sms", password=password, identifier="bridge-sms"
+        host, port, username="bridge-sms", password=password, identifier="bridge-sms"
     ) as client:
         topic = topics.channel_in(ORG, "sms")
+        print("ready", flush=True)
+        await asyncio.to_thread(sys.stdin.readline)
         for start in range(0, len(posts), 50):
             await asyncio.gather(
                 *(
                     client.publish(
-                        topic,
-                        json.dumps({"id": f"r{run}-{start + i}", "text": text}),
-                        qos=1,
+                        topic, json.dumps({"id": f"r{run}-{start + i}", "text": text}), qos=1
                     )
                     for i, text in enumerate(posts[start : start + 50])
                 )
@@ -117,8 +151,10 @@ async def baseline(
         identifier="console",
     ) as client:
         await client.subscribe(f"{topics.ROOT}/{ORG}/channel/+/in", qos=1)
+        sender = Publisher(broker, creds.users()["bridge-sms"], posts, run)
+        await sender.__aenter__()
         t0 = time.perf_counter()
-        sender = asyncio.create_task(publish_all(broker, creds.users()["bridge-sms"], posts, run))
+        sender.go()
         pending: list[tuple[str, bytes]] = []
         async for message in client.messages:
             pending.append((str(message.topic), bytes(message.payload)))  # type: ignore[arg-type]
@@ -130,7 +166,7 @@ async def baseline(
             if done == len(posts):
                 break
         elapsed = time.perf_counter() - t0
-        await sender
+        await sender.__aexit__()
     con.close()
     return len(posts) / elapsed
 
@@ -162,8 +198,10 @@ async def console_run(
             await until(lambda: console.batching is not None and console.batching.ready, "model")
         before = len(console.state.inbound.posts)
         want = before + len(posts)
+        sender = Publisher(broker, creds.users()["bridge-sms"], posts, run)
+        await sender.__aenter__()
         t0 = time.perf_counter()
-        await publish_all(broker, creds.users()["bridge-sms"], posts, run)
+        sender.go()
         check: Callable[[], bool]
         if batched:
             qs = console.state.questions
@@ -182,7 +220,9 @@ async def console_run(
                 return len(console.state.inbound.posts) >= want
 
         await until(check, "batched" if batched else "journaled")
-        return len(posts) / (time.perf_counter() - t0)
+        rate = len(posts) / (time.perf_counter() - t0)
+        await sender.__aexit__()
+        return rate
     finally:
         await console.stop()
 
@@ -235,4 +275,8 @@ async def main(n: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000))
+    if sys.argv[1:2] == ["--publish"]:
+        host, port, password, run, n = sys.argv[2:7]
+        asyncio.run(publisher(host, int(port), password, int(run), int(n)))
+    else:
+        asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000))
