@@ -51,6 +51,7 @@ led to the label so the choice can be checked.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -772,9 +773,23 @@ class _Lexicon:
     by_delete: Mapping[str, tuple[int, ...]]
     infix: tuple[int, ...]
     rumour_cue_keys: frozenset[tuple[str, ...]] = field(default_factory=frozenset)
+    _seen: dict[tuple[str, str], tuple[int, ...]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
 
-    def candidates(self, tok: _Tok) -> set[int]:
-        """Entries whose first word may match ``tok`` (checked by the caller)."""
+    def candidates(self, tok: _Tok) -> tuple[int, ...]:
+        """Entries whose first word may match ``tok`` (checked by the caller), in order.
+
+        Remembered per word (a lexicon is immutable, and posts repeat their words)."""
+        key = (tok.folded, tok.stem)
+        known = self._seen.get(key)
+        if known is None:
+            known = tuple(sorted(self._candidates(tok)))
+            if len(self._seen) < 1 << 16:
+                self._seen[key] = known
+        return known
+
+    def _candidates(self, tok: _Tok) -> set[int]:
         found: set[int] = set(self.infix)
         text = tok.folded
         found.update(self.by_exact.get(text, ()))
@@ -1045,6 +1060,12 @@ def _sentences(text: str) -> tuple[list[_Sentence], list[str], Language]:
     return out, every, lang
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def _standard_word(word: str, lang: Language) -> tuple[str, ...]:
+    """:func:`standardise` of one word (remembered: posts repeat their words)."""
+    return tuple(standardise([word], lang))
+
+
 def _as_written(toks: Sequence[str], std: Sequence[str], lang: Language) -> list[str]:
     """For each standardised word, the word(s) as written, so that reasons quote what the
     operator sees in the post ("straumen", not the bokmål "strømen").
@@ -1058,8 +1079,8 @@ def _as_written(toks: Sequence[str], std: Sequence[str], lang: Language) -> list
     while j < len(std):
         if i >= len(toks):
             return list(std)
-        own = standardise([toks[i]], lang)
-        if list(std[j : j + len(own)]) == own:
+        own = _standard_word(toks[i], lang)
+        if tuple(std[j : j + len(own)]) == own:
             out.extend([toks[i]] * len(own))
             i, j = i + 1, j + len(own)
         elif i + 1 < len(toks):
@@ -1091,7 +1112,7 @@ def _find(lex: _Lexicon, sentences: Sequence[_Sentence]) -> list[_Match]:
         toks = sentence.toks
         here: list[_Match] = []
         for start, tok in enumerate(toks):
-            for e_index in sorted(lex.candidates(tok)):
+            for e_index in lex.candidates(tok):
                 entry = lex.entries[e_index]
                 end = _match_at(entry, toks, start)
                 if end:

@@ -29,6 +29,7 @@ The function signatures are a stable API: other modules build on them.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import re
 import unicodedata
@@ -95,6 +96,7 @@ def clean(text: str) -> str:
     return _SPACE.sub(" ", text).strip()
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def fold(text: str) -> str:
     """Fold diacritics to plain letters: "Strømbrudd på Ås" → "strombrudd pa as".
 
