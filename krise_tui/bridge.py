@@ -76,7 +76,6 @@ import contextlib
 import json
 import logging
 import random
-import signal
 import sys
 import threading
 from collections import OrderedDict
@@ -113,6 +112,7 @@ from krise_tui.channels.base import (
     format_seconds,
 )
 from krise_tui.channels.website import QA_TYPE, QaRequest
+from krise_tui.signals import stop_on_signals
 from krise_tui.wire.delivery import (
     DELIVER_TYPE,
     HIDE_TYPE,
@@ -1056,14 +1056,6 @@ async def run_bridge_cli(
         intake=intake,
     )
     stop = stop or asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):
-            continue  # no signal handlers here (not the main thread, or no Unix signals)
-        handled.append(signum)
     print(
         f"krise bridge {channel_id} ({defn.kind.value}) for {org.slug}: "
         f"{login.host}:{login.port} as {login.username or 'anonymous'}",
@@ -1077,11 +1069,10 @@ async def run_bridge_cli(
             else f"polling mentions every {defn.inbound.poll_interval.total_seconds():g} s"
         )
         print(f"krise bridge {channel_id}: intake {where}", file=err, flush=True)
-    try:
-        await bridge.start()
-        await stop.wait()
-    finally:
-        await bridge.stop()
-        for signum in handled:
-            loop.remove_signal_handler(signum)
+    with stop_on_signals(stop):
+        try:
+            await bridge.start()
+            await stop.wait()
+        finally:
+            await bridge.stop()
     return 0

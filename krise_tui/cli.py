@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import secrets
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -37,6 +36,7 @@ from krise_tui.config import Settings, load_settings
 from krise_tui.files import create_private
 from krise_tui.journal.store import JournalError
 from krise_tui.playbook.loader import PlaybookError
+from krise_tui.signals import stop_on_signals
 
 log = logging.getLogger("krise")
 
@@ -131,36 +131,27 @@ async def run_headless(runtime: object) -> int:
 
     assert isinstance(runtime, ConsoleRuntime)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    handled: list[signal.Signals] = []
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    with stop_on_signals(stop):
         try:
-            loop.add_signal_handler(signum, stop.set)
-        except (NotImplementedError, RuntimeError, ValueError):
-            continue  # not the main thread: the caller stops us another way
-        handled.append(signum)
-    try:
-        await runtime.start()
-    except Exception as exc:
-        log.error("krise console --headless: cannot start: %s", exc)
-        await runtime.stop()
-        return 2
-    log.info(
-        "krise console --headless: %s, incident %r, journal %s",
-        runtime.settings.org,
-        runtime.state.incident.title,
-        runtime.settings.journal_path,
-    )
-    fatal = asyncio.ensure_future(runtime.stopped.wait())
-    signalled = asyncio.ensure_future(stop.wait())
-    try:
-        await asyncio.wait({fatal, signalled}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        fatal.cancel()
-        signalled.cancel()
-        await runtime.stop()
-        for signum in handled:
-            loop.remove_signal_handler(signum)
+            await runtime.start()
+        except Exception as exc:
+            log.error("krise console --headless: cannot start: %s", exc)
+            await runtime.stop()
+            return 2
+        log.info(
+            "krise console --headless: %s, incident %r, journal %s",
+            runtime.settings.org,
+            runtime.state.incident.title,
+            runtime.settings.journal_path,
+        )
+        fatal = asyncio.ensure_future(runtime.stopped.wait())
+        signalled = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({fatal, signalled}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            fatal.cancel()
+            signalled.cancel()
+            await runtime.stop()
     if runtime.stopped.is_set() and not stop.is_set():
         log.error("krise console --headless: stopped: %s", runtime.concerns.get("fatal", ""))
         return 1
@@ -275,10 +266,8 @@ def cmd_broker(args: argparse.Namespace) -> int:
             if endpoint.kind is BrokerKind.AMQTT:
                 print(WEAK_BROKER_WARNING)
             stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
+            with stop_on_signals(stop):
+                await stop.wait()
         finally:
             await broker.stop()
 
