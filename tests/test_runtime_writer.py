@@ -68,6 +68,13 @@ def draft(n: int) -> SaveDraft:
     return SaveDraft((DraftVariant("nb", f"Melding {n}", f"Les mer på {WEB}"),))
 
 
+
+async def loop_turns(n: int = 50) -> None:
+    """Let the event loop run every ready callback ``n`` times over (no wall-clock wait:
+    what could happen next without a timer or I/O has happened)."""
+    for _ in range(n):
+        await asyncio.sleep(0)
+
 async def test_commands_submitted_together_are_one_transaction_each_answered(
     tmp_path: Path,
 ) -> None:
@@ -143,7 +150,7 @@ async def test_a_cancelled_caller_does_not_cancel_the_others_of_its_group(
         other = asyncio.create_task(writer.submit(draft(2)))
         await asyncio.wait_for(entered.wait(), 5)
         leader.cancel()
-        await asyncio.sleep(0.05)
+        await loop_turns()  # a task sees its cancellation on its next turn
         assert not leader.done()  # it waits for its group, holding the writer's lock
         gate.set()
         with pytest.raises(asyncio.CancelledError):
@@ -250,7 +257,7 @@ async def test_a_stream_is_put_on_the_wire_in_order_without_waiting_for_each_pub
         await eventually(lambda: len(publisher.sent) == 3, what="three publishes in flight")
         assert [seq for _, seq in publisher.sent] == first  # in seq order, none acked yet
         assert len({topic for topic, _ in publisher.sent}) == 3
-        await asyncio.sleep(0.05)
+        await loop_turns()  # every task that could publish has run
         assert len(publisher.sent) == 3  # a topic's next effect waits for the one before
         publisher.acked.set()
         await eventually(lambda: not state.outbox.pending(), what="every effect confirmed")
@@ -275,7 +282,9 @@ async def test_a_failed_publish_holds_its_stream_back_and_is_retried_first() -> 
         assert isinstance(submitted[0], FailEffectAttempt)  # journaled, in seq order
         assert [type(c) for c in submitted[1:]] == [ConfirmEffect, ConfirmEffect]
         assert out_seqs(state) == seqs[:1]
-        await asyncio.sleep(0.1)
+        held_until = scheduler._not_before.get("out", 0.0)
+        assert held_until > asyncio.get_running_loop().time()  # a backoff, not a busy retry
+        await loop_turns()
         assert len(publisher.sent) == 3  # the backoff holds the stream
         await eventually(lambda: not state.outbox.pending(), what="the retry")
         assert publisher.sent[-1][1] == seqs[0]

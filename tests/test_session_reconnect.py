@@ -212,39 +212,45 @@ async def test_a_message_the_console_has_not_made_safe_is_sent_again(
         backoff_min=0.05,
         manual_ack=True,
     )
+    ack_topic = topics.staff_ack(ORG, "ansatt-001")
+
+    async def send(*seqs: int) -> list[bytes]:
+        bodies = [json.dumps({"staff_id": "ansatt-001", "seq": n}).encode() for n in seqs]
+        async with client_for(endpoint, "ansatt-001") as staff:
+            for body in bodies:
+                await staff.publish(ack_topic, body, qos=1)
+        return bodies
+
     got: list[bytes] = []
     held: dict[bytes, object] = {}
-    first = BusSession(config, lambda *_: asyncio.sleep(0))
+    sessions: list[BusSession] = []
 
     async def take(topic: str, payload: bytes, retained: bool) -> None:
         got.append(payload)
-        held[payload] = first.defer_ack()  # "journaled later"
+        held[payload] = sessions[0].defer_ack()  # "journaled later"
 
-    first._on_message = take  # the handler needs the session it runs in
-    async with running(first):
+    sessions.append(BusSession(config, take))
+    async with running(sessions[0]) as first:
         await first.wait_connected(10)
-        async with client_for(endpoint, "ansatt-001") as staff:
-            for n in (1, 2):
-                body = json.dumps({"staff_id": "ansatt-001", "seq": n}).encode()
-                await staff.publish(topics.staff_ack(ORG, "ansatt-001"), body, qos=1)
-        await eventually(lambda: len(got) == 2, what="both received")
-        one, two = got
+        one, two = await send(1, 2)
+        await eventually(lambda: got == [one, two], what="both received")
         ack = held[one]
         assert callable(ack)
         ack()  # the first is on disk; the console stops before the second is
-        await asyncio.sleep(0.3)  # the PUBACK on its way before the disconnect
 
     again: list[bytes] = []
 
     async def count(topic: str, payload: bytes, retained: bool) -> None:
         again.append(payload)  # not deferred: acknowledged when this returns
 
+    # A marker sent after the reconnect arrives after anything the broker still held.
     async with running(BusSession(config, count)) as second:
         await second.wait_connected(10)
-        await eventually(lambda: again == [two], what="the unacknowledged one again")
-        await asyncio.sleep(0.5)
-        assert again == [two]  # and only that one
+        (marker,) = await send(3)
+        await eventually(lambda: marker in again, what="the marker")
+        assert again == [two, marker]  # the unacknowledged one again, and only that one
     async with running(BusSession(config, count)) as third:
         await third.wait_connected(10)
-        await asyncio.sleep(0.5)
-        assert again == [two]  # acknowledged by the handler's return: not sent a third time
+        (marker2,) = await send(4)
+        await eventually(lambda: marker2 in again, what="the second marker")
+        assert again == [two, marker, marker2]  # acknowledged by the handler's return
