@@ -40,14 +40,14 @@ import json
 import re
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from krise_tui.core.features.freeze import FreezeAction, FreezeChanged
-from krise_tui.core.features.messages import DeliveryStatus, MessagePublished
+from krise_tui.core.features.messages import DeliveryStatus, MessageApproved, MessagePublished
 from krise_tui.core.features.questions import AnswerPublished, CaseForwarded, PostHidden
 from krise_tui.core.kernel import EventBase
 from krise_tui.core.state import IncidentState
@@ -196,6 +196,22 @@ class _Builder:
         _sub(o, "sjekksumAlgoritme", "SHA256")
         _sub(o, "filstoerrelse", len(data))
 
+    def variant_documents(
+        self,
+        reg: ET.Element,
+        key: str,
+        variants: Sequence[Mapping[str, Any]],
+        title: Callable[[str], str],
+        author: str,
+        at: datetime,
+    ) -> None:
+        """One document per language variant, in the order given (the first is the main
+        document), titled ``title(lang)``."""
+        for number, variant in enumerate(variants, start=1):
+            lang = str(variant.get("lang", ""))
+            text = f"{variant.get('headline') or ''}\n\n{variant.get('body') or ''}".strip()
+            self.document(reg, key, number, title(lang), text, author, at, main=number == 1)
+
     def registration(
         self,
         mappe: ET.Element,
@@ -288,29 +304,18 @@ class _Builder:
             (
                 e
                 for e in self.events
-                if e.type == "message.approved"  # type: ignore[attr-defined]
-                and getattr(e, "version_id", None) == event.version_id
+                if isinstance(e, MessageApproved) and e.version_id == event.version_id
             ),
             None,
         )
         key = f"melding/{event.version_id}"
         author, approver = self.person(version.author), self.person(version.approver)
         reg = self.registration(mappe, "journalpost", key, version.approved_at, author)
-        variants = sorted(version.variants, key=lambda v: (v.get("lang") != "nb", v.get("lang")))
+        variants = _bokmal_first(version.variants)
         headline = next((str(v.get("headline") or "") for v in variants), "") or "Melding"
-        for number, variant in enumerate(variants, start=1):
-            lang = str(variant.get("lang", ""))
-            text = f"{variant.get('headline') or ''}\n\n{variant.get('body') or ''}".strip()
-            self.document(
-                reg,
-                key,
-                number,
-                f"{headline} ({lang})",
-                text,
-                author,
-                version.approved_at,
-                main=number == 1,
-            )
+        self.variant_documents(
+            reg, key, variants, lambda lang: f"{headline} ({lang})", author, version.approved_at
+        )
         kind = _VERSION_WORDS.get(version.status, "Melding")
         if any(
             r.correction_version == event.version_id for r in self.state.rumours.rumours.values()
@@ -389,20 +394,10 @@ class _Builder:
         approved_at = answer.approved_at or event.ts
         reg = self.registration(mappe, "journalpost", key, answer.saved_at, author)
         topic = batch.title if batch else event.batch_id
-        variants = sorted(answer.variants, key=lambda v: (v.get("lang") != "nb", v.get("lang")))
-        for number, variant in enumerate(variants, start=1):
-            lang = str(variant.get("lang", ""))
-            text = f"{variant.get('headline') or ''}\n\n{variant.get('body') or ''}".strip()
-            self.document(
-                reg,
-                key,
-                number,
-                f"Svar: {topic} ({lang})",
-                text,
-                author,
-                approved_at,
-                main=number == 1,
-            )
+        variants = _bokmal_first(answer.variants)
+        self.variant_documents(
+            reg, key, variants, lambda lang: f"Svar: {topic} ({lang})", author, approved_at
+        )
         channels = sorted(
             {
                 self.channel(q.channel)
@@ -558,6 +553,11 @@ class _Builder:
             ).strip(),
         )
         _sub(reg, "dokumentetsDato", self.day(last))
+
+
+def _bokmal_first(variants: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Language variants with bokmål first, then by language code."""
+    return sorted(variants, key=lambda v: (v.get("lang") != "nb", str(v.get("lang"))))
 
 
 _DELIVERY_WORDS = {
