@@ -6,6 +6,8 @@ tests that need a current message go through draft → approval → publish here
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -130,6 +132,23 @@ def publish_text(
 def console_settings(make_settings: Any, endpoint: Any = None, **extra: Any) -> Any:
     """Settings for a console of the test org (operator ola) on ``endpoint``."""
     return make_settings(endpoint, org_file=TEST_ORG, operator="ola", **extra)
+
+
+@contextlib.asynccontextmanager
+async def running_console(
+    broker: Any, make_settings: Any, signer: Any, **extra: Any
+) -> AsyncIterator[ConsoleRuntime]:
+    """A started console of the test org on ``broker``, connected; stopped afterwards."""
+    runtime = ConsoleRuntime(
+        console_settings(make_settings, broker.endpoint, **extra), signer=signer
+    )
+    await runtime.start()
+    try:
+        assert runtime.session is not None
+        await runtime.session.wait_connected(5)
+        yield runtime
+    finally:
+        await runtime.stop()
 
 
 def signed(signer: Any, effect: Any, org: str = "test") -> str:

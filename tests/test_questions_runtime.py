@@ -12,7 +12,7 @@ from krise_tui.config import Settings
 from krise_tui.core.features.rumours import RegisterRumour
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import client_for, eventually
-from tests.corekit import console_settings
+from tests.corekit import console_settings, running_console
 
 QUESTIONS = [
     ("a1", "Når kommer strømmen tilbake i sentrum?"),
@@ -70,11 +70,7 @@ async def test_questions_are_triaged_and_batched_and_survive_a_restart(
 async def test_a_post_repeating_a_known_rumour_is_recorded_as_a_sighting(
     mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
 ) -> None:
-    runtime = ConsoleRuntime(console_settings(make_settings, mosquitto.endpoint), signer=signer)
-    await runtime.start()
-    try:
-        assert runtime.session is not None
-        await runtime.session.wait_connected(5)
+    async with running_console(mosquitto, make_settings, signer) as runtime:
         await runtime.submit(
             RegisterRumour("Demningen ved Svenskvollen har brast og vannet flommer over veien")
         )
@@ -91,18 +87,12 @@ async def test_a_post_repeating_a_known_rumour_is_recorded_as_a_sighting(
         assert runtime.matching is not None
         await runtime.matching.flush()
         assert [s.post_key for s in rumour().sightings] == ["sms:r1"]  # not the library post
-    finally:
-        await runtime.stop()
 
 
 async def test_a_rumour_registered_late_finds_the_posts_that_spread_it_before(
     mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
 ) -> None:
-    runtime = ConsoleRuntime(console_settings(make_settings, mosquitto.endpoint), signer=signer)
-    await runtime.start()
-    try:
-        assert runtime.session is not None
-        await runtime.session.wait_connected(5)
+    async with running_console(mosquitto, make_settings, signer) as runtime:
         async with client_for(mosquitto.endpoint, "bridge-sms") as bridge:
             for post_id, text in [
                 ("e1", "Hørte at demningen ved Svenskvollen har brast!! Vannet flommer over veien"),
@@ -131,5 +121,3 @@ async def test_a_rumour_registered_late_finds_the_posts_that_spread_it_before(
         first = sightings["sms:e1"]
         assert first.seen_at == posts()["sms:e1"].received_at and not first.recurrence
         assert all(s.by == "matching" for s in sightings.values())
-    finally:
-        await runtime.stop()

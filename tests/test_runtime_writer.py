@@ -68,12 +68,12 @@ def draft(n: int) -> SaveDraft:
     return SaveDraft((DraftVariant("nb", f"Melding {n}", f"Les mer på {WEB}"),))
 
 
-
 async def loop_turns(n: int = 50) -> None:
     """Let the event loop run every ready callback ``n`` times over (no wall-clock wait:
     what could happen next without a timer or I/O has happened)."""
     for _ in range(n):
         await asyncio.sleep(0)
+
 
 async def test_commands_submitted_together_are_one_transaction_each_answered(
     tmp_path: Path,
