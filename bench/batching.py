@@ -51,7 +51,6 @@ thresholds around the defaults (how flat the choice is).
 from __future__ import annotations
 
 import csv
-import math
 import statistics
 import subprocess
 import sys
@@ -62,6 +61,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+from figures import figure as _figure
 
 from krise_tui.text import embed
 from krise_tui.text.batching import Batcher, BatcherSettings
@@ -116,13 +116,7 @@ def bcubed(pred: Sequence[str], gold: Sequence[str]) -> tuple[float, float, floa
 
 
 def figure(name: str, runs: Sequence[float], baseline: float, unit: str) -> None:
-    measured = statistics.median(runs)
-    ratio = measured / baseline if baseline else math.inf
-    print(
-        f"{name}: measured={measured:.4f} {unit} baseline={baseline:.4f} {unit} "
-        f"ratio={ratio:.3f} min={min(runs):.4f} max={max(runs):.4f}",
-        flush=True,
-    )
+    _figure(name, runs, baseline, unit, digits=".4f")
 
 
 def orders(n: int) -> list[npt.NDArray[np.int64]]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import shutil
 import statistics
 import subprocess
@@ -33,12 +32,12 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+from figures import figure
 
 from krise_tui.bus.broker import Credentials, MosquittoBroker
 from krise_tui.bus.envelope import Signer
@@ -256,16 +255,6 @@ async def sequential(org_path: Path, directory: Path, round_no: int) -> float:
             result = await adapter.deliver(message, idempotency_key=f"{version}:{adapter.name}")
             assert result.ok, result.reason
         return time.perf_counter() - start
-
-
-def figure(name: str, runs: Sequence[float], baseline: float, unit: str) -> None:
-    measured = statistics.median(runs)
-    ratio = measured / baseline if baseline else math.inf
-    print(
-        f"{name}: measured={measured:.4g} {unit} baseline={baseline:.4g} {unit} "
-        f"ratio={ratio:.3f} min={min(runs):.4g} max={max(runs):.4g}",
-        flush=True,
-    )
 
 
 async def main() -> int:

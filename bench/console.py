@@ -90,6 +90,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from figures import figure
 from textual import events
 from textual.widgets import DataTable
 
@@ -177,16 +178,6 @@ PLACES = (
     "Strandbyen",
 )
 ENDINGS = ("?", "? Takk for svar.", "? Haster!", "? Vi lurer på dette hele familien.", " nå?")
-
-
-def figure(name: str, runs: Sequence[float], baseline: float, unit: str) -> None:
-    measured = statistics.median(runs)
-    ratio = measured / baseline if baseline else math.inf
-    print(
-        f"{name}: measured={measured:.4g} {unit} baseline={baseline:.4g} {unit} "
-        f"ratio={ratio:.3f} min={min(runs):.4g} max={max(runs):.4g}",
-        flush=True,
-    )
 
 
 def note(text: str) -> None:

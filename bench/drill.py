@@ -27,14 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import shutil
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from pathlib import Path
+
+from figures import figure
 
 from krise_tui.bus import topics
 from krise_tui.bus.login import resolve_login
@@ -50,16 +50,6 @@ SCENARIO = ROOT / "playbooks" / "scenarios" / "flom-sentrum.yaml"
 RUNS = 5
 DEADLINE = 300.0
 """Seconds a bare replay may wait for the console before it gives up."""
-
-
-def figure(name: str, runs: Sequence[float], baseline: float, unit: str) -> None:
-    measured = statistics.median(runs)
-    ratio = measured / baseline if baseline else math.inf
-    print(
-        f"{name}: measured={measured:.4g} {unit} baseline={baseline:.4g} {unit} "
-        f"ratio={ratio:.3f} min={min(runs):.4g} max={max(runs):.4g}",
-        flush=True,
-    )
 
 
 async def drill(loaded: LoadedScenario, directory: Path, cache: Path) -> float:

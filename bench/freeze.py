@@ -25,18 +25,17 @@ wall clock of this machine.
 from __future__ import annotations
 
 import asyncio
-import math
 import secrets
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
 import aiomqtt
 from cryptography.hazmat.primitives import serialization
+from figures import figure
 
 from krise_tui.bus import topics
 from krise_tui.bus.broker import Credentials, MosquittoBroker, sim_staff_id, write_password_file
@@ -95,16 +94,6 @@ class BenchBroker(MosquittoBroker):
         )
         users = {**self.credentials.users(), OBSERVER: self.observer_password}
         write_password_file(self.directory / "passwd", users)
-
-
-def figure(name: str, runs: Sequence[float], baseline: float, unit: str) -> None:
-    measured = statistics.median(runs)
-    ratio = measured / baseline if baseline else math.inf
-    print(
-        f"{name}: measured={measured:.4g} {unit} baseline={baseline:.4g} {unit} "
-        f"ratio={ratio:.3f} min={min(runs):.4g} max={max(runs):.4g}",
-        flush=True,
-    )
 
 
 async def broker_idle(client: aiomqtt.Client, timeout: float = 120.0) -> float:

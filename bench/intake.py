@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiomqtt
+from figures import figure
 
 from krise_tui.bus import topics
 from krise_tui.bus.broker import Credentials, MosquittoBroker
@@ -62,16 +63,6 @@ def texts(n: int) -> list[str]:
             for place in ("sentrum", "Moen", "Elvebakken", "Storgata", "Fossheim")
         ]
     return [f"{base[i % len(base)]} ({i})" for i in range(n)]
-
-
-def line(name: str, unit: str, measured: list[float], baseline: list[float]) -> None:
-    m, b = statistics.median(measured), statistics.median(baseline)
-    ratio = m / b if b else float("inf")
-    print(
-        f"{name}: measured={m:.4g} {unit} baseline={b:.4g} {unit} ratio={ratio:.3f} "
-        f"min={min(measured):.4g} max={max(measured):.4g}",
-        flush=True,
-    )
 
 
 class Publisher:
@@ -239,7 +230,7 @@ async def measure(
         posts = texts(count)
         baselines.append(await base(posts, run))
         measured.append(await runner(posts, run))
-    line(name, "posts/s", measured, baselines)
+    figure(name, measured, statistics.median(baselines), "posts/s")
 
 
 async def main(n: int) -> None:

@@ -42,15 +42,16 @@ import contextlib
 import functools
 import gc
 import json
-import math
 import sqlite3
 import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from figures import figure
 
 from krise_tui.core.engine import ReceiveFromBus, decide
 from krise_tui.core.features.freeze import Freeze
@@ -97,16 +98,6 @@ POLICY = MessagePolicy(
         "kari": OperatorInfo("Kari Nordmann", "kriseleder", may_approve=True),
     },
 )
-
-
-def figure(name: str, runs: Sequence[float], baseline: float, unit: str) -> None:
-    measured = statistics.median(runs)
-    ratio = measured / baseline if baseline else math.inf
-    print(
-        f"{name}: measured={measured:.4g} {unit} baseline={baseline:.4g} {unit} "
-        f"ratio={ratio:.3f} min={min(runs):.4g} max={max(runs):.4g}",
-        flush=True,
-    )
 
 
 @contextlib.contextmanager

@@ -44,6 +44,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from figures import figure as _figure
 
 from krise_tui.text import embed
 from krise_tui.text.rumours import Match, RumourMatcher
@@ -85,13 +86,7 @@ def bootstrap(values: Sequence[float], runs: int = RESAMPLES) -> list[float]:
 
 
 def figure(name: str, runs: Sequence[float], baseline: float, unit: str) -> None:
-    measured = statistics.median(runs)
-    ratio = measured / baseline if baseline else math.inf
-    print(
-        f"{name}: measured={measured:.4f} {unit} baseline={baseline:.4f} {unit} "
-        f"ratio={ratio:.3f} min={min(runs):.4f} max={max(runs):.4f}",
-        flush=True,
-    )
+    _figure(name, runs, baseline, unit, digits=".4f")
 
 
 # --- the baseline: BM25 over word tokens, no stemming -------------------------------------
