@@ -778,13 +778,18 @@ class _Lexicon:
     )
 
     def candidates(self, tok: _Tok) -> tuple[int, ...]:
-        """Entries whose first word may match ``tok`` (checked by the caller), in order.
+        """Entries whose first word matches ``tok``, in order (the caller checks the rest).
 
-        Remembered per word (a lexicon is immutable, and posts repeat their words)."""
+        Remembered per word (a lexicon is immutable, posts repeat their words, and
+        whether a word matches depends only on the token's folded form and stem)."""
         key = (tok.folded, tok.stem)
         known = self._seen.get(key)
         if known is None:
-            known = tuple(sorted(self._candidates(tok)))
+            known = tuple(
+                i
+                for i in sorted(self._candidates(tok))
+                if _word_matches(self.entries[i].words[0], tok)
+            )
             if len(self._seen) < 1 << 16:
                 self._seen[key] = known
         return known
@@ -897,12 +902,16 @@ def _is_cue(ws: tuple[_Word, ...], cues: _Lexicon) -> bool:
 
 
 def _match_at(entry: _Entry, toks: Sequence[_Tok], start: int) -> int:
-    """End index of ``entry`` matched at ``start`` of ``toks``, or 0."""
-    end = start + len(entry.words)
+    """End index of ``entry`` matched at ``start`` of ``toks``, or 0.
+
+    ``entry`` comes from :meth:`_Lexicon.candidates` of ``toks[start]``: its first word
+    matches already, only the words after it are checked."""
+    words = entry.words
+    end = start + len(words)
     if end > len(toks):
         return 0
-    for word, tok in zip(entry.words, toks[start:end], strict=True):
-        if not _word_matches(word, tok):
+    for offset in range(1, len(words)):
+        if not _word_matches(words[offset], toks[start + offset]):
             return 0
     return end
 

@@ -62,6 +62,7 @@ from krise_tui.runtime.bridges import BridgeHost, Readiness
 from krise_tui.runtime.brokers import BrokerSupervisor
 from krise_tui.runtime.identity import OperatorIdentity
 from krise_tui.runtime.outbox import OutboxScheduler
+from krise_tui.runtime.pacing import IntakeGauge
 from krise_tui.runtime.playbooks import PlaybookService, freeze_from_playbook
 from krise_tui.runtime.questions import BatchingService
 from krise_tui.runtime.rumours import MatchingService
@@ -147,6 +148,7 @@ class ConsoleRuntime:
         self.supervisor = Supervisor(on_crash=self._loop_crashed, on_fatal=self._fatal)
         self.writer: JournalWriter | None = None
         self.head: HeadKeeper | None = None
+        self.intake_gauge: IntakeGauge | None = None
         self.batching: BatchingService | None = None
         self.proven_operator: str | None = None
         """Who signed in with their passphrase (the configured operator is only a guess)."""
@@ -295,17 +297,21 @@ class ConsoleRuntime:
         )
         self.writer.on_state(self.head.touch)
         self.supervisor.spawn("journal-head", self.head.run)
+        self.intake_gauge = IntakeGauge()
+        self.writer.on_state(self.intake_gauge.on_events)
         self.batching = BatchingService(
             state=lambda: self.state,
             submit=self.submit,
             submit_many=self.submit_many,
             cache_path=s.data_dir / "embeddings-questions.sqlite3",
+            gauge=self.intake_gauge,
         )
         self.writer.on_state(self.batching.on_events)
         self.matching = MatchingService(
             state=lambda: self.state,
             submit=self.submit,
             cache_path=s.data_dir / "embeddings-rumours.sqlite3",
+            gauge=self.intake_gauge,
         )
         self.writer.on_state(self.matching.on_events)
         await self.playbooks.load()  # activation (and opening) happens in _playbook_valid

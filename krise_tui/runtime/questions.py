@@ -8,7 +8,8 @@ and at start the batcher is rebuilt by replaying those operations from the state
 restart (or a drill replay) shows exactly the batches the operators saw.
 
 Posts arrive faster than the model in a storm: they wait in a queue whose length is
-the *backlog* the console shows; intake and the screen never wait for the batcher.
+the *backlog* the console shows; intake and the screen never wait for the batcher,
+and while intake is in a storm the batcher steps back (:mod:`krise_tui.runtime.pacing`).
 Embeddings are cached on disk by text, so a rebuild after a restart does not embed
 every question again.
 """
@@ -16,17 +17,11 @@ every question again.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import sqlite3
-import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-import numpy.typing as npt
 
 from krise_tui.core.features.questions import (
     BATCHED,
@@ -39,56 +34,16 @@ from krise_tui.core.features.questions import (
 )
 from krise_tui.core.kernel import Accepted, Decision, EventBase, Rejection
 from krise_tui.core.state import IncidentState
-from krise_tui.files import create_private
 from krise_tui.playbook.models import Playbook
 from krise_tui.rules.triage import Label
+from krise_tui.runtime.embedding import EmbeddingCache
 from krise_tui.runtime.outbox import Submit
+from krise_tui.runtime.pacing import IntakeGauge
 
 log = logging.getLogger(__name__)
 
 CHUNK = 64
 """Questions given to the model at once when many are waiting (bulk is ~2x faster)."""
-
-
-class EmbeddingCache:
-    """Vectors by text on disk (SQLite), so a restart does not embed everything again."""
-
-    def __init__(self, path: Path, encoder: Callable[[Sequence[str]], Any]) -> None:
-        self.path = path
-        self._encoder = encoder
-        create_private(path)
-        self._db = sqlite3.connect(path, check_same_thread=False)
-        self._db.execute("CREATE TABLE IF NOT EXISTS vectors (key TEXT PRIMARY KEY, v BLOB)")
-        self._lock = threading.Lock()
-
-    def __call__(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
-        keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
-        found: dict[str, npt.NDArray[np.float32]] = {}
-        with self._lock:
-            for i in range(0, len(keys), 500):
-                part = keys[i : i + 500]
-                marks = ",".join("?" * len(part))
-                for key, blob in self._db.execute(
-                    f"SELECT key, v FROM vectors WHERE key IN ({marks})", part
-                ):
-                    found[key] = np.frombuffer(blob, dtype=np.float32)
-        missing = [(k, t) for k, t in zip(keys, texts, strict=True) if k not in found]
-        if missing:
-            fresh = np.asarray(self._encoder([t for _, t in missing]), dtype=np.float32)
-            with self._lock:
-                self._db.executemany(
-                    "INSERT OR REPLACE INTO vectors(key, v) VALUES (?, ?)",
-                    [(k, fresh[i].tobytes()) for i, (k, _) in enumerate(missing)],
-                )
-                self._db.commit()
-            for i, (k, _) in enumerate(missing):
-                found[k] = fresh[i]
-        return np.stack([found[k] for k in keys]).astype(np.float32)
-
-    def close(self) -> None:
-        """Close the file."""
-        with self._lock:
-            self._db.close()
 
 
 class BatchingService:
@@ -102,12 +57,14 @@ class BatchingService:
         submit_many: Callable[..., Any],
         cache_path: Path | None = None,
         batcher_factory: Callable[..., Any] | None = None,
+        gauge: IntakeGauge | None = None,
     ) -> None:
         self._state = state
         self._submit = submit
         self._submit_many = submit_many
         self._cache_path = cache_path
         self._factory = batcher_factory
+        self._gauge = gauge
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batching")
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
@@ -207,6 +164,8 @@ class BatchingService:
                 first = await asyncio.wait_for(self._queue.get(), 1.0)
             except TimeoutError:
                 continue
+            if self._gauge is not None:  # a storm of posts: let intake have the cores
+                await self._gauge.calm()
             keys = [first]
             while len(keys) < CHUNK and not self._queue.empty():
                 keys.append(self._queue.get_nowait())

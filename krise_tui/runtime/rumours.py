@@ -1,7 +1,8 @@
 """The rumour matching service: every inbound post against the known rumours.
 
 The matcher (:mod:`krise_tui.text.rumours`) embeds text with a small neural model, so it
-runs here in one worker thread, never in the engine and never on the event loop. A
+runs here in one worker thread, never in the engine and never on the event loop; while
+intake is in a storm it steps back (:mod:`krise_tui.runtime.pacing`). A
 confident match is journaled as a sighting (:class:`RecordSighting`); a sighting of a
 rumour whose correction is already published is a *recurrence*, which the engine turns
 into an alert. "Maybe" matches are kept here, in memory, for the operator to confirm
@@ -37,12 +38,15 @@ from krise_tui.core.features.rumours import (
 )
 from krise_tui.core.kernel import EventBase
 from krise_tui.core.state import IncidentState
+from krise_tui.runtime.embedding import EmbeddingCache
 from krise_tui.runtime.outbox import Submit
-from krise_tui.runtime.questions import EmbeddingCache
+from krise_tui.runtime.pacing import IntakeGauge
 
 log = logging.getLogger(__name__)
 
 MAYBES_KEPT = 200
+CHUNK = 64
+"""Posts matched at once when many are waiting (bulk embedding is ~2x faster)."""
 BACKFILL_POSTS = 5000
 """Earlier posts matched against a newly registered rumour (the newest first)."""
 
@@ -66,11 +70,13 @@ class MatchingService:
         submit: Submit,
         cache_path: Path | None = None,
         matcher_factory: Callable[..., Any] | None = None,
+        gauge: IntakeGauge | None = None,
     ) -> None:
         self._state = state
         self._submit = submit
         self._cache_path = cache_path
         self._factory = matcher_factory
+        self._gauge = gauge
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rumours")
         self._posts: asyncio.Queue[str] = asyncio.Queue()
         self._texts: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
@@ -145,14 +151,20 @@ class MatchingService:
             await self._take_new_texts()
             await self._backfill_new_rumours()
             try:
-                key = await asyncio.wait_for(self._posts.get(), 1.0)
+                first = await asyncio.wait_for(self._posts.get(), 1.0)
             except TimeoutError:
                 continue
+            keys = [first]
             try:
-                await self._take_new_texts()  # a rumour registered just before this post
-                await self._match(key)
+                if self._gauge is not None and self._state().rumours.rumours:
+                    await self._gauge.calm()  # a storm of posts: let intake have the cores
+                while len(keys) < CHUNK and not self._posts.empty():
+                    keys.append(self._posts.get_nowait())
+                await self._take_new_texts()  # a rumour registered just before these posts
+                await self._match(keys)
             finally:
-                self._posts.task_done()
+                for _ in keys:
+                    self._posts.task_done()
 
     async def _take_new_texts(self) -> None:
         while not self._texts.empty():
@@ -208,19 +220,24 @@ class MatchingService:
                     self.maybes.append(Maybe(rumour_id, post.key, float(match.score)))
         log.info("rumour %s: %d of %d earlier posts repeat it", rumour_id, found, len(posts))
 
-    async def _match(self, key: str) -> None:
+    async def _match(self, keys: list[str]) -> None:
+        """Match posts (many at once in a storm: bulk embedding is about twice as fast)."""
         state = self._state()
-        post = state.inbound.posts.get(key)
-        if post is None or not state.rumours.rumours or self._matcher is None:
+        if not state.rumours.rumours or self._matcher is None:
             return
-        matches = await self._in_worker(self._matcher.match, post.text, 3)
-        for match in matches:
-            if match.decision == "sighting":
-                await self._submit(
-                    RecordSighting(match.rumour_id, key, float(match.score)), actor="matching"
-                )
-            elif match.decision == "maybe":
-                self.maybes.append(Maybe(match.rumour_id, key, float(match.score)))
+        posts = [p for p in (state.inbound.posts.get(key) for key in keys) if p is not None]
+        if not posts:
+            return
+        results = await self._in_worker(self._matcher.match_many, [p.text for p in posts], 3)
+        for post, matches in zip(posts, results, strict=True):
+            for match in matches:
+                if match.decision == "sighting":
+                    await self._submit(
+                        RecordSighting(match.rumour_id, post.key, float(match.score)),
+                        actor="matching",
+                    )
+                elif match.decision == "maybe":
+                    self.maybes.append(Maybe(match.rumour_id, post.key, float(match.score)))
 
     async def flush(self) -> None:
         """Wait until every queued post is matched, and every earlier post against every

@@ -92,8 +92,23 @@ def clean(text: str) -> str:
     text = _URL.sub(" ", text)
     text = _HANDLE.sub(r"\1", text)
     # Emoji and other symbols (Unicode category S*) carry tone, not content.
-    text = "".join(" " if unicodedata.category(ch).startswith("S") else ch for ch in text)
+    text = text.translate(_SYMBOLS_TO_SPACE)
     return _SPACE.sub(" ", text).strip()
+
+
+class _SymbolsToSpace(dict[int, str]):
+    """A :meth:`str.translate` table: symbols (Unicode category S*) to a space, every
+    other character to itself; filled in as characters are first seen, so the loop over
+    a text runs in C (this is on the path of every inbound post)."""
+
+    def __missing__(self, code: int) -> str:
+        ch = chr(code)
+        out = " " if unicodedata.category(ch).startswith("S") else ch
+        self[code] = out
+        return out
+
+
+_SYMBOLS_TO_SPACE: Final = _SymbolsToSpace()
 
 
 @functools.lru_cache(maxsize=1 << 16)
