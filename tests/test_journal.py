@@ -150,6 +150,22 @@ async def test_verify_detects_a_changed_column_outside_the_body(
     assert not report.ok and report.bad_seq == 5
 
 
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("body", b'{"type": "incident.opened"}'), ("ts", b"2026"), ("playbook_hash", b"\x00")],
+)
+async def test_verify_reports_a_column_of_the_wrong_type_instead_of_crashing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], column: str, value: object
+) -> None:
+    path = tmp_path / "j.sqlite3"
+    await write_scenario(path)
+    _tamper(path, f"UPDATE events SET {column} = ? WHERE seq = 3", (value,))
+    report = verify_file(path)
+    assert not report.ok and report.bad_seq == 3 and "not text" in report.reason
+    assert main(["journal", "verify", str(path)]) == 1
+    assert "first bad seq 3" in capsys.readouterr().err
+
+
 async def test_verify_detects_a_forged_column_with_a_recomputed_hash(tmp_path: Path) -> None:
     """Even recomputing the hash: the column must agree with the event it carries."""
     path = tmp_path / "j.sqlite3"

@@ -525,6 +525,10 @@ def verify_file(path: Path, *, expect_head: str | None = None) -> VerifyReport:
         con.close()
 
 
+def _all_text(*values: object) -> bool:
+    return all(isinstance(v, str) for v in values)
+
+
 def _parse_each(bodies: list[str]) -> tuple[list[EventBase], int, str]:
     """Parse one body at a time: the events before the first bad one, its index, why."""
     events: list[EventBase] = []
@@ -561,6 +565,13 @@ def _verify(con: sqlite3.Connection, expect_head: str | None) -> VerifyReport:
             elif prev_hash != chain_prev:
                 broken = VerifyReport(
                     False, seq, chain_prev, seq, f"seq {seq}: previous-hash link is broken"
+                )
+            elif not _all_text(event_id, type_, ts, incident_id, body) or not (
+                playbook_hash is None or isinstance(playbook_hash, str)
+            ):
+                # krise writes text only; a BLOB or a number was put there by hand.
+                broken = VerifyReport(
+                    False, seq, chain_prev, seq, f"seq {seq}: a column holds something not text"
                 )
             elif (
                 row_hash(chain_prev, seq, event_id, type_, ts, incident_id, playbook_hash, body)
