@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shlex
 import signal
 import socket
@@ -123,6 +124,8 @@ class Served:
         self.journal = tmp_path / "elsewhere" / "journal.sqlite3"
         self.data_dir = Path(os.environ["XDG_DATA_HOME"]) / "krise"
         self.log = tmp_path / "serve.log"
+        self.elsewhere: list[str] = []
+        """What the page asked of other sites (refused)."""
         with self.log.open("wb") as out:
             # A session of its own: the server, its console and their broker are one
             # process group, which the test ends as a whole (and only that).
@@ -168,11 +171,12 @@ async def open_console(browser: Browser, served: Served) -> tuple[Page, Callable
     await page.add_init_script(TERMINAL_HOOK)
 
     async def local_only(route: Route) -> None:
-        # Offline and deterministic: only this server is reached (textual-serve's page
-        # also asks Google for a web font, which is refused here).
+        # Offline and deterministic: only this server is reached; anything else the
+        # page asks for is refused and remembered (it should ask for nothing else).
         if route.request.url.startswith(served.url):
             await route.continue_()
         else:
+            served.elsewhere.append(route.request.url)
             await route.abort()
 
     await page.route("**/*", local_only)
@@ -208,6 +212,8 @@ async def test_the_console_in_a_real_browser(served: Served) -> None:
             await shows("MQTT ✓", timeout=30)
             assert await page.evaluate("window.__kriseTerminal()")
             await shows("hvem sitter ved konsollen?")
+            assert await page.title() == "krise – Testkommune", await page.title()
+            assert served.elsewhere == []  # no web font from Google, nothing from elsewhere
 
             # A second browser session is told the console is in use, and closed.
             async with aiohttp.ClientSession() as http:
@@ -341,3 +347,24 @@ def test_where_it_listens(tmp_path: Path) -> None:
         serve(settings, "0.0.0.0", 8765)
     with pytest.raises(ValueError, match="port"):
         serve(settings, "127.0.0.1", 0)
+
+
+def test_the_page_has_a_title_and_fetches_nothing_from_elsewhere() -> None:
+    """The browser page textual-serve renders: our template, only this server's URLs."""
+    import jinja2
+
+    from krise_tui.console.serve import TEMPLATES
+
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+    html = env.get_template("app_index.html").render(
+        application={"name": "krise – Testkommune"},
+        config={"static": {"url": "http://127.0.0.1:8765/static/"}},
+        app_websocket_url="ws://127.0.0.1:8765/ws",
+        font_size=16,
+    )
+    assert "<title>krise – Testkommune</title>" in html
+    urls = re.findall(r"""(?:src|href|url)=["']([^"']+)""", html)
+    assert urls and all(re.match(r"(http|ws)://127\.0\.0\.1:8765/", u) for u in urls), urls
+    assert "googleapis" not in html and "https://" not in html
+    server = ConsoleServer(Settings(), "127.0.0.1", 8765)
+    assert server.templates_path == TEMPLATES

@@ -40,12 +40,15 @@ from textual_serve.app_service import AppService
 from textual_serve.server import Server, to_int
 
 from krise_tui.config import Settings
+from krise_tui.playbook.loader import load_org
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HOST = "127.0.0.1"
 """Loopback: the console is reachable from this machine only unless configured."""
 DEFAULT_PORT = 8765
+TEMPLATES = Path(__file__).with_name("templates")
+"""The page served to the browser (``app_index.html``)."""
 
 BUSY = (
     "\r\n  krise: konsollen er allerede åpen i en annen nettleserøkt (én økt om gangen)."
@@ -139,6 +142,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def _org_name(settings: Settings) -> str:
+    """The organisation's name for the page title: the org file's, as the console shows."""
+    if settings.org_file is not None:
+        try:
+            return load_org(settings.org_file).name
+        except Exception:  # the console itself says what is wrong with the file
+            log.warning("the org file %s could not be read for the page title", settings.org_file)
+    return settings.org_name
+
+
 class _SessionService(AppService):
     """One session's console process, with the settings in its environment."""
 
@@ -170,8 +183,10 @@ class ConsoleServer(Server):
             console_command(console_args),
             host=host,
             port=port,
-            title=f"krise – {settings.org_name}",
+            title=f"krise – {_org_name(settings)}",
             public_url=public_url,
+            # Our page: textual-serve's, without a web font fetched from Google.
+            templates_path=TEMPLATES,
         )
         self.environment = settings_environment(settings)
         origins = {_origin(self.public_url)}
