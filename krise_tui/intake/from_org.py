@@ -11,6 +11,8 @@ facebook    the page webhook (:mod:`krise_tui.intake.facebook`): ``secret`` is t
             secret, ``verify_token`` Meta's subscription token
 mastodon    the mention poller (:mod:`krise_tui.intake.mastodon`) with the channel's own
             access token (``credentials``), every ``poll_interval``
+email       the mailbox poller (:mod:`krise_tui.intake.imap`): ``imap`` names the
+            mailbox, ``secret`` is its password, every ``poll_interval``
 ==========  ===========================================================================
 
 The org file's model checks which settings each kind needs; secrets are resolved here,
@@ -29,6 +31,7 @@ from krise_tui.channels.base import ChannelConfigError, SecretError, resolve_sec
 from krise_tui.channels.from_org import mastodon_instance
 from krise_tui.intake.facebook import FacebookIntake
 from krise_tui.intake.guard import SeenMemory, TokenBuckets
+from krise_tui.intake.imap import ImapPoller, Mailbox
 from krise_tui.intake.mastodon import MastodonPoller
 from krise_tui.intake.service import Intake, Source
 from krise_tui.intake.webhook import WebhookIntake
@@ -78,6 +81,17 @@ def _source(
             interval=inbound.poll_interval.total_seconds(),
             since=inbound.since,
             client=client,
+        )
+    if defn.kind is ChannelKind.EMAIL:
+        if inbound.imap is None or inbound.secret is None:
+            raise _error(defn, "an email intake needs inbound.imap and inbound.secret")
+        return ImapPoller(
+            defn.id,
+            mailbox=Mailbox.from_url(inbound.imap.url, inbound.imap.user),
+            password=_secret(defn, inbound.secret, "inbound.secret"),
+            state_file=state_dir / f"{defn.id}.intake.imap.json",
+            interval=inbound.poll_interval.total_seconds(),
+            since=inbound.since,
         )
     if inbound.listen is None or inbound.secret is None:
         raise _error(defn, "inbound needs listen and secret")

@@ -43,7 +43,7 @@ from datetime import timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple, Self
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -728,6 +728,52 @@ UrlPath = Annotated[
 """The path part of a URL, ``/inbound``."""
 
 
+class ImapParts(NamedTuple):
+    """An IMAP URL taken apart."""
+
+    host: str
+    port: int
+    tls: bool
+    mailbox: str
+
+
+def imap_parts(url: str) -> ImapParts:
+    """``imaps://host[:port]/MAILBOX`` taken apart; ``ValueError`` naming what is wrong.
+
+    ``imap://`` (no TLS) only on the loopback: a mailbox password never crosses a network
+    in clear text. No user or password in the URL (``user:`` and ``secret:``)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("imap", "imaps") or not parts.hostname:
+        raise ValueError(f"{url!r}: not imaps://host[:port]/MAILBOX")
+    if parts.username or parts.password:
+        raise ValueError(f"{url!r}: no user or password in the URL (use user: and secret:)")
+    tls = parts.scheme == "imaps"
+    if not tls and parts.hostname not in ("127.0.0.1", "::1", "localhost"):
+        raise ValueError(f"{url!r}: imap:// (no TLS) is allowed on the loopback only")
+    try:
+        port = parts.port or (993 if tls else 143)
+    except ValueError as exc:
+        raise ValueError(f"{url!r}: {exc}") from None
+    mailbox = unquote(parts.path.lstrip("/")) or "INBOX"
+    return ImapParts(parts.hostname, port, tls, mailbox)
+
+
+class ImapDef(StrictModel):
+    """The mailbox an e-mail channel takes questions from (read-only, never marked read)."""
+
+    url: Annotated[str, Field(min_length=8, max_length=500)]
+    """``imaps://host[:port]/MAILBOX`` (default port 993, mailbox ``INBOX``);
+    ``imap://`` without TLS only on the loopback. No user or password in the URL."""
+    user: Annotated[str, Field(min_length=1, max_length=320)]
+    """The mailbox's login name (the password is ``inbound.secret``, by reference)."""
+
+    @field_validator("url")
+    @classmethod
+    def _imap_url(cls, value: str) -> str:
+        imap_parts(value)  # raises ValueError naming what is wrong
+        return value
+
+
 class InboundDef(StrictModel):
     """How the channel's bridge takes in posts from the public (issue 11.1).
 
@@ -735,8 +781,12 @@ class InboundDef(StrictModel):
     question form) POSTs to ``listen`` + ``path`` with an HMAC-SHA256 signature made
     with ``secret``. facebook: the page webhook (``verify_token`` for Meta's
     subscription check, ``secret`` is the app secret). mastodon: mentions are polled
-    every ``poll_interval`` with the channel's own access token.
+    every ``poll_interval`` with the channel's own access token. email: the mailbox
+    ``imap`` names is polled every ``poll_interval``; ``secret`` is its password.
     """
+
+    imap: ImapDef | None = None
+    """email only: the mailbox questions arrive in."""
 
     listen: ListenAddress | None = None
     """``host:port`` the intake server listens on (sms, webhook, website, facebook), e.g.
@@ -750,9 +800,9 @@ class InboundDef(StrictModel):
     verify_token: SecretSetting | None = None
     """facebook only: the verify token typed into the app's webhook settings, by reference."""
     poll_interval: Duration = timedelta(seconds=30)
-    """mastodon only: how often mentions are fetched (``30s``, ``1m``)."""
+    """mastodon and email: how often mentions (messages) are fetched (``30s``, ``1m``)."""
     since: AwareDatetime | None = None
-    """mastodon only: at the very first start, take mentions from this time on (when the
+    """mastodon and email: at the very first start, take posts from this time on (when the
     incident opened, with its offset); default: from that first start. Later starts go
     on from where the bridge left off."""
     max_body: Annotated[StrictInt, Field(ge=1024, le=1_048_576)] = 65_536
@@ -803,8 +853,20 @@ class ChannelDef(StrictModel):
         if inbound is None:
             return self
         kind = self.kind
-        if kind in (ChannelKind.STAFF, ChannelKind.EMAIL):
+        if kind is ChannelKind.STAFF:
             raise ValueError(f"inbound: a {kind.value} channel has no intake")
+        if kind is ChannelKind.EMAIL:
+            extra = [name for name in ("listen", "verify_token") if getattr(inbound, name)]
+            if extra:
+                raise ValueError(
+                    f"inbound: an email channel polls its mailbox; {', '.join(extra)} is not for it"
+                )
+            missing = [name for name in ("imap", "secret") if getattr(inbound, name) is None]
+            if missing:
+                raise ValueError(f"inbound: an email intake needs {', '.join(missing)}")
+            return self
+        if inbound.imap is not None:
+            raise ValueError("inbound: imap is only for an email channel")
         if kind is ChannelKind.MASTODON:
             extra = [
                 name for name in ("listen", "secret", "verify_token") if getattr(inbound, name)

@@ -1,0 +1,369 @@
+"""Questions by e-mail, polled from a real IMAP server (a private Dovecot) by a real bridge.
+
+What must hold: every message that arrives after the start reaches the bus once and in
+order, also across a restart (the UID cursor on disk); mail from before the start and
+automatic mail (out-of-office, bounces, lists) is not taken; the mailbox is only read
+(nothing marked seen); a refused login is said, not raised.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from krise_tui.bus.broker import MosquittoBroker
+from krise_tui.bus.envelope import Signer
+from krise_tui.intake import Intake, intake_from_def
+from krise_tui.intake.imap import ImapPoller, Mailbox, body_text, message_post
+from krise_tui.playbook.models import ChannelDef
+from krise_tui.wire.inbound import InboundPost
+from tests.conftest import eventually
+from tests.test_bridge import bridge_running, make_bridge
+from tests.test_channels_email import make_channel
+from tests.test_intake_webhook import InboundListener
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+USER = "postmottak"
+PASSWORD = "hemmelig-imap"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Dovecot:
+    """A private Dovecot on a free port of 127.0.0.1: one mailbox, plain login (loopback)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        home = root / "home"
+        for sub in ("run", "state", "log", "home"):
+            (root / sub).mkdir(parents=True)
+        if os.geteuid() == 0:  # Dovecot's own users run the logins, the mail is "mail"'s
+            internal, login, mail = "dovecot", "dovenull", pwd.getpwnam("mail")
+            os.chown(home, mail.pw_uid, mail.pw_gid)
+            root.chmod(0o755)
+            ids = f"uid={mail.pw_uid} gid={mail.pw_gid}"
+        else:  # an ordinary user runs it all as itself
+            internal = login = pwd.getpwuid(os.getuid()).pw_name
+            ids = f"uid={os.getuid()} gid={os.getgid()}"
+        (root / "passwd").write_text(f"{USER}:{{PLAIN}}{PASSWORD}::::{home}/{USER}::\n")
+        self.conf = root / "dovecot.conf"
+        self.conf.write_text(
+            f"""protocols = imap
+listen = 127.0.0.1
+base_dir = {root}/run
+state_dir = {root}/state
+instance_name = krise-test-{self.port}
+log_path = {root}/log/dovecot.log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+mail_location = maildir:{home}/%u/Maildir
+first_valid_uid = 1
+default_internal_user = {internal}
+default_internal_group = {internal}
+default_login_user = {login}
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%u {root}/passwd
+}}
+userdb {{
+  driver = static
+  args = {ids} home={home}/%u
+}}
+service imap-login {{
+  chroot =
+  inet_listener imap {{
+    address = 127.0.0.1
+    port = {self.port}
+  }}
+  inet_listener imaps {{
+    port = 0
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+"""
+        )
+        self.proc = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                client = imaplib.IMAP4("127.0.0.1", self.port, timeout=2)
+                client.logout()
+                break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"dovecot did not start:\n{self.log()}") from None
+                time.sleep(0.05)
+
+    def log(self) -> str:
+        path = self.root / "log" / "dovecot.log"
+        return path.read_text(errors="replace") if path.exists() else "(no log)"
+
+    def client(self) -> imaplib.IMAP4:
+        client = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+        client.login(USER, PASSWORD)
+        return client
+
+    def deliver(self, message: EmailMessage, *, when: datetime | None = None) -> None:
+        """Put a message in the inbox as the mail server would (IMAP APPEND)."""
+        client = self.client()
+        try:
+            stamp = imaplib.Time2Internaldate(when) if when is not None else None
+            status, data = client.append("INBOX", None, stamp, message.as_bytes())
+            assert status == "OK", data
+        finally:
+            client.logout()
+
+    def seen(self) -> list[bool]:
+        """Whether each message in the inbox is marked seen."""
+        client = self.client()
+        try:
+            client.select("INBOX", readonly=True)
+            _, data = client.fetch("1:*", "(FLAGS)")
+            return [b"\\Seen" in item for item in data if isinstance(item, bytes)]
+        finally:
+            client.logout()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    if not os.access(DOVECOT, os.X_OK):
+        pytest.fail(
+            "dovecot is not installed (./run test installs it: apt-get install dovecot-imapd)"
+        )
+    # Not under tmp_path: Dovecot's own users must reach the files, and pytest's
+    # directories are private to this user.
+    root = Path(tempfile.mkdtemp(prefix="krise-dovecot-"))
+    root.chmod(0o755)
+    try:
+        server = Dovecot(root / "dovecot")
+        try:
+            yield server
+        finally:
+            server.stop()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def mail(
+    subject: str,
+    body: str,
+    *,
+    sender: str = "Kari Nordmann <kari@example.no>",
+    message_id: str | None = None,
+    **headers: str,
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = "postmottak@kommune.no"
+    message["Subject"] = subject
+    message["Message-ID"] = message_id or f"<{abs(hash((subject, body)))}@example.no>"
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(body)
+    return message
+
+
+def poller(dovecot: Dovecot, tmp_path: Path, **extra: Any) -> ImapPoller:
+    options: dict[str, Any] = {
+        "mailbox": Mailbox.from_url(f"imap://127.0.0.1:{dovecot.port}/INBOX", USER),
+        "password": PASSWORD,
+        "state_file": tmp_path / "state" / "epost.intake.imap.json",
+        "interval": 0.05,
+        **extra,
+    }
+    return ImapPoller("epost", **options)
+
+
+async def test_messages_arrive_once_in_order_unread_and_a_restart_goes_on_from_the_uid(
+    mosquitto: MosquittoBroker,
+    signer: Signer,
+    dovecot: Dovecot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("KRISE_TEST_SMTP_USER", "krise")  # the channel's outbound side
+    monkeypatch.setenv("KRISE_TEST_SMTP_PASSWORD", "unused")
+    old = mail("Gammelt", "Fra i fjor", message_id="<gammel@example.no>")
+    dovecot.deliver(old, when=datetime.now(UTC) - timedelta(days=300))
+    channel = make_channel(free_port())
+    async with InboundListener(mosquitto) as listener:
+        first = poller(dovecot, tmp_path)
+        bridge = make_bridge(mosquitto, "epost", channel, signer, intake=Intake("epost", [first]))
+        async with bridge_running(bridge):
+            await eventually(lambda: first.polls >= 1, what="the first poll")
+            dovecot.deliver(mail("Vann", "Er vannet trygt å drikke?", message_id="<a@x.no>"))
+            dovecot.deliver(
+                mail(
+                    "Sv: Skole",
+                    "Er skolen stengt i morgen?\n\nDen 1. des. skrev Kommunen:\n> Vi melder",
+                    sender="Ola <ola@example.no>",
+                    message_id="<b@x.no>",
+                )
+            )
+            await eventually(lambda: len(listener.ids()) == 2, what="two messages")
+        # Down for a while: mail keeps arriving in the mailbox.
+        dovecot.deliver(mail("Strøm", "Når kommer strømmen?", message_id="<c@x.no>"))
+        second = poller(dovecot, tmp_path)
+        bridge = make_bridge(mosquitto, "epost", channel, signer, intake=Intake("epost", [second]))
+        async with bridge_running(bridge):
+            await eventually(lambda: len(listener.ids()) == 3, what="the message meanwhile")
+            await eventually(lambda: second.polls >= 2, what="one more poll")
+    assert listener.ids() == ["<a@x.no>", "<b@x.no>", "<c@x.no>"]  # not the old one, once each
+    posts = [InboundPost.model_validate(data) for _, data in listener.posts]
+    assert posts[0].kind == "email" and posts[0].author == "Kari Nordmann"
+    assert posts[0].text == "Vann\n\nEr vannet trygt å drikke?"
+    assert posts[0].meta == {
+        "email": "kari@example.no",
+        "message_id": "<a@x.no>",
+        "subject": "Vann",
+    }
+    assert posts[1].text == "Sv: Skole\n\nEr skolen stengt i morgen?"  # the quote is cut
+    assert posts[1].meta["email"] == "ola@example.no"
+    assert dovecot.seen() == [False, False, False, False]  # read-only: nothing marked read
+
+
+async def test_automatic_mail_is_skipped_and_never_answered(
+    dovecot: Dovecot, tmp_path: Path
+) -> None:
+    got: list[InboundPost] = []
+
+    async def sink(post: InboundPost) -> None:
+        got.append(post)
+
+    source = poller(dovecot, tmp_path)
+    await source.poll_once(sink)
+    dovecot.deliver(mail("Fravær", "Jeg er på ferie", Auto_Submitted="auto-replied"))
+    dovecot.deliver(mail("Nyhetsbrev", "Les mer", List_Id="<nyheter.example.no>"))
+    dovecot.deliver(mail("Undeliverable", "Bounce", sender="MAILER-DAEMON@example.no"))
+    dovecot.deliver(mail("Spørsmål", "Hvor er evakueringsstedet?", message_id="<q@x.no>"))
+    await source.poll_once(sink)
+    assert [post.id for post in got] == ["<q@x.no>"]
+    assert source.skipped == 3 and source.published == 1
+
+
+async def test_a_refused_login_is_logged_and_nothing_is_lost(
+    dovecot: Dovecot, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    got: list[InboundPost] = []
+
+    async def sink(post: InboundPost) -> None:
+        got.append(post)
+
+    wrong = poller(dovecot, tmp_path, password="feil")
+    with caplog.at_level(logging.ERROR, logger="krise_tui.intake.imap"):
+        await wrong.poll_once(sink)
+    assert wrong.failures == 1 and got == []
+    assert "login refused for 'postmottak'" in caplog.text
+    right = poller(dovecot, tmp_path)
+    await right.poll_once(sink)
+    dovecot.deliver(mail("Vann", "Kan vi drikke vannet?", message_id="<w@x.no>"))
+    await right.poll_once(sink)
+    assert [post.id for post in got] == ["<w@x.no>"]
+
+
+async def test_an_unreachable_server_is_a_warning_and_polling_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    source = ImapPoller(
+        "epost",
+        mailbox=Mailbox.from_url(f"imap://127.0.0.1:{free_port()}/INBOX", USER),
+        password=PASSWORD,
+        state_file=tmp_path / "state.json",
+    )
+
+    async def sink(post: InboundPost) -> None:
+        raise AssertionError("nothing to publish")
+
+    with caplog.at_level(logging.WARNING, logger="krise_tui.intake.imap"):
+        await source.poll_once(sink)
+    assert source.failures == 1 and "cannot connect" in caplog.text
+
+
+def test_the_text_is_what_the_person_wrote() -> None:
+    html = EmailMessage()
+    html["From"] = "per@example.no"
+    html["Subject"] = "Re: Re: Vei"
+    html["Message-ID"] = "<h@x.no>"
+    html.set_content("<p>Er <b>veien</b> åpen?</p><blockquote>gammelt</blockquote>", "html")
+    post = message_post(html.as_bytes(), uid=7)
+    assert post is not None and post.id == "<h@x.no>"
+    assert "Er veien åpen?" in post.text and post.meta["subject"] == "Re: Re: Vei"
+    reply_to = mail("Hei", "Spørsmål", Reply_To="svar@example.no")
+    assert message_post(reply_to.as_bytes(), uid=1).meta["email"] == "svar@example.no"  # type: ignore[union-attr]
+    no_id = mail("Hei", "Hvor?")
+    del no_id["Message-ID"]
+    assert message_post(no_id.as_bytes(), uid=42).id == "uid-42"  # type: ignore[union-attr]
+    signed = mail("", "Når åpner skolen?\n--\nKari, Moen 3")
+    assert body_text(signed) == "Når åpner skolen?"
+
+
+def test_the_org_file_names_the_mailbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("KRISE_TEST_IMAP", PASSWORD)
+    base = {
+        "id": "epost",
+        "kind": "email",
+        "endpoint": "smtps://smtp.kommune.no:465",
+        "inbound": {
+            "imap": {"url": "imaps://imap.kommune.no/Krise", "user": USER},
+            "secret": {"env": "KRISE_TEST_IMAP"},
+            "poll_interval": "20s",
+        },
+    }
+    defn = ChannelDef.model_validate(base)
+    intake = intake_from_def(defn, tmp_path)
+    assert intake is not None
+    (source,) = intake.sources
+    assert isinstance(source, ImapPoller)
+    assert (source.mailbox.host, source.mailbox.port, source.mailbox.tls) == (
+        "imap.kommune.no",
+        993,
+        True,
+    )
+    assert source.mailbox.mailbox == "Krise" and source.interval == 20
+    for url, why in [
+        ("imap://imap.kommune.no/INBOX", "loopback only"),
+        ("imaps://user:pw@imap.kommune.no/INBOX", "no user or password"),
+        ("https://imap.kommune.no", "not imaps://"),
+    ]:
+        bad = {**base, "inbound": {**base["inbound"], "imap": {"url": url, "user": USER}}}  # type: ignore[dict-item]
+        with pytest.raises(ValidationError, match=why):
+            ChannelDef.model_validate(bad)
+    no_secret = {**base, "inbound": {"imap": {"url": "imaps://imap.kommune.no", "user": USER}}}
+    with pytest.raises(ValidationError, match="needs secret"):
+        ChannelDef.model_validate(no_secret)
