@@ -29,7 +29,7 @@ from pydantic import ValidationError
 from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Signer
 from krise_tui.intake import Intake, intake_from_def
-from krise_tui.intake.imap import ImapPoller, Mailbox, body_text, message_post
+from krise_tui.intake.imap import MAX_FETCH, ImapPoller, Mailbox, body_text, message_post
 from krise_tui.playbook.models import ChannelDef
 from krise_tui.wire.inbound import InboundPost
 from tests.conftest import eventually
@@ -272,9 +272,23 @@ async def test_automatic_mail_is_skipped_and_never_answered(
     dovecot.deliver(mail("Nyhetsbrev", "Les mer", List_Id="<nyheter.example.no>"))
     dovecot.deliver(mail("Undeliverable", "Bounce", sender="MAILER-DAEMON@example.no"))
     dovecot.deliver(mail("Spørsmål", "Hvor er evakueringsstedet?", message_id="<q@x.no>"))
+    big = mail("Bilde", "Se vedlegget: er dette flomsonen?", message_id="<big@x.no>")
+    big.add_attachment(b"\x00" * (5 * 1024 * 1024), maintype="image", subtype="png")
+    dovecot.deliver(big)
+    sizes: list[int] = []
+    fetch_one = source._one
+
+    def recorded(client: imaplib.IMAP4, uid: int) -> Any:
+        fetched = fetch_one(client, uid)
+        sizes.append(len(fetched.raw) if fetched is not None else 0)
+        return fetched
+
+    source._one = recorded  # type: ignore[method-assign]
     await source.poll_once(sink)
-    assert [post.id for post in got] == ["<q@x.no>"]
-    assert source.skipped == 3 and source.published == 1
+    assert max(sizes) == MAX_FETCH  # the big one was cut, not fetched whole
+    assert [post.id for post in got] == ["<q@x.no>", "<big@x.no>"]
+    assert got[1].text == "Bilde\n\nSe vedlegget: er dette flomsonen?"  # only 2 MB fetched
+    assert source.skipped == 3 and source.published == 2
 
 
 async def test_a_refused_login_is_logged_and_nothing_is_lost(

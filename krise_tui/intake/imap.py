@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 CLOCK_SKEW = timedelta(minutes=2)
 """At the first start, messages this much older than the start are taken too."""
 MAX_TEXT = 20_000
+MAX_FETCH = 2 * 1024 * 1024
+"""Bytes of one message fetched at most (its headers and text; not big attachments)."""
 MAX_PER_POLL = 500
 """Messages fetched in one poll at most (the rest come next poll)."""
 STOP_GRACE = 5.0
@@ -325,7 +327,9 @@ class ImapPoller:
         return [u for u in found if u > last]
 
     def _one(self, client: imaplib.IMAP4, uid: int) -> _Fetched | None:
-        status, data = client.uid("FETCH", str(uid), "(INTERNALDATE BODY.PEEK[])")
+        # At most the first MAX_FETCH bytes: the text comes before large attachments, and
+        # one 30 MB message must not hold up (or exhaust) the bridge.
+        status, data = client.uid("FETCH", str(uid), f"(INTERNALDATE BODY.PEEK[]<0.{MAX_FETCH}>)")
         if status != "OK":
             raise PollFailed(f"FETCH {uid} failed: {data!r}")
         for item in data:
