@@ -8,6 +8,7 @@ automatic mail (out-of-office, bounces, lists) is not taken; the mailbox is only
 
 from __future__ import annotations
 
+import contextlib
 import imaplib
 import logging
 import os
@@ -17,24 +18,34 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Signer
+from krise_tui.config import Settings
+from krise_tui.core.features.messages import DraftVariant
+from krise_tui.core.features.questions import PublishAnswer, SaveAnswer
+from krise_tui.core.kernel import Accepted
 from krise_tui.intake import Intake, intake_from_def
 from krise_tui.intake.imap import MAX_FETCH, ImapPoller, Mailbox, body_text, message_post
 from krise_tui.playbook.models import ChannelDef
+from krise_tui.runtime import ConsoleRuntime
 from krise_tui.wire.inbound import InboundPost
 from tests.conftest import eventually
+from tests.consolekit import PASSPHRASES
+from tests.corekit import TEST_ORG
 from tests.test_bridge import bridge_running, make_bridge
-from tests.test_channels_email import make_channel
+from tests.test_channels_email import PASSWORD as SMTP_PASSWORD
+from tests.test_channels_email import USER as SMTP_USER
+from tests.test_channels_email import Sink, authenticate, make_channel
 from tests.test_intake_webhook import InboundListener
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -197,6 +208,38 @@ def mail(
         message[name.replace("_", "-")] = value
     message.set_content(body)
     return message
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[Any, Sink]]:
+    """The municipality's SMTP server (aiosmtpd on a free port), keeping what it gets."""
+    from aiosmtpd.controller import Controller
+
+    sink = Sink()
+    controller = Controller(
+        sink,
+        hostname="127.0.0.1",
+        port=free_port(),
+        authenticator=authenticate,
+        auth_require_tls=False,
+    )
+    controller.start()
+    try:
+        yield controller, sink
+    finally:
+        controller.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_settings(settings: Settings, signer: Signer) -> AsyncIterator[ConsoleRuntime]:
+    runtime = ConsoleRuntime(settings, signer=signer)
+    await runtime.start()
+    try:
+        assert runtime.session is not None
+        await runtime.session.wait_connected(5)
+        yield runtime
+    finally:
+        await runtime.stop()
 
 
 def poller(dovecot: Dovecot, tmp_path: Path, **extra: Any) -> ImapPoller:
@@ -381,3 +424,80 @@ def test_the_org_file_names_the_mailbox(monkeypatch: pytest.MonkeyPatch, tmp_pat
     no_secret = {**base, "inbound": {"imap": {"url": "imaps://imap.kommune.no", "user": USER}}}
     with pytest.raises(ValidationError, match="needs secret"):
         ChannelDef.model_validate(no_secret)
+
+
+async def test_an_emailed_question_is_answered_in_the_askers_thread(
+    mosquitto: MosquittoBroker,
+    make_settings: Callable[..., Settings],
+    signer: Signer,
+    dovecot: Dovecot,
+    smtp_server: tuple[Any, Sink],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The whole way, as a crisis team sees it: a resident e-mails the mailbox, the
+    console's own bridge brings the question in, it is triaged and batched, one approved
+    answer goes back by SMTP to the sender, in their thread."""
+    controller, sink = smtp_server
+    monkeypatch.setenv("KRISE_TEST_IMAP", PASSWORD)
+    monkeypatch.setenv("KRISE_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+    org = yaml.safe_load(TEST_ORG.read_text(encoding="utf-8"))
+    org["channels"].append(
+        {
+            "id": "epost",
+            "kind": "email",
+            "endpoint": f"smtp://127.0.0.1:{controller.port}",
+            "credentials": {"env": "KRISE_TEST_SMTP_PASSWORD"},
+            "options": {
+                "from": "postmottak@test.kommune.no",
+                "to": "beredskap@test.kommune.no",
+                "username": SMTP_USER,
+                "starttls": "false",  # the local test server speaks plain SMTP
+            },
+            "inbound": {
+                "imap": {"url": f"imap://127.0.0.1:{dovecot.port}/INBOX", "user": USER},
+                "secret": {"env": "KRISE_TEST_IMAP"},
+                "poll_interval": "1s",
+            },
+        }
+    )
+    org_file = tmp_path / "org.yaml"
+    org_file.write_text(yaml.safe_dump(org, allow_unicode=True), encoding="utf-8")
+    settings = make_settings(mosquitto.endpoint, org_file=org_file, operator="ola")
+    async with running_settings(settings, signer) as runtime:
+        dovecot.deliver(
+            mail(
+                "Drikkevann",
+                "Er det trygt å drikke vannet fra springen i Moen?",
+                sender="Per Hansen <per@example.no>",
+                message_id="<spm-1@example.no>",
+            )
+        )
+        qs = runtime.state.questions
+        key = "epost:<spm-1@example.no>"
+        await eventually(
+            lambda: key in qs.questions and qs.questions[key].batch_id is not None,
+            timeout=60,
+            what="the e-mailed question, triaged and batched",
+        )
+        question = qs.questions[key]
+        assert question.label == "service_question" and question.author == "Per Hansen"
+        batch_id = qs.resolve(question.batch_id or "")
+        answer = "Ja, vannet i Moen er trygt å drikke. Kommunen tar nye prøver hver dag."
+        saved = await runtime.submit(
+            SaveAnswer(batch_id, (DraftVariant("nb", "Drikkevann", answer),)), actor="ola"
+        )
+        assert isinstance(saved, Accepted), saved
+        (answer_id,) = runtime.state.questions.answers
+        approved = await runtime.approve_answer(
+            answer_id, approver="kari", passphrase=PASSPHRASES["kari"]
+        )
+        assert isinstance(approved, Accepted), approved
+        published = await runtime.submit(PublishAnswer(answer_id), actor="kari")
+        assert isinstance(published, Accepted), published
+        await eventually(lambda: len(sink.messages()) == 1, timeout=30, what="the reply")
+    (reply,) = sink.messages()
+    assert reply["To"] == "per@example.no"
+    assert reply["In-Reply-To"] == "<spm-1@example.no>"  # in the asker's thread
+    assert reply["Subject"] == "Re: Drikkevann"
+    assert answer in reply.get_content()
