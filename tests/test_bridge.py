@@ -661,7 +661,7 @@ def test_eksempel_mastodon_endpoint_is_the_statuses_url(eksempel: Org, tmp_path:
     assert isinstance(channel, MastodonChannel)
     assert channel.config.base_url == "http://127.0.0.1:8081"
     assert channel.config.access_token == SecretRef(env="KRISE_MASTODON_TOKEN")
-    assert channel.config.state_file == tmp_path / "state" / "mastodon.ledger.json"
+    assert channel.config.state_file == tmp_path / "state" / "mastodon.ledger.sqlite3"
 
 
 def test_eksempel_facebook_feed_url(eksempel: Org, tmp_path: Path) -> None:
@@ -669,7 +669,7 @@ def test_eksempel_facebook_feed_url(eksempel: Org, tmp_path: Path) -> None:
     assert isinstance(channel, FacebookChannel)
     assert channel.config.page_id == "facebook"
     assert channel.config.graph_url == "http://127.0.0.1:8081"
-    assert channel.config.state_file == tmp_path / "state" / "facebook.ledger.json"
+    assert channel.config.state_file == tmp_path / "state" / "facebook.ledger.sqlite3"
 
 
 def test_eksempel_sms_is_a_gateway_webhook(eksempel: Org, tmp_path: Path) -> None:
@@ -685,7 +685,7 @@ def test_eksempel_intranet_webhook(eksempel: Org, tmp_path: Path) -> None:
     assert isinstance(channel, WebhookChannel)
     assert channel.config.url == "http://127.0.0.1:8081/intranett"
     assert channel.config.headers == {}
-    assert channel.config.state_file == tmp_path / "state" / "intranett.ledger.json"
+    assert channel.config.state_file == tmp_path / "state" / "intranett.ledger.sqlite3"
     memory = channel_def(
         id="intranett", kind="webhook", endpoint="https://x.example/h", options={"ledger": False}
     )
@@ -735,7 +735,7 @@ def test_email_mapping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     )
     assert config.to == ["a@x.no", "b@x.no"]
     assert config.from_address == "krise@kommune.example"
-    assert config.state_file == tmp_path / "epost.ledger.json"
+    assert config.state_file == tmp_path / "epost.ledger.sqlite3"
     plain = channel_def(
         id="epost",
         kind="email",

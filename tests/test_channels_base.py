@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ from krise_tui.channels.base import (
     CannotCheck,
     Check,
     DeliveryResult,
-    JsonLedger,
+    Ledger,
     LedgerEntry,
     atomic_write,
     deliver_once,
@@ -223,26 +224,63 @@ def test_atomic_write_leaves_identical_files_alone(tmp_path: Path) -> None:
 
 
 async def test_ledger_round_trip_and_corrupt_file(tmp_path: Path) -> None:
-    ledger = JsonLedger(tmp_path / "ledger.json")
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
     assert await ledger.get("k") is None
     await ledger.put("k", "remote-1")
-    assert await JsonLedger(tmp_path / "ledger.json").get("k") == "remote-1"
-    assert (tmp_path / "ledger.json").stat().st_mode & 0o777 == 0o600
-    (tmp_path / "ledger.json").write_text("{oops", encoding="utf-8")
-    with pytest.raises(ChannelConfigError, match="not valid JSON"):
-        await ledger.get("k")
+    assert await Ledger(tmp_path / "ledger.sqlite3").get("k") == "remote-1"
+    assert (tmp_path / "ledger.sqlite3").stat().st_mode & 0o777 == 0o600
+    ledger.close()
+    (tmp_path / "ledger.sqlite3").write_bytes(b"{oops" * 1000)
+    for suffix in ("-wal", "-shm"):
+        (tmp_path / f"ledger.sqlite3{suffix}").unlink(missing_ok=True)
+    with pytest.raises(ChannelConfigError, match="not a ledger database"):
+        await Ledger(tmp_path / "ledger.sqlite3").get("k")
 
 
-async def test_ledger_reads_the_older_key_to_remote_id_format(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.json"
-    path.write_text('{"v1:facebook": "104_901"}', encoding="utf-8")
-    ledger = JsonLedger(path)
+async def test_an_old_json_ledger_is_taken_over_once(tmp_path: Path) -> None:
+    """Earlier krise wrote a JSON file (also the still older key → remote id format)."""
+    old = tmp_path / "facebook.ledger.json"
+    old.write_text(
+        '{"v1:facebook": "104_901", "v2:facebook": {"state": "in_flight"}}', encoding="utf-8"
+    )
+    ledger = Ledger(tmp_path / "facebook.ledger.sqlite3")  # the new name: found beside it
     assert await ledger.entry("v1:facebook") == LedgerEntry(
         AttemptState.DELIVERED, remote_id="104_901"
     )
-    await ledger.record("v2:facebook", LedgerEntry(AttemptState.IN_FLIGHT))
-    assert await JsonLedger(path).get("v1:facebook") == "104_901"
-    assert await JsonLedger(path).get("v2:facebook") is None  # in flight is not delivered
+    assert (await ledger.entry("v2:facebook")) == LedgerEntry(AttemptState.IN_FLIGHT)
+    assert not old.exists() and (tmp_path / "facebook.ledger.json.migrated").exists()
+    await ledger.put("v2:facebook", "104_902")
+    assert await Ledger(tmp_path / "facebook.ledger.sqlite3").get("v2:facebook") == "104_902"
+    configured = tmp_path / "sms.ledger.json"  # a config that still names the JSON file
+    configured.write_text('{"v1:sms": "sms-1"}', encoding="utf-8")
+    assert await Ledger(configured).get("v1:sms") == "sms-1"
+    assert (tmp_path / "sms.ledger.sqlite3").exists()
+    broken = tmp_path / "x.ledger.json"
+    broken.write_text("{oops", encoding="utf-8")
+    with pytest.raises(ChannelConfigError, match="not valid JSON"):
+        await Ledger(tmp_path / "x.ledger.sqlite3").get("k")
+
+
+async def test_a_large_ledger_costs_no_more_per_change(tmp_path: Path) -> None:
+    """A reply to each of 20,000 askers is an entry each: nothing rewrites them all."""
+    ledger = Ledger(tmp_path / "sms.ledger.sqlite3")
+
+    def fill() -> None:
+        con = ledger._connect()
+        con.execute("BEGIN")
+        con.executemany(
+            "INSERT INTO ledger(key, entry) VALUES (?, ?)",
+            [(f"r{i}:sms", '{"state": "delivered", "remote_id": "x"}') for i in range(20_000)],
+        )
+        con.execute("COMMIT")
+        con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # all in the main file: WAL empty
+
+    await asyncio.to_thread(fill)
+    size = (tmp_path / "sms.ledger.sqlite3").stat().st_size
+    await ledger.put("new:sms", "sms-9")
+    assert await ledger.get("r19999:sms") == "x" and await ledger.get("new:sms") == "sms-9"
+    wal = tmp_path / "sms.ledger.sqlite3-wal"
+    assert wal.stat().st_size < size / 10  # one change wrote a page or two, not the file
 
 
 def test_marker_is_the_start_of_the_version_id() -> None:
@@ -286,7 +324,7 @@ class Platform:
 
 
 async def test_deliver_once_checks_after_an_uncertain_attempt(tmp_path: Path) -> None:
-    ledger = JsonLedger(tmp_path / "ledger.json")
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
     platform = Platform([DeliveryResult.failed("timeout after 1 s", uncertain=True)])
     first = await deliver_once(ledger, "k", send=platform.send, lookup=platform.lookup)
     assert not first.ok and platform.looked == 0
@@ -301,7 +339,7 @@ async def test_deliver_once_checks_after_an_uncertain_attempt(tmp_path: Path) ->
 
 
 async def test_deliver_once_refuses_to_send_blind_when_it_cannot_check(tmp_path: Path) -> None:
-    ledger = JsonLedger(tmp_path / "ledger.json")
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
     await ledger.record("k", LedgerEntry(AttemptState.IN_FLIGHT))  # a crash mid-attempt
     platform = Platform([DeliveryResult.delivered("post-1")])
     platform.lookup_error = CannotCheck("403 Forbidden", permanent=True)
@@ -315,7 +353,7 @@ async def test_deliver_once_refuses_to_send_blind_when_it_cannot_check(tmp_path:
 
 async def test_deliver_once_keeps_the_doubt_through_a_definite_failure(tmp_path: Path) -> None:
     """A refusal after an uncertain attempt does not prove the first one left nothing."""
-    ledger = JsonLedger(tmp_path / "ledger.json")
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
     platform = Platform(
         [
             DeliveryResult.failed("reset", uncertain=True),
@@ -330,20 +368,20 @@ async def test_deliver_once_keeps_the_doubt_through_a_definite_failure(tmp_path:
 
 
 async def test_deliver_once_writes_the_intent_before_sending(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.json"
+    path = tmp_path / "ledger.sqlite3"
     seen: list[LedgerEntry | None] = []
 
     async def send(repeat: bool) -> DeliveryResult:
-        seen.append(await JsonLedger(path).entry("k"))  # what a crash now would leave
+        seen.append(await Ledger(path).entry("k"))  # what a crash now would leave
         return DeliveryResult.delivered("post-1")
 
-    await deliver_once(JsonLedger(path), "k", send=send)
+    await deliver_once(Ledger(path), "k", send=send)
     assert [entry.state if entry else None for entry in seen] == [AttemptState.IN_FLIGHT]
-    assert await JsonLedger(path).get("k") == "post-1"
+    assert await Ledger(path).get("k") == "post-1"
 
 
 async def test_a_recheck_looks_even_without_doubt(tmp_path: Path) -> None:
-    ledger = JsonLedger(None)
+    ledger = Ledger(None)
     platform = Platform([DeliveryResult.failed("404 Not Found", permanent=True)])
     await deliver_once(ledger, "k", send=platform.send, lookup=platform.lookup)
     platform.has = "post-9"  # posted after all (by another bridge, or by hand)

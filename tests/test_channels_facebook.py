@@ -3,7 +3,6 @@ finding a post again by its marker instead of posting twice."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from krise_tui.channels import MessageStatus, create_channel, idempotency_key
-from krise_tui.channels.base import version_marker
+from krise_tui.channels.base import AttemptState, Ledger, LedgerEntry, version_marker
 from krise_tui.channels.facebook import FacebookChannel
 from tests.fakes import GRAPH_TOKEN, PAGE_ID, FakePlatform, running, sample_message
 
@@ -39,7 +38,7 @@ def make_channel(
         "graph_url": f"{platform.url}/graph/",
         "page_id": PAGE_ID,
         "access_token": {"file": str(token)},
-        "state_file": str(tmp_path / "state" / "facebook.json"),
+        "state_file": str(tmp_path / "state" / "facebook.ledger.sqlite3"),
         "timeout": TIMEOUT,
         **extra,
     }
@@ -65,8 +64,10 @@ async def test_posts_to_the_page_feed(
     assert f"\n\n{version_marker(message)}\n{message.website_url}\n" in post["message"]
     [request] = platform.requests_to("POST", f"/graph/{PAGE_ID}/feed")
     assert GRAPH_TOKEN not in request.path
-    ledger = json.loads((tmp_path / "state" / "facebook.json").read_text(encoding="utf-8"))
-    assert ledger == {key: {"state": "delivered", "remote_id": result.remote_id}}
+    ledger = Ledger(tmp_path / "state" / "facebook.ledger.sqlite3")
+    assert await ledger.entry(key) == LedgerEntry(
+        AttemptState.DELIVERED, remote_id=result.remote_id
+    )
 
 
 async def test_redelivery_answers_from_the_ledger(
@@ -175,23 +176,23 @@ async def test_timeout(platform: FakePlatform, tmp_path: Path, token_file: Path)
     )
     assert not result.ok and not result.permanent and result.uncertain
     assert result.reason == f"timeout after {TIMEOUT:g} s"
-    ledger = json.loads((tmp_path / "state" / "facebook.json").read_text(encoding="utf-8"))
-    key = idempotency_key(message, "facebook")
-    assert ledger[key]["state"] == "in_flight"  # the next attempt looks before it posts
+    ledger = Ledger(tmp_path / "state" / "facebook.ledger.sqlite3")
+    entry = await ledger.entry(idempotency_key(message, "facebook"))
+    assert entry is not None and entry.state is AttemptState.IN_FLIGHT  # looks before posting
 
 
 async def test_corrupt_ledger_is_a_failed_result_not_a_crash(
     platform: FakePlatform, tmp_path: Path, token_file: Path
 ) -> None:
-    ledger = tmp_path / "state" / "facebook.json"
+    ledger = tmp_path / "state" / "facebook.ledger.sqlite3"
     ledger.parent.mkdir()
-    ledger.write_text("[1, 2", encoding="utf-8")
+    ledger.write_bytes(b"[1, 2" * 1000)
     message = sample_message()
     result = await make_channel(platform, tmp_path, token_file).deliver(
         message, idempotency_key=idempotency_key(message, "facebook")
     )
     assert not result.ok
-    assert result.reason is not None and "not valid JSON" in result.reason
+    assert result.reason is not None and "not a ledger database" in result.reason
     assert platform.requests == []
 
 
@@ -288,7 +289,8 @@ async def test_a_recheck_finds_a_post_the_ledger_does_not_know(
     message = sample_message()
     key = idempotency_key(message, "facebook")
     first = await make_channel(platform, tmp_path, token_file).deliver(message, idempotency_key=key)
-    (tmp_path / "state" / "facebook.json").unlink()
+    for leftover in (tmp_path / "state").glob("facebook.ledger.sqlite3*"):
+        leftover.unlink()
     resent = await make_channel(platform, tmp_path, token_file).deliver(
         message, idempotency_key=key, recheck=True
     )

@@ -12,7 +12,7 @@ e-mail. Every adapter implements the :class:`Channel` protocol:
   than 408 and 429). Only a programming error escapes.
 - Delivery is idempotent, and never a second public post. The outbox retries with the
   same key, :func:`idempotency_key` = ``"{version_id}:{channel name}"``. Every adapter
-  keeps a :class:`JsonLedger` that it writes *before* it calls the platform (an attempt
+  keeps a :class:`Ledger` that it writes *before* it calls the platform (an attempt
   for this key is in flight) and again after the answer (delivered with the remote id,
   or failed). :func:`deliver_once` runs that protocol: a key delivered before is
   answered from the ledger; a key whose last attempt may have reached the platform (a
@@ -51,6 +51,7 @@ import importlib
 import json
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -757,6 +758,7 @@ def response_json(response: httpx.Response) -> dict[str, Any]:
 # --------------------------------------------------------------------------- files
 
 from krise_tui.files import atomic_write as atomic_write  # noqa: E402
+from krise_tui.files import create_private  # noqa: E402
 
 # --------------------------------------------------------------------------- ledger
 
@@ -817,20 +819,31 @@ class LedgerEntry:
         )
 
 
-class JsonLedger:
+class Ledger:
     """A write-ahead ledger of delivery attempts: idempotency key → :class:`LedgerEntry`.
 
-    Kept in a small JSON file (mode 0600), rewritten atomically and fsync'd (file and
-    directory) on every change, or in memory when ``path`` is None (then it protects one
-    process only). :func:`deliver_once` writes ``in_flight`` before it calls the platform
-    and the outcome after, so a crash between the platform's answer and the ledger write
-    leaves ``in_flight`` behind, and the next attempt checks the platform instead of
-    posting blind.
+    One SQLite file (one row per key, WAL, ``synchronous=FULL``: a change is on disk when
+    :meth:`record` returns), mode 0600, or memory when ``path`` is None (then it protects
+    one process only). :func:`deliver_once` writes ``in_flight`` before it calls the
+    platform and the outcome after, so a crash between the platform's answer and the
+    ledger write leaves ``in_flight`` behind, and the next attempt checks the platform
+    instead of posting blind.
+
+    A look-up or a change costs the same with ten entries or a hundred thousand (a reply
+    to every asker of a large crisis is an entry each). Earlier krise kept the ledger as
+    one JSON file rewritten whole on every change (``….ledger.json``): when that file is
+    found beside the database (same name, ``.json``), or given as ``path``, its entries
+    are taken over at first use and it is renamed ``….json.migrated``.
     """
 
     def __init__(self, path: Path | None) -> None:
         self.path = path
+        self.db_path: Path | None = None
+        """The database file (``path`` itself, or beside an old ``.json`` ledger)."""
+        if path is not None:
+            self.db_path = path.with_suffix(".sqlite3") if path.suffix == ".json" else path
         self._memory: dict[str, LedgerEntry] = {}
+        self._con: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
         self._io = asyncio.Lock()
         self._keys: dict[str, asyncio.Lock] = {}
@@ -845,37 +858,77 @@ class JsonLedger:
         other keys go on meanwhile (one hanging platform call holds up only its key)."""
         return self._keys.setdefault(key, asyncio.Lock())
 
-    def _load(self) -> dict[str, LedgerEntry]:
-        if self.path is None:
-            return dict(self._memory)
+    # --- in a worker thread, one call at a time (``_io``) ---------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._con is not None:
+            return self._con
+        assert self.db_path is not None
+        create_private(self.db_path)
+        con = sqlite3.connect(self.db_path, isolation_level=None, check_same_thread=False)
         try:
-            raw = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return {}
-        try:
-            data = json.loads(raw)
-        except json.JSONDecodeError as exc:
+            con.execute("PRAGMA busy_timeout = 10000")
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("PRAGMA synchronous = FULL")
+            con.execute("CREATE TABLE IF NOT EXISTS ledger (key TEXT PRIMARY KEY, entry TEXT)")
+            self._take_over_json(con)
+        except sqlite3.DatabaseError as exc:
+            con.close()
             raise ChannelConfigError(
-                f"ledger {self.path} is not valid JSON (line {exc.lineno}): "
-                "fix or move it; it records what was already delivered"
+                f"ledger {self.db_path} is not a ledger database ({exc}): fix or move it; "
+                "it records what was already delivered"
             ) from None
-        if not isinstance(data, dict):
-            raise ChannelConfigError(f"ledger {self.path} must hold a JSON object")
-        entries: dict[str, LedgerEntry] = {}
-        for key, value in data.items():
-            try:
-                entries[str(key)] = LedgerEntry.from_json(value)
-            except (TypeError, ValueError) as exc:
-                raise ChannelConfigError(
-                    f"ledger {self.path}: entry {key!r} is not understood ({exc}): fix or "
-                    "move the file; it records what was already delivered"
-                ) from None
-        return entries
+        self._con = con
+        return con
+
+    def _take_over_json(self, con: sqlite3.Connection) -> None:
+        """Move an old JSON ledger's entries in (once; repeating it after a crash is
+        harmless: entries already here win)."""
+        assert self.db_path is not None
+        old = self.db_path.with_suffix(".json")
+        if not old.exists():
+            return
+        entries = _read_json_ledger(old)
+        with con:  # one transaction
+            con.execute("BEGIN")
+            con.executemany(
+                "INSERT OR IGNORE INTO ledger(key, entry) VALUES (?, ?)",
+                [(key, json.dumps(entry.to_json())) for key, entry in entries.items()],
+            )
+        old.rename(old.with_name(old.name + ".migrated"))
+        log.info("ledger %s: %d entries taken over from %s", self.db_path, len(entries), old)
+
+    def _get(self, key: str) -> LedgerEntry | None:
+        if self.db_path is None:
+            return self._memory.get(key)
+        row = self._connect().execute("SELECT entry FROM ledger WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return LedgerEntry.from_json(json.loads(row[0]))
+        except (TypeError, ValueError) as exc:
+            raise ChannelConfigError(
+                f"ledger {self.db_path}: entry {key!r} is not understood ({exc}): fix or "
+                "move the file; it records what was already delivered"
+            ) from None
+
+    def _put(self, key: str, entry: LedgerEntry) -> None:
+        if self.db_path is None:
+            self._memory[key] = entry
+            return
+        self._connect().execute(
+            "INSERT OR REPLACE INTO ledger(key, entry) VALUES (?, ?)",
+            (key, json.dumps(entry.to_json(), ensure_ascii=False)),
+        )
+
+    # --- the API ---------------------------------------------------------------------------
 
     async def entry(self, key: str) -> LedgerEntry | None:
         """What the ledger knows about ``key`` (None: nothing)."""
         async with self._io:
-            return (await asyncio.to_thread(self._load)).get(key)
+            if self.db_path is None:
+                return self._get(key)
+            return await asyncio.to_thread(self._get, key)
 
     async def get(self, key: str) -> str | None:
         """The remote id recorded for a delivered ``key`` (``""`` when it has none), or
@@ -887,27 +940,44 @@ class JsonLedger:
 
     async def record(self, key: str, entry: LedgerEntry) -> None:
         """Store ``entry`` for ``key``; on disk before this returns."""
-
-        def write() -> None:
-            data = self._load()
-            data[key] = entry
-            if self.path is None:
-                self._memory = data
-                return
-            text = json.dumps(
-                {k: v.to_json() for k, v in data.items()},
-                indent=1,
-                sort_keys=True,
-                ensure_ascii=False,
-            )
-            atomic_write(self.path, (text + "\n").encode("utf-8"), mode=0o600)
-
         async with self._io:
-            await asyncio.to_thread(write)
+            if self.db_path is None:
+                self._put(key, entry)
+            else:
+                await asyncio.to_thread(self._put, key, entry)
 
     async def put(self, key: str, remote_id: str) -> None:
         """Record ``key`` as delivered with ``remote_id``."""
         await self.record(key, LedgerEntry(AttemptState.DELIVERED, remote_id=remote_id))
+
+    def close(self) -> None:
+        """Close the database (a later call opens it again)."""
+        con, self._con = self._con, None
+        if con is not None:
+            con.close()
+
+
+def _read_json_ledger(path: Path) -> dict[str, LedgerEntry]:
+    """The entries of a JSON ledger as krise before 0.2 wrote it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ChannelConfigError(
+            f"ledger {path} is not valid JSON (line {exc.lineno}): "
+            "fix or move it; it records what was already delivered"
+        ) from None
+    if not isinstance(data, dict):
+        raise ChannelConfigError(f"ledger {path} must hold a JSON object")
+    entries: dict[str, LedgerEntry] = {}
+    for key, value in data.items():
+        try:
+            entries[str(key)] = LedgerEntry.from_json(value)
+        except (TypeError, ValueError) as exc:
+            raise ChannelConfigError(
+                f"ledger {path}: entry {key!r} is not understood ({exc}): fix or "
+                "move the file; it records what was already delivered"
+            ) from None
+    return entries
 
 
 # --------------------------------------------------------------------------- protocol
@@ -957,7 +1027,7 @@ def _utcnow() -> datetime:
 
 
 async def deliver_once(
-    ledger: JsonLedger,
+    ledger: Ledger,
     key: str,
     *,
     send: Send,
@@ -1031,7 +1101,7 @@ async def deliver_once(
         return result
 
 
-async def _record_quietly(ledger: JsonLedger, key: str, entry: LedgerEntry) -> None:
+async def _record_quietly(ledger: Ledger, key: str, entry: LedgerEntry) -> None:
     """Record a delivery found on the platform; if that fails, the next attempt looks again."""
     try:
         await ledger.record(key, entry)

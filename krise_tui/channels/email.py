@@ -50,7 +50,7 @@ from krise_tui.channels.base import (
     AttemptOutcome,
     ChannelConfig,
     DeliveryResult,
-    JsonLedger,
+    Ledger,
     ReplyRequest,
     SecretSetting,
     deliver_once,
@@ -139,7 +139,7 @@ class EmailChannel:
         self._username = resolve_secret(config.username) if config.username else None
         self._password = resolve_secret(config.password) if config.password else None
         self._domain = config.from_address.rpartition("@")[2]
-        self._ledger = JsonLedger(config.state_file)
+        self._ledger = Ledger(config.state_file)
 
     @classmethod
     def from_config(cls, name: str, config: Mapping[str, Any]) -> Self:

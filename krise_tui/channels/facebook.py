@@ -67,7 +67,7 @@ from krise_tui.channels.base import (
     DeliveryResult,
     HideRequest,
     HttpChannel,
-    JsonLedger,
+    Ledger,
     LedgerEntry,
     MessageStatus,
     ReplyRequest,
@@ -144,7 +144,7 @@ class FacebookChannel(HttpChannel[FacebookConfig]):
     ) -> None:
         super().__init__(name, config, client=client)
         self._token = resolve_secret(config.access_token)
-        self._ledger = JsonLedger(config.state_file)
+        self._ledger = Ledger(config.state_file)
 
     def render(self, message: ApprovedMessage) -> str:
         """The post's text for ``message``, with its marker line.

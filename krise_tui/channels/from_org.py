@@ -21,7 +21,7 @@ sms         a webhook with an SMS-gateway body ``{"to": options.to or "broadcast
             bearer token from ``credentials``.
 mastodon    ``endpoint`` is the instance (``https://mastodon.example``) or its
             ``/api/v1/statuses`` URL; ``credentials`` is the access token; the ledger
-            lives in ``{state_dir}/{id}.ledger.json``.
+            lives in ``{state_dir}/{id}.ledger.sqlite3``.
 facebook    ``endpoint`` is ``{graph_url}/{page_id}/feed``, or the Graph API URL with
             ``options.page_id``; ``credentials`` is the page token; the ledger lives in
             ``{state_dir}/{id}.ledger.json``.
@@ -133,7 +133,7 @@ class _Context:
 
     def ledger(self, defn: ChannelDef) -> Path:
         """The ledger file of channel ``defn``."""
-        return self.state_dir / f"{defn.id}.ledger.json"
+        return self.state_dir / f"{defn.id}.ledger.sqlite3"
 
 
 class _Options:

@@ -58,7 +58,7 @@ from krise_tui.channels.base import (
     Check,
     DeliveryResult,
     HttpChannel,
-    JsonLedger,
+    Ledger,
     LedgerEntry,
     MessageStatus,
     ReplyRequest,
@@ -135,7 +135,7 @@ class MastodonChannel(HttpChannel[MastodonConfig]):
     ) -> None:
         super().__init__(name, config, client=client)
         self._token = resolve_secret(config.access_token)
-        self._ledger = JsonLedger(config.state_file)
+        self._ledger = Ledger(config.state_file)
         self._account_id: str | None = None
 
     def render(self, message: ApprovedMessage) -> tuple[str, str]:

@@ -53,7 +53,7 @@ from krise_tui.channels.base import (
     ChannelConfigError,
     DeliveryResult,
     HttpChannel,
-    JsonLedger,
+    Ledger,
     ReplyRequest,
     SecretError,
     deliver_once,
@@ -204,7 +204,7 @@ class WebhookChannel(HttpChannel[WebhookConfig]):
             self._headers = {key: resolve_env_refs(value) for key, value in config.headers.items()}
         except SecretError as exc:
             raise SecretError(f"channel {name!r}: headers: {exc}") from None
-        self._ledger = JsonLedger(config.state_file)
+        self._ledger = Ledger(config.state_file)
 
     def render_body(self, message: ApprovedMessage) -> object:
         """The JSON body this channel sends for ``message``."""

@@ -66,7 +66,7 @@ from krise_tui.channels.base import (
     ChannelConfigError,
     DeliveryResult,
     HttpChannel,
-    JsonLedger,
+    Ledger,
     MessageStatus,
     SecretSetting,
     atomic_write,
@@ -95,7 +95,7 @@ log = logging.getLogger(__name__)
 
 ATOM_NS = "http://www.w3.org/2005/Atom"
 XML_LANG = "{http://www.w3.org/XML/1998/namespace}lang"
-LEDGER_NAME = ".krise-ledger.json"
+LEDGER_NAME = ".krise-ledger.sqlite3"
 QA_PAGE = "qa.html"
 """The questions-and-answers page, beside ``index.html``."""
 QA_DIR = "qa"
@@ -158,7 +158,7 @@ class WebsiteChannel(HttpChannel[WebsiteConfig]):
         super().__init__(name, config, client=client)
         self._tz = zone(config.timezone)
         self._cms_token = resolve_secret(config.cms_token) if config.cms_token else None
-        self._ledger = JsonLedger(config.directory / LEDGER_NAME)
+        self._ledger = Ledger(config.directory / LEDGER_NAME)
 
     @property
     def directory(self) -> Path:
