@@ -24,7 +24,7 @@ mastodon    ``endpoint`` is the instance (``https://mastodon.example``) or its
             lives in ``{state_dir}/{id}.ledger.sqlite3``.
 facebook    ``endpoint`` is ``{graph_url}/{page_id}/feed``, or the Graph API URL with
             ``options.page_id``; ``credentials`` is the page token; the ledger lives in
-            ``{state_dir}/{id}.ledger.json``.
+            ``{state_dir}/{id}.ledger.sqlite3``.
 email       ``endpoint`` is ``smtp://host:port`` (STARTTLS unless ``options.starttls``
             is false) or ``smtps://host:port`` (TLS from the start);
             ``options.from_address`` (or ``from``), ``options.to`` (comma separated),
@@ -42,7 +42,7 @@ hides (every adapter refuses them elsewhere). The ``inbound:`` section is the in
 (:mod:`krise_tui.intake`), not the adapter's.
 
 Every channel but the website keeps its write-ahead ledger of attempts in
-``{state_dir}/{id}.ledger.json`` (``options.ledger: false`` keeps it in memory, for
+``{state_dir}/{id}.ledger.sqlite3`` (``options.ledger: false`` keeps it in memory, for
 webhooks, SMS and e-mail only). Credentials are the org file's
 :class:`~krise_tui.playbook.models.SecretRef`, passed to the adapters as they are (the
 one secret-reference type of the code base).

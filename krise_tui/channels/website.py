@@ -38,7 +38,7 @@ Every file is written atomically (temp file, fsync, rename) and only when its by
 change, so re-delivering a version leaves the directory exactly as it was. A CMS may be
 told about each version by a JSON POST to ``cms_webhook`` carrying the same
 ``Idempotency-Key``; the delivery succeeds once files and notification are done, and a
-small ledger (``.krise-ledger.json``) makes a retry skip a notification already sent.
+small ledger (``.krise-ledger.sqlite3``) makes a retry skip a notification already sent.
 """
 
 from __future__ import annotations
