@@ -174,6 +174,32 @@ async def test_a_drill_reply_to_a_real_channel_is_refused_with_a_receipt(
     assert platform.requests_to("POST", f"/graph/{comment}/comments") == []
 
 
+async def test_a_drill_hide_on_a_real_channel_is_refused_with_a_receipt(
+    mosquitto: MosquittoBroker, signer: Signer, platform: FakePlatform, tmp_path: Path
+) -> None:
+    comment = platform.comment("Et ekte innlegg med samme id som i øvelsen")
+    async with (
+        Console(mosquitto, signer) as console,
+        bridge_running(
+            make_bridge(mosquitto, "facebook", facebook_channel(platform, tmp_path), signer)
+        ),
+    ):
+        hide = {
+            "effect_id": "h1",
+            "channel": "facebook",
+            "post_id": comment,
+            "reason": "angrep (øvelse)",
+            "exercise": True,
+        }
+        await console.publish("facebook", signed(signer, HIDE_TYPE, hide))
+        await eventually(lambda: "failed" in console.statuses("h1"), what="the refusal")
+        refusal = console.receipts_for("h1")[-1]
+        assert refusal["permanent"] and refusal["reason"].startswith(f"{EXERCISE_LABEL}:")
+        assert "hide" in refusal["reason"]
+    assert platform.comments[comment].get("is_hidden") is not True
+    assert platform.requests_to("POST", f"/graph/{comment}") == []
+
+
 async def test_a_malformed_reply_is_refused_with_a_receipt(
     mosquitto: MosquittoBroker, signer: Signer, platform: FakePlatform, tmp_path: Path
 ) -> None:

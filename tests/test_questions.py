@@ -98,7 +98,18 @@ def test_relevant_criticism_is_never_hidden_but_an_attack_is_hidden_with_a_reaso
     hide = next(e for e in events if isinstance(e, OutboxRequested))
     assert hide.publish.envelope_type == "channel.hide"
     assert hide.publish.body["post_id"] == "c2" and hide.publish.channel == "facebook"
+    assert hide.publish.body["exercise"] is False
     assert state.questions.questions[attack].hidden
+
+
+def test_a_hide_in_a_drill_says_so_and_no_real_platform_carries_it_out() -> None:
+    drill = MessagePolicy(**{**POLICY_Q.__dict__, "exercise": True})
+    state = opened()
+    attack = post(state, "facebook", "c3", "Ordføreren er en idiot og burde skytes")
+    run(state, RelabelPost(attack, str(Label.ATTACK)), ctx())  # type: ignore[arg-type]
+    events = run(state, HidePost(attack, "Trusler"), make_ctx("ola", policy=drill, now=NOW)).events
+    hide = next(e for e in events if isinstance(e, OutboxRequested))
+    assert hide.publish.body["exercise"] is True  # the bridge refuses it on a real channel
 
 
 def test_case_processing_gets_the_standard_reply_and_goes_to_the_archive() -> None:

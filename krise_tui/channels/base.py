@@ -573,11 +573,9 @@ def refuse_exercise(
     "Real" is every channel the org file does not mark ``exercise: true``: krise cannot
     tell a sandbox from the public by its address (a relay on 127.0.0.1 still mails the
     world), so the municipality says which endpoints are drill sandboxes, and everything
-    else is refused. A :class:`HideRequest` carries no exercise flag (yet: a wire change
-    is proposed); until it does, a hide is taken for a real one.
+    else is refused. Replies and hides both carry the flag.
     """
-    exercise = bool(getattr(request, "exercise", False))
-    if exercise and not exercise_endpoint:
+    if request.exercise and not exercise_endpoint:
         what = "reply" if isinstance(request, ReplyRequest) else "hide"
         return DeliveryResult.failed(
             f"{EXERCISE_LABEL}: an exercise {what} is never sent to a real platform; channel "

@@ -126,6 +126,9 @@ class HideRequest(BaseModel):
     post_id: Annotated[str, Field(min_length=1, max_length=200)]
     reason: Annotated[str, Field(min_length=1, max_length=500)]
     """Why (a personal attack, unlawful content…): journaled with the hide."""
+    exercise: bool = False
+    """A drill: the hide never reaches a real platform (only a channel the org file marks
+    ``exercise: true``), so a drill cannot hide a real resident's post."""
 
 
 QA_TYPE = "channel.qa"

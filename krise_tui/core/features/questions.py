@@ -1016,7 +1016,13 @@ def hide(state: IncidentState, cmd: HidePost, ctx: Context) -> Decision:
     spec = ctx.policy.channel(q.channel)
     if spec is not None and spec.kind not in NO_REPLY_KINDS:
         effect_id = ctx.new_id()
-        body = HideRequest(effect_id=effect_id, channel=q.channel, post_id=q.post_id, reason=reason)
+        body = HideRequest(
+            effect_id=effect_id,
+            channel=q.channel,
+            post_id=q.post_id,
+            reason=reason,
+            exercise=ctx.policy.exercise,
+        )
         events.append(
             Requests(state, ctx)
             .publish(
