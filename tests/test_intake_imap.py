@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import json
 import logging
 import os
 import pwd
@@ -288,6 +289,7 @@ async def test_messages_arrive_once_in_order_unread_and_a_restart_goes_on_from_t
             await eventually(lambda: len(listener.ids()) == 3, what="the message meanwhile")
             await eventually(lambda: second.polls >= 2, what="one more poll")
     assert listener.ids() == ["<a@x.no>", "<b@x.no>", "<c@x.no>"]  # not the old one, once each
+    assert json.loads(second.state_file.read_text())["last_uid"] == 4
     posts = [InboundPost.model_validate(data) for _, data in listener.posts]
     assert posts[0].kind == "email" and posts[0].author == "Kari Nordmann"
     assert posts[0].text == "Vann\n\nEr vannet trygt å drikke?"
@@ -332,6 +334,32 @@ async def test_automatic_mail_is_skipped_and_never_answered(
     assert [post.id for post in got] == ["<q@x.no>", "<big@x.no>"]
     assert got[1].text == "Bilde\n\nSe vedlegget: er dette flomsonen?"  # only 2 MB fetched
     assert source.skipped == 3 and source.published == 2
+
+
+async def test_mail_from_earlier_that_day_is_passed_over_without_fetching_it(
+    dovecot: Dovecot, tmp_path: Path
+) -> None:
+    """The server narrows by day; mail from that day before the start is passed by its
+    arrival time alone (no body fetched), and the cursor moves past it."""
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    dovecot.deliver(mail("Før", "Fra formiddagen", message_id="<f@x.no>"), when=noon)
+    source = poller(dovecot, tmp_path, since=noon + timedelta(minutes=5))
+    bodies: list[int] = []
+    fetch_one = source._one
+
+    def recorded(client: imaplib.IMAP4, uid: int) -> Any:
+        bodies.append(uid)
+        return fetch_one(client, uid)
+
+    source._one = recorded  # type: ignore[method-assign]
+
+    async def sink(post: InboundPost) -> None:
+        raise AssertionError(f"not ours to answer: {post.id}")
+
+    await source.poll_once(sink)
+    assert source.cursor is not None and source.cursor.last_uid == 1 and bodies == []
+    saved = json.loads(source.state_file.read_text(encoding="utf-8"))
+    assert saved["last_uid"] == 1
 
 
 async def test_a_refused_login_is_logged_and_nothing_is_lost(

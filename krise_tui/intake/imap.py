@@ -121,6 +121,8 @@ class _Fetched:
 class _Poll:
     uidvalidity: int
     messages: list[_Fetched] = field(default_factory=list)
+    passed: int = 0
+    """The highest UID of mail from before the start, passed over (not ours to answer)."""
 
 
 class PollFailed(Exception):
@@ -236,6 +238,7 @@ class ImapPoller:
                 )
             cursor.uidvalidity = poll.uidvalidity
             cursor.last_uid = 0
+        cursor.last_uid = max(cursor.last_uid, poll.passed)
         for fetched in poll.messages:
             # Publish and move the cursor as one step that a stop does not cut in two.
             self._taking = asyncio.create_task(self._take(sink, fetched, cursor))
@@ -286,16 +289,18 @@ class ImapPoller:
             last = cursor.last_uid if cursor.uidvalidity == validity else 0
             uids = self._new_uids(client, last, cursor.started_at)
             poll = _Poll(validity)
-            oldest = cursor.started_at - CLOCK_SKEW
+            if last == 0:
+                # No cursor: the server narrowed by day; the arrival time decides, asked for
+                # alone (no bodies fetched for mail from before the start).
+                oldest = cursor.started_at - CLOCK_SKEW
+                arrived = self._arrivals(client, uids)
+                old = [u for u in uids if (when := arrived.get(u)) is not None and when < oldest]
+                poll.passed = max(old, default=0)
+                uids = [u for u in uids if u > poll.passed]
             for uid in uids[:MAX_PER_POLL]:
                 fetched = self._one(client, uid)
-                if fetched is None:
-                    continue
-                if last == 0 and fetched.arrived is not None and fetched.arrived < oldest:
-                    # From before the first start: not ours to answer, but past the cursor.
-                    cursor.last_uid = max(cursor.last_uid, uid)
-                    continue
-                poll.messages.append(fetched)
+                if fetched is not None:
+                    poll.messages.append(fetched)
             if len(uids) > MAX_PER_POLL:
                 log.warning(
                     "intake %s: %d new messages; the first %d now, the rest next poll",
@@ -325,6 +330,24 @@ class ImapPoller:
         found = sorted({int(u) for u in (_first(data) or b"").split()})
         # "n:*" always includes the newest message, even when its UID is below n.
         return [u for u in found if u > last]
+
+    def _arrivals(self, client: imaplib.IMAP4, uids: list[int]) -> dict[int, datetime]:
+        """When each message arrived (INTERNALDATE), by UID."""
+        found: dict[int, datetime] = {}
+        for start in range(0, len(uids), 500):
+            part = ",".join(str(u) for u in uids[start : start + 500])
+            status, data = client.uid("FETCH", part, "(INTERNALDATE)")
+            if status != "OK":
+                raise PollFailed(f"FETCH INTERNALDATE failed: {data!r}")
+            for item in data:
+                line = item[0] if isinstance(item, tuple) else item
+                if not isinstance(line, bytes):
+                    continue
+                uid = re.search(rb"UID (\d+)", line)
+                when = imaplib.Internaldate2tuple(line)
+                if uid is not None and when is not None:
+                    found[int(uid.group(1))] = datetime.fromtimestamp(time.mktime(when), UTC)
+        return found
 
     def _one(self, client: imaplib.IMAP4, uid: int) -> _Fetched | None:
         # At most the first MAX_FETCH bytes: the text comes before large attachments, and
