@@ -10,6 +10,7 @@ from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Signer
 from krise_tui.config import Settings
 from krise_tui.core.features.inbound import PostReceived
+from krise_tui.core.features.rumours import RegisterRumour
 from krise_tui.runtime.pacing import IntakeGauge
 from tests.conftest import client_for, eventually
 from tests.corekit import bus, make_ctx, opened, run, running_console
@@ -80,3 +81,26 @@ async def test_batching_waits_for_a_storm_to_pass_and_then_batches_everything(
             lambda: all(q.batch_id for q in qs.questions.values()), timeout=60, what="batched"
         )
         assert gauge.paused >= 1.0  # the batcher waited its longest pause first
+
+
+async def test_a_rumour_registered_in_a_storm_backfills_once_intake_calms(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    async with running_console(mosquitto, make_settings, signer) as runtime:
+        gauge = runtime.intake_gauge
+        assert gauge is not None and runtime.matching is not None
+        async with client_for(mosquitto.endpoint, "bridge-sms") as bridge:
+            body = json.dumps(
+                {"id": "e1", "text": "Hørte at demningen ved Svenskvollen har brast!"}
+            )
+            await bridge.publish(topics.channel_in("test", "sms"), body, qos=1)
+        await eventually(lambda: len(runtime.state.inbound.posts) == 1, what="journaled")
+        await runtime.matching.flush()
+        gauge.busy_rate, gauge.window, gauge.max_pause = 0.01, 60.0, 1.0  # any post: a storm
+        await runtime.submit(RegisterRumour("Demningen ved Svenskvollen har brast"))
+
+        def sighted() -> bool:
+            return len(runtime.state.rumours.rumours["r1"].sightings) == 1
+
+        await eventually(sighted, timeout=60, what="backfilled")
+        assert gauge.paused >= 1.0  # the backfill waited for intake first

@@ -49,6 +49,8 @@ CHUNK = 64
 """Posts matched at once when many are waiting (bulk embedding is ~2x faster)."""
 BACKFILL_POSTS = 5000
 """Earlier posts matched against a newly registered rumour (the newest first)."""
+BACKFILL_CHUNK = 256
+"""Earlier posts matched at a time (intake may pause the backfill between chunks)."""
 
 
 @dataclass(frozen=True)
@@ -205,7 +207,14 @@ class MatchingService:
         if not posts:
             return
         top = min(3, max(1, len(state.rumours.rumours)))
-        results = await self._in_worker(self._matcher.match_many, [p.text for p in posts], top)
+        results: list[Any] = []
+        for start in range(0, len(posts), BACKFILL_CHUNK):
+            # Thousands of posts are minutes of model work: a chunk at a time, each after
+            # intake has calmed down (a rumour is often registered in the middle of a storm).
+            if self._gauge is not None:
+                await self._gauge.calm()
+            chunk = [p.text for p in posts[start : start + BACKFILL_CHUNK]]
+            results += await self._in_worker(self._matcher.match_many, chunk, top)
         found = 0
         for post, matches in zip(posts, results, strict=True):
             for match in matches:
