@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from krise_tui.files import atomic_write
-from krise_tui.intake.service import InboundSink
+from krise_tui.intake.service import InboundSink, UncutSteps
 from krise_tui.playbook.models import imap_parts
 from krise_tui.wire.inbound import InboundPost
 
@@ -61,8 +61,6 @@ MAX_FETCH = 2 * 1024 * 1024
 """Bytes of one message fetched at most (its headers and text; not big attachments)."""
 MAX_PER_POLL = 500
 """Messages fetched in one poll at most (the rest come next poll)."""
-STOP_GRACE = 5.0
-"""Seconds a stop waits for the message being published."""
 TIMEOUT = 30.0
 """Seconds before a silent server counts as gone."""
 
@@ -163,7 +161,7 @@ class ImapPoller:
         """Messages handed to the sink (and acknowledged)."""
         self.skipped = 0
         """Automatic mail (out-of-office, bounces, lists) not taken."""
-        self._taking: asyncio.Task[None] | None = None
+        self._steps = UncutSteps()
 
     @property
     def name(self) -> str:
@@ -174,18 +172,13 @@ class ImapPoller:
 
     async def run(self, sink: InboundSink) -> None:
         """Poll every :attr:`interval` until cancelled (a stop lets the message being
-        published finish, at most :data:`STOP_GRACE` seconds)."""
+        published finish: :class:`UncutSteps`)."""
         try:
             while True:
                 await self.poll_once(sink)
                 await asyncio.sleep(self.interval)  # the polling period itself
         finally:
-            taking = self._taking
-            if taking is not None and not taking.done():
-                try:
-                    await asyncio.wait_for(asyncio.shield(taking), STOP_GRACE)
-                except Exception:
-                    taking.cancel()  # the broker is away: it comes again next start
+            await self._steps.finish()
 
     def load_cursor(self) -> Cursor:
         """The saved cursor; a fresh one (from now, or from ``since``) when there is none."""
@@ -241,9 +234,7 @@ class ImapPoller:
         cursor.last_uid = max(cursor.last_uid, poll.passed)
         for fetched in poll.messages:
             # Publish and move the cursor as one step that a stop does not cut in two.
-            self._taking = asyncio.create_task(self._take(sink, fetched, cursor))
-            await asyncio.shield(self._taking)
-            self._taking = None
+            await self._steps.run(self._take(sink, fetched, cursor))
         await asyncio.to_thread(self._save, cursor)
         self.polls += 1
 

@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from krise_tui.files import atomic_write
-from krise_tui.intake.service import InboundSink
+from krise_tui.intake.service import InboundSink, UncutSteps
 from krise_tui.wire.inbound import InboundPost
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,6 @@ CLOCK_SKEW = timedelta(minutes=2)
 """At the first start, mentions this much older than the start are taken too: the
 instance's clock may be behind ours, and a mention from just before is no harm."""
 MAX_TEXT = 20_000
-STOP_GRACE = 5.0
-"""Seconds a stop waits for the mention being published (the bridge stops its intake
-before it leaves the broker)."""
 
 
 @dataclass
@@ -100,7 +97,7 @@ class MastodonPoller:
         """Polls that failed (logged)."""
         self.published = 0
         """Mentions handed to the sink (and acknowledged)."""
-        self._taking: asyncio.Task[None] | None = None
+        self._steps = UncutSteps()
 
     @property
     def name(self) -> str:
@@ -110,8 +107,8 @@ class MastodonPoller:
     async def run(self, sink: InboundSink) -> None:
         """Poll every :attr:`interval` until cancelled.
 
-        A stop lets the mention being published finish (at most :data:`STOP_GRACE`
-        seconds): its cursor is saved, so the next start does not publish it again.
+        A stop lets the mention being published finish (:class:`UncutSteps`): its cursor
+        is saved, so the next start does not publish it again.
         """
         try:
             if self._client is not None:
@@ -120,12 +117,7 @@ class MastodonPoller:
             async with httpx.AsyncClient(follow_redirects=False) as client:
                 await self._poll_forever(sink, client)
         finally:
-            taking = self._taking
-            if taking is not None and not taking.done():
-                try:
-                    await asyncio.wait_for(asyncio.shield(taking), STOP_GRACE)
-                except Exception:
-                    taking.cancel()  # the broker is away: it comes again next start
+            await self._steps.finish()
 
     async def _poll_forever(self, sink: InboundSink, client: httpx.AsyncClient) -> None:
         while True:
@@ -174,9 +166,7 @@ class MastodonPoller:
             return exc.retry_after
         for notification in fresh:
             # Publish and move the cursor as one step that a stop does not cut in two.
-            self._taking = asyncio.create_task(self._take(sink, notification, state))
-            await asyncio.shield(self._taking)
-            self._taking = None
+            await self._steps.run(self._take(sink, notification, state))
         if state.since_id is None and newest is not None:
             # From now on the cursor alone decides, never the two clocks.
             state.since_id = newest

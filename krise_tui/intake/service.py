@@ -131,6 +131,39 @@ class Intake:
             await asyncio.sleep(delay)
 
 
+# --------------------------------------------------------------------------- pollers
+
+STOP_GRACE = 5.0
+"""Seconds a stop waits for the post being published (the bridge stops its intake
+before it leaves the broker)."""
+
+
+class UncutSteps:
+    """A poller's "publish one post, then move its cursor" steps, which a stop does not cut
+    in two: a cancelled poller leaves the step running, and :meth:`finish` (in the
+    poller's ``finally``) lets it end, at most :data:`STOP_GRACE` seconds. Cut in two, the
+    post would be on the broker with the cursor still before it: published again at the
+    next start."""
+
+    def __init__(self) -> None:
+        self._step: asyncio.Task[None] | None = None
+
+    async def run(self, step: Awaitable[None]) -> None:
+        """Run one step to its end, even if the caller is cancelled meanwhile."""
+        self._step = asyncio.ensure_future(step)
+        await asyncio.shield(self._step)
+        self._step = None
+
+    async def finish(self) -> None:
+        """Let a step that a stop interrupted end (the broker away: it comes again)."""
+        step = self._step
+        if step is not None and not step.done():
+            try:
+                await asyncio.wait_for(asyncio.shield(step), STOP_GRACE)
+            except Exception:
+                step.cancel()
+
+
 # --------------------------------------------------------------------------- HTTP
 
 
