@@ -135,13 +135,9 @@ def console_settings(make_settings: Any, endpoint: Any = None, **extra: Any) -> 
 
 
 @contextlib.asynccontextmanager
-async def running_console(
-    broker: Any, make_settings: Any, signer: Any, **extra: Any
-) -> AsyncIterator[ConsoleRuntime]:
-    """A started console of the test org on ``broker``, connected; stopped afterwards."""
-    runtime = ConsoleRuntime(
-        console_settings(make_settings, broker.endpoint, **extra), signer=signer
-    )
+async def running_runtime(settings: Any, signer: Any) -> AsyncIterator[ConsoleRuntime]:
+    """A started console with ``settings``, connected to its broker; stopped afterwards."""
+    runtime = ConsoleRuntime(settings, signer=signer)
     await runtime.start()
     try:
         assert runtime.session is not None
@@ -149,6 +145,16 @@ async def running_console(
         yield runtime
     finally:
         await runtime.stop()
+
+
+@contextlib.asynccontextmanager
+async def running_console(
+    broker: Any, make_settings: Any, signer: Any, **extra: Any
+) -> AsyncIterator[ConsoleRuntime]:
+    """A started console of the test org on ``broker``, connected; stopped afterwards."""
+    settings = console_settings(make_settings, broker.endpoint, **extra)
+    async with running_runtime(settings, signer) as runtime:
+        yield runtime
 
 
 def signed(signer: Any, effect: Any, org: str = "test") -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
@@ -76,8 +77,9 @@ def free_port() -> int:
         return port
 
 
-@pytest.fixture
-def smtp() -> Iterator[tuple[Controller, Sink]]:
+@contextlib.contextmanager
+def running_smtp() -> Iterator[tuple[Controller, Sink]]:
+    """An SMTP server (aiosmtpd) on a free port of 127.0.0.1 that keeps what it gets."""
     sink = Sink()
     controller = Controller(
         sink,
@@ -91,6 +93,12 @@ def smtp() -> Iterator[tuple[Controller, Sink]]:
         yield controller, sink
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Controller, Sink]]:
+    with running_smtp() as server:
+        yield server
 
 
 @pytest.fixture(autouse=True)

@@ -8,7 +8,6 @@ automatic mail (out-of-office, bounces, lists) is not taken; the mailbox is only
 
 from __future__ import annotations
 
-import contextlib
 import imaplib
 import json
 import logging
@@ -19,7 +18,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -38,15 +37,14 @@ from krise_tui.core.kernel import Accepted
 from krise_tui.intake import Intake, intake_from_def
 from krise_tui.intake.imap import MAX_FETCH, ImapPoller, Mailbox, body_text, message_post
 from krise_tui.playbook.models import ChannelDef
-from krise_tui.runtime import ConsoleRuntime
 from krise_tui.wire.inbound import InboundPost
 from tests.conftest import eventually
 from tests.consolekit import PASSPHRASES
-from tests.corekit import TEST_ORG
+from tests.corekit import TEST_ORG, running_runtime
 from tests.test_bridge import bridge_running, make_bridge
 from tests.test_channels_email import PASSWORD as SMTP_PASSWORD
 from tests.test_channels_email import USER as SMTP_USER
-from tests.test_channels_email import Sink, authenticate, make_channel
+from tests.test_channels_email import Sink, make_channel, running_smtp
 from tests.test_intake_webhook import InboundListener
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
@@ -213,34 +211,9 @@ def mail(
 
 @pytest.fixture
 def smtp_server() -> Iterator[tuple[Any, Sink]]:
-    """The municipality's SMTP server (aiosmtpd on a free port), keeping what it gets."""
-    from aiosmtpd.controller import Controller
-
-    sink = Sink()
-    controller = Controller(
-        sink,
-        hostname="127.0.0.1",
-        port=free_port(),
-        authenticator=authenticate,
-        auth_require_tls=False,
-    )
-    controller.start()
-    try:
-        yield controller, sink
-    finally:
-        controller.stop()
-
-
-@contextlib.asynccontextmanager
-async def running_settings(settings: Settings, signer: Signer) -> AsyncIterator[ConsoleRuntime]:
-    runtime = ConsoleRuntime(settings, signer=signer)
-    await runtime.start()
-    try:
-        assert runtime.session is not None
-        await runtime.session.wait_connected(5)
-        yield runtime
-    finally:
-        await runtime.stop()
+    """The municipality's SMTP server, keeping what it gets."""
+    with running_smtp() as server:
+        yield server
 
 
 def poller(dovecot: Dovecot, tmp_path: Path, **extra: Any) -> ImapPoller:
@@ -492,7 +465,7 @@ async def test_an_emailed_question_is_answered_in_the_askers_thread(
     org_file = tmp_path / "org.yaml"
     org_file.write_text(yaml.safe_dump(org, allow_unicode=True), encoding="utf-8")
     settings = make_settings(mosquitto.endpoint, org_file=org_file, operator="ola")
-    async with running_settings(settings, signer) as runtime:
+    async with running_runtime(settings, signer) as runtime:
         dovecot.deliver(
             mail(
                 "Drikkevann",
