@@ -160,7 +160,8 @@ class ImapPoller:
         self.published = 0
         """Messages handed to the sink (and acknowledged)."""
         self.skipped = 0
-        """Automatic mail (out-of-office, bounces, lists) not taken."""
+        """Messages not taken: automatic mail (out-of-office, bounces, lists), and any that
+        cannot be read (logged at ERROR with its UID; it stays in the mailbox)."""
         self._steps = UncutSteps()
 
     @property
@@ -335,9 +336,9 @@ class ImapPoller:
                 if not isinstance(line, bytes):
                     continue
                 uid = re.search(rb"UID (\d+)", line)
-                when = imaplib.Internaldate2tuple(line)
+                when = _arrival(line)
                 if uid is not None and when is not None:
-                    found[int(uid.group(1))] = datetime.fromtimestamp(time.mktime(when), UTC)
+                    found[int(uid.group(1))] = when
         return found
 
     def _one(self, client: imaplib.IMAP4, uid: int) -> _Fetched | None:
@@ -349,12 +350,14 @@ class ImapPoller:
         for item in data:
             if isinstance(item, tuple) and len(item) == 2:
                 head, raw = item
-                arrived = imaplib.Internaldate2tuple(head)
-                when = None
-                if arrived is not None:  # local time, as Internaldate2tuple gives it
-                    when = datetime.fromtimestamp(time.mktime(arrived), UTC)
-                return _Fetched(uid, when, bytes(raw))
+                return _Fetched(uid, _arrival(head), bytes(raw))
         return None  # expunged meanwhile
+
+
+def _arrival(response: bytes) -> datetime | None:
+    """The INTERNALDATE in a FETCH response line, aware (UTC)."""
+    local = imaplib.Internaldate2tuple(response)  # local time, as imaplib gives it
+    return None if local is None else datetime.fromtimestamp(time.mktime(local), UTC)
 
 
 def _first(data: list[Any] | None) -> bytes | None:
