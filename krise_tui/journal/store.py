@@ -32,9 +32,10 @@ import contextlib
 import gc
 import hashlib
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -132,8 +133,8 @@ def decode_state(data: bytes | str) -> IncidentState:
 
 
 T = TypeVar("T")
-Row = tuple[str, str, str, str, str | None, str]
-"""An event ready to be chained: id, type, time, incident, playbook hash, body."""
+Row = tuple[str, str, str, str, str | None, bytes]
+"""An event ready to be chained: id, type, time, incident, playbook hash, body (UTF-8 JSON)."""
 
 
 def row_hash(
@@ -144,29 +145,46 @@ def row_hash(
     ts: str,
     incident_id: str,
     playbook_hash: str | None,
-    body: str,
+    body: str | bytes,
 ) -> str:
     """The chain hash of one row: the previous hash and every column of this one.
 
     SHA-256 over the columns, each followed by a unit separator (0x1F), then the body,
-    all UTF-8 (one join and one hash call: it runs for every row appended or verified).
+    all UTF-8. It runs for every row appended or verified: the columns are one f-string,
+    and a body already in bytes (as the append has it) is hashed without a copy.
     """
-    columns = (prev_hash, str(seq), event_id, type_, ts, incident_id, playbook_hash or "", body)
-    return hashlib.sha256("\x1f".join(columns).encode("utf-8")).hexdigest()
+    head = f"{prev_hash}\x1f{seq}\x1f{event_id}\x1f{type_}\x1f{ts}\x1f{incident_id}\x1f"
+    digest = hashlib.sha256(f"{head}{playbook_hash or ''}\x1f".encode())
+    digest.update(body if isinstance(body, bytes) else body.encode("utf-8"))
+    return digest.hexdigest()
 
 
-def event_row(event: EventBase, playbook_hash: str | None) -> Row:
-    """The columns of ``event`` as journaled (all but its place in the chain)."""
-    return (
-        event.id,
-        getattr(event, "type", type(event).__name__),
-        event.ts.isoformat(),
-        event.incident_id,
-        playbook_hash,
-        # pydantic's own serialiser: one call into Rust, fields in model order. The
-        # chain hashes this text, so it need not be canonical, only stored as hashed.
-        event.model_dump_json(),
-    )
+def event_rows(events: Iterable[EventBase], playbook_hash: str | None) -> list[Row]:
+    """The columns of each event as journaled (all but its place in the chain).
+
+    The body is pydantic's own serialiser straight to bytes (one call into Rust, fields in
+    model order; the chain hashes this text, so it need not be canonical, only stored as
+    hashed). The events of one decision share one timestamp object: its text is made
+    once (``isoformat`` is a fifth of the cost of a row).
+    """
+    rows: list[Row] = []
+    last_ts: datetime | None = None
+    ts_text = ""
+    for event in events:
+        ts = event.ts
+        if ts is not last_ts:
+            last_ts, ts_text = ts, ts.isoformat()
+        rows.append(
+            (
+                event.id,
+                getattr(event, "type", type(event).__name__),
+                ts_text,
+                event.incident_id,
+                playbook_hash,
+                event.__pydantic_serializer__.to_json(event),
+            )
+        )
+    return rows
 
 
 def state_digest(body: bytes) -> str:
@@ -250,8 +268,9 @@ def _append(con: sqlite3.Connection, rows: list[Row]) -> list[int]:
         for event_id, type_, ts, incident_id, playbook_hash, body in rows:
             seq += 1
             digest = row_hash(prev, seq, event_id, type_, ts, incident_id, playbook_hash, body)
+            text = body.decode("utf-8")  # stored as TEXT, as verify and readers expect
             chained.append(
-                (seq, event_id, type_, ts, incident_id, playbook_hash, body, prev, digest)
+                (seq, event_id, type_, ts, incident_id, playbook_hash, text, prev, digest)
             )
             prev = digest
         con.executemany(INSERT, chained)
@@ -389,7 +408,7 @@ class Journal:
         """
         if not events:
             return []
-        rows = [event_row(event, playbook_hash) for event in events]
+        rows = event_rows(events, playbook_hash)
         return await self._call(_append, rows)
 
     async def save_snapshot(self, state: IncidentState, seq: int) -> None:
