@@ -218,6 +218,36 @@ def test_a_post_embedded_by_the_caller_scores_the_same(matcher: RumourMatcher) -
     assert matcher.match(post, vector=vector) == matcher.match(post)
 
 
+def test_a_quoted_tweets_attribution_is_not_embedded() -> None:
+    """Who posted a quoted tweet and when is not part of its claim for the embedding."""
+    body = "Vannet i Hattfjelldal er forurenset, ikke drikk det"
+    for tail in (
+        " — Kari Nordmann (@KariNordmann) December 2, 2026",
+        " - Kari (@kari) 2. desember 2026",
+    ):
+        assert embedding_text(body + tail) == embedding_text(body)
+    # Only an attribution: kept, or the post would have nothing to embed.
+    assert embedding_text("— Kari (@kari) 2. desember 2026") != ""
+    # A dash inside the text is not an attribution.
+    assert "trygt" in embedding_text("Vann - er det trygt? (@kari) sa nei")
+
+
+def test_the_attribution_still_counts_in_the_lexical_part() -> None:
+    """The author's name finds a "Did X tweet …" claim even though the embedding drops it:
+    with a constant embedder, only the lexical part separates the two rumours."""
+
+    def constant(texts: Sequence[str], /) -> npt.NDArray[np.float32]:
+        out = np.zeros((len(texts), 4), dtype=np.float32)
+        out[:, 0] = 1.0
+        return out
+
+    m = RumourMatcher(embedder=constant)
+    m.add("other", "A senator said the vaccine is unsafe")
+    m.add("eastwood", "Clint Eastwood wrote an essay about the election")
+    post = "Stop posting as my dad — Morgan Eastwood (@MorganEastwood) November 9, 2016"
+    assert m.match(post, top_k=1)[0].rumour_id == "eastwood"
+
+
 def test_ties_go_to_the_rumour_registered_first() -> None:
     m = _fake()
     m.add("zz-registered-first", "Brua er stengt")

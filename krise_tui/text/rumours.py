@@ -8,8 +8,9 @@ is seen and warn when a corrected rumour comes back.
 How a post is scored against a rumour text (the rumour takes its best text):
 
 * **dense** — cosine of multilingual-e5-small embeddings (:mod:`krise_tui.text.embed`)
-  of the standardised texts, both embedded as ``query`` (a post and a rumour are like
-  with like). It carries paraphrase, dialect and English-vs-Norwegian.
+  of the standardised texts (:func:`embedding_text`: without a quoted tweet's
+  attribution line), both embedded as ``query`` (a post and a rumour are like with
+  like). It carries paraphrase, dialect and English-vs-Norwegian.
 * **lexical** — cosine of character 3–5-gram TF-IDF vectors of the standardised words
   (:func:`krise_tui.text.normalise.char_ngrams`). It carries names, numbers and typos.
 * **fused** — ``DENSE_WEIGHT * dense + lexical``, a raw weighted sum rather than a
@@ -122,6 +123,15 @@ _URL: Final = re.compile(r"(?:https?://|www\.|pic\.twitter\.com/)\S+", re.IGNORE
 # before case folding loses the boundaries, so its words can match the claim's words.
 _TAG: Final = re.compile(r"(?<!\w)[@#](\w+)")
 _CAMEL: Final = re.compile(r"(?<=[a-zæøåäö])(?=[A-ZÆØÅÄÖ])|(?<=[A-ZÆØÅÄÖ])(?=[A-ZÆØÅÄÖ][a-zæøåäö])")
+# A post that quotes a tweet ends with who posted it and when: "— Name (@handle) May 4,
+# 2019" (or "4. mai 2019"). That line says nothing of the claim, and in the embedding it
+# pulls every quoted tweet towards every other (English dev MAP@5 0.901 -> 0.915, train
+# 0.900 -> 0.903). The names still count in the lexical part, where they find the "Did
+# X tweet …" claims.
+_ATTRIBUTION: Final = re.compile(
+    r"\s+[—–-]{1,2}\s*[^—–\n]{0,80}?\(@\w+\)\s+(?:\w+\.?\s+\d{1,2},?|\d{1,2}\.?\s+\w+\.?)"
+    r"\s+\d{4}\s*$"
+)
 
 
 def prepare(text: str) -> str:
@@ -131,12 +141,14 @@ def prepare(text: str) -> str:
 
 
 def embedding_text(text: str) -> str:
-    """The exact string the matcher embeds for ``text`` (kind ``"query"``).
+    """The exact string the matcher embeds for ``text`` (kind ``"query"``): prepared, a
+    quoted tweet's attribution line left out (unless it is all there is), standardised.
 
     A caller that already embeds posts for another feature can embed this string once
     with :func:`krise_tui.text.embed.encode` and pass the row to :meth:`RumourMatcher.match`.
     """
-    return normalise.standard_text(prepare(text))
+    claim = _ATTRIBUTION.sub("", text)
+    return normalise.standard_text(prepare(claim if claim.strip() else text))
 
 
 def _score(fused: float) -> float:
@@ -313,7 +325,7 @@ class _Prepared:
 def _prepare_all(text: str) -> _Prepared:
     base = prepare(text)
     return _Prepared(
-        embed_text=normalise.standard_text(base),
+        embed_text=embedding_text(text),
         terms=normalise.terms(base),
         grams=normalise.char_ngrams(base, *_NGRAMS),
     )
