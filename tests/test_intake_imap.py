@@ -34,7 +34,7 @@ from krise_tui.config import Settings
 from krise_tui.core.features.messages import DraftVariant
 from krise_tui.core.features.questions import PublishAnswer, SaveAnswer
 from krise_tui.core.kernel import Accepted
-from krise_tui.intake import Intake, intake_from_def
+from krise_tui.intake import Intake, imap, intake_from_def
 from krise_tui.intake.imap import MAX_FETCH, ImapPoller, Mailbox, body_text, message_post
 from krise_tui.playbook.models import ChannelDef
 from krise_tui.wire.inbound import InboundPost
@@ -344,15 +344,58 @@ async def test_a_refused_login_is_logged_and_nothing_is_lost(
         got.append(post)
 
     wrong = poller(dovecot, tmp_path, password="feil")
+    heard: list[tuple[str, str | None]] = []
+    Intake("epost", [wrong]).on_trouble(lambda name, problem: heard.append((name, problem)))
     with caplog.at_level(logging.ERROR, logger="krise_tui.intake.imap"):
         await wrong.poll_once(sink)
     assert wrong.failures == 1 and got == []
     assert "login refused for 'postmottak'" in caplog.text
+    # The console hears it too (its banner), naming the mailbox and what is wrong.
+    ((name, problem),) = heard
+    assert name == wrong.name and problem is not None
+    assert f"polling {wrong.name} failed: login refused for 'postmottak'" in problem
+    wrong.password = PASSWORD  # the password is put right: the next poll clears it
+    await wrong.poll_once(sink)
+    assert heard[-1] == (wrong.name, None) and wrong.trouble.problem is None
     right = poller(dovecot, tmp_path)
     await right.poll_once(sink)
     dovecot.deliver(mail("Vann", "Kan vi drikke vannet?", message_id="<w@x.no>"))
     await right.poll_once(sink)
     assert [post.id for post in got] == ["<w@x.no>"]
+
+
+async def test_an_unreadable_message_is_said_until_a_later_one_comes_in(
+    dovecot: Dovecot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A message the intake cannot read stays in the mailbox; the console is told which,
+    until mail comes in again."""
+    got: list[InboundPost] = []
+
+    async def sink(post: InboundPost) -> None:
+        got.append(post)
+
+    source = poller(dovecot, tmp_path)
+    heard: list[str | None] = []
+    Intake("epost", [source]).on_trouble(lambda _name, problem: heard.append(problem))
+    await source.poll_once(sink)  # the cursor starts now
+    real = imap.message_post
+
+    def reads_all_but_the_broken_one(raw: bytes, **kw: Any) -> InboundPost | None:
+        if b"Subject: Broken" in raw:
+            raise UnicodeDecodeError("utf-8", raw[:1], 0, 1, "invalid start byte")
+        return real(raw, **kw)
+
+    monkeypatch.setattr(imap, "message_post", reads_all_but_the_broken_one)
+    dovecot.deliver(mail("Broken", "?", message_id="<broken@x.no>"))
+    await source.poll_once(sink)
+    assert got == [] and source.skipped == 1
+    (problem,) = heard
+    assert problem is not None and "message UID 1" in problem and "left in the mailbox" in problem
+    await source.poll_once(sink)  # nothing new: still said
+    assert source.trouble.problem == problem
+    dovecot.deliver(mail("Vann", "Kan vi drikke vannet?", message_id="<w@x.no>"))
+    await source.poll_once(sink)
+    assert [p.id for p in got] == ["<w@x.no>"] and heard[-1] is None
 
 
 async def test_an_unreachable_server_is_a_warning_and_polling_goes_on(
@@ -427,6 +470,34 @@ def test_the_org_file_names_the_mailbox(monkeypatch: pytest.MonkeyPatch, tmp_pat
         ChannelDef.model_validate(no_secret)
 
 
+def email_org(tmp_path: Path, *, smtp_port: int, imap_port: int) -> Path:
+    """The test org with an e-mail channel: replies by SMTP, questions in by IMAP (the
+    passwords from KRISE_TEST_SMTP_PASSWORD and KRISE_TEST_IMAP)."""
+    org = yaml.safe_load(TEST_ORG.read_text(encoding="utf-8"))
+    org["channels"].append(
+        {
+            "id": "epost",
+            "kind": "email",
+            "endpoint": f"smtp://127.0.0.1:{smtp_port}",
+            "credentials": {"env": "KRISE_TEST_SMTP_PASSWORD"},
+            "options": {
+                "from": "postmottak@test.kommune.no",
+                "to": "beredskap@test.kommune.no",
+                "username": SMTP_USER,
+                "starttls": "false",  # the local test server speaks plain SMTP
+            },
+            "inbound": {
+                "imap": {"url": f"imap://127.0.0.1:{imap_port}/INBOX", "user": USER},
+                "secret": {"env": "KRISE_TEST_IMAP"},
+                "poll_interval": "1s",
+            },
+        }
+    )
+    org_file = tmp_path / "org.yaml"
+    org_file.write_text(yaml.safe_dump(org, allow_unicode=True), encoding="utf-8")
+    return org_file
+
+
 async def test_an_emailed_question_is_answered_in_the_askers_thread(
     mosquitto: MosquittoBroker,
     make_settings: Callable[..., Settings],
@@ -442,28 +513,7 @@ async def test_an_emailed_question_is_answered_in_the_askers_thread(
     controller, sink = smtp_server
     monkeypatch.setenv("KRISE_TEST_IMAP", PASSWORD)
     monkeypatch.setenv("KRISE_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
-    org = yaml.safe_load(TEST_ORG.read_text(encoding="utf-8"))
-    org["channels"].append(
-        {
-            "id": "epost",
-            "kind": "email",
-            "endpoint": f"smtp://127.0.0.1:{controller.port}",
-            "credentials": {"env": "KRISE_TEST_SMTP_PASSWORD"},
-            "options": {
-                "from": "postmottak@test.kommune.no",
-                "to": "beredskap@test.kommune.no",
-                "username": SMTP_USER,
-                "starttls": "false",  # the local test server speaks plain SMTP
-            },
-            "inbound": {
-                "imap": {"url": f"imap://127.0.0.1:{dovecot.port}/INBOX", "user": USER},
-                "secret": {"env": "KRISE_TEST_IMAP"},
-                "poll_interval": "1s",
-            },
-        }
-    )
-    org_file = tmp_path / "org.yaml"
-    org_file.write_text(yaml.safe_dump(org, allow_unicode=True), encoding="utf-8")
+    org_file = email_org(tmp_path, smtp_port=controller.port, imap_port=dovecot.port)
     settings = make_settings(mosquitto.endpoint, org_file=org_file, operator="ola")
     async with running_runtime(settings, signer) as runtime:
         dovecot.deliver(
@@ -502,3 +552,30 @@ async def test_an_emailed_question_is_answered_in_the_askers_thread(
     assert reply["In-Reply-To"] == "<spm-1@example.no>"  # in the asker's thread
     assert reply["Subject"] == "Re: Drikkevann"
     assert answer in reply.get_content()
+
+
+async def test_the_console_says_when_its_mailbox_refuses_the_login(
+    mosquitto: MosquittoBroker,
+    make_settings: Callable[..., Settings],
+    signer: Signer,
+    dovecot: Dovecot,
+    smtp_server: tuple[Any, Sink],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A wrong mailbox password in the org file's secret: the console's banner names the
+    channel, the mailbox and the refusal (not only a log line nobody reads)."""
+    controller, _ = smtp_server
+    monkeypatch.setenv("KRISE_TEST_IMAP", "feil-passord")
+    monkeypatch.setenv("KRISE_TEST_SMTP_PASSWORD", SMTP_PASSWORD)
+    org_file = email_org(tmp_path, smtp_port=controller.port, imap_port=dovecot.port)
+    settings = make_settings(mosquitto.endpoint, org_file=org_file, operator="ola")
+    async with running_runtime(settings, signer) as runtime:
+        await eventually(
+            lambda: any(k.startswith("intake:epost:") for k in runtime.concerns),
+            timeout=30,
+            what="the refused login in the console's concerns",
+        )
+        (text,) = [t for k, t in runtime.concerns.items() if k.startswith("intake:epost:")]
+    assert text.startswith("Innkommende på epost: polling e-mail imap://127.0.0.1:")
+    assert "login refused for 'postmottak'" in text

@@ -162,11 +162,15 @@ async def test_a_refused_token_is_logged_and_the_poller_keeps_trying(
     platform.fail_next(401, body={"error": "The access token is invalid"})
     platform.fail_next(503, retry_after="0")
     source = poller(platform, tmp_path)
+    heard: list[str | None] = []
+    source.trouble.listen(heard.append)  # what the intake (and so the console) hears
     async with (
         InboundListener(mosquitto) as listener,
         mastodon_running(mosquitto, signer, platform, source) as bridge,
     ):
         await eventually(lambda: source.polls >= 1, what="a good poll after the failures")
+        assert heard[0] is not None and "token is refused" in heard[0]
+        assert heard[1] is not None and "503" in heard[1] and heard[2:] == [None]
         mention = platform.mention("ola@example.social", "Hallo?")
         await eventually(lambda: listener.ids() == [mention["id"]], what="the mention")
         assert source.failures == 2

@@ -340,8 +340,10 @@ async def test_a_dead_intake_is_logged_at_error_and_restarted(
     blocker.listen()
     port = blocker.getsockname()[1]
     source = sms_intake(tmp_path, port=port)
-    intake = Intake("sms", [source], restart_min=0.05, restart_max=0.2)
+    intake = Intake("sms", [source], restart_min=0.05, restart_max=0.2, healthy_after=0.5)
     received: list[InboundPost] = []
+    heard: list[tuple[str, str | None]] = []
+    intake.on_trouble(lambda name, problem: heard.append((name, problem)))
 
     async def sink(post: InboundPost) -> None:
         received.append(post)
@@ -353,10 +355,17 @@ async def test_a_dead_intake_is_logged_at_error_and_restarted(
         errors = [r for r in caplog.records if r.levelno == logging.ERROR]
         assert errors and "webhook 127.0.0.1" in errors[0].getMessage()
         assert "restarting in" in errors[0].getMessage() and errors[0].exc_info is not None
+        # Whoever watches the intake (the console) is told what is wrong, and where.
+        (problem,) = intake.trouble.values()
+        assert problem.startswith("stopped (OSError") and "started again in" in problem
+        assert heard[0][0] == source.name and heard[0][1] is not None
         blocker.close()
         await asyncio.wait_for(source.listening.wait(), 10)
         assert (await send(source, sms("after"))).status_code == 200
         assert [p.id for p in received] == ["after"]
+        # Running again for healthy_after: the trouble is over, and that is said too.
+        await eventually(lambda: intake.trouble == {}, what="the trouble to be over")
+        assert heard[-1] == (source.name, None)
     finally:
         blocker.close()
         await intake.stop()

@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 from krise_tui.files import atomic_write
-from krise_tui.intake.service import InboundSink, UncutSteps
+from krise_tui.intake.service import InboundSink, Trouble, UncutSteps
 from krise_tui.playbook.models import imap_parts
 from krise_tui.wire.inbound import InboundPost
 
@@ -162,6 +162,9 @@ class ImapPoller:
         self.skipped = 0
         """Messages not taken: automatic mail (out-of-office, bounces, lists), and any that
         cannot be read (logged at ERROR with its UID; it stays in the mailbox)."""
+        self.trouble = Trouble()
+        """What is wrong now, for the console: a failed poll (until one succeeds), a
+        message that cannot be read (until a later one is published)."""
         self._steps = UncutSteps()
 
     @property
@@ -219,7 +222,10 @@ class ImapPoller:
             self.failures += 1
             level = logging.ERROR if exc.permanent else logging.WARNING
             log.log(level, "intake %s: polling %s failed: %s", self.channel_id, self.name, exc)
+            self.trouble(f"polling {self.name} failed: {exc}")
             return
+        if self.trouble.problem is not None and self.trouble.problem.startswith("polling "):
+            self.trouble(None)
         if cursor.uidvalidity != poll.uidvalidity:
             if cursor.uidvalidity is not None:
                 log.warning(
@@ -242,14 +248,20 @@ class ImapPoller:
     async def _take(self, sink: InboundSink, fetched: _Fetched, cursor: Cursor) -> None:
         try:
             post = message_post(fetched.raw, uid=fetched.uid, arrived=fetched.arrived)
-        except Exception:  # one unreadable message must not stop the mailbox
+        except Exception as exc:  # one unreadable message must not stop the mailbox
             log.exception("intake %s: message UID %d is unreadable", self.channel_id, fetched.uid)
+            self.trouble(
+                f"message UID {fetched.uid} in {self.name} cannot be read "
+                f"({type(exc).__name__}: {exc}); it is left in the mailbox: read it there"
+            )
             post = None
         if post is None:
             self.skipped += 1
         else:
             await sink(post)
             self.published += 1
+            if self.trouble.problem is not None:
+                self.trouble(None)
         cursor.last_uid = max(cursor.last_uid, fetched.uid)
         await asyncio.to_thread(self._save, cursor)
 

@@ -37,7 +37,7 @@ from typing import Any
 import httpx
 
 from krise_tui.files import atomic_write
-from krise_tui.intake.service import InboundSink, UncutSteps
+from krise_tui.intake.service import InboundSink, Trouble, UncutSteps
 from krise_tui.wire.inbound import InboundPost
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,8 @@ class MastodonPoller:
         """Polls that failed (logged)."""
         self.published = 0
         """Mentions handed to the sink (and acknowledged)."""
+        self.trouble = Trouble()
+        """What is wrong now, for the console: a failed poll, until one succeeds."""
         self._steps = UncutSteps()
 
     @property
@@ -163,7 +165,9 @@ class MastodonPoller:
             self.failures += 1
             level = logging.ERROR if exc.permanent else logging.WARNING
             log.log(level, "intake %s: polling mentions failed: %s", self.channel_id, exc)
+            self.trouble(f"polling {self.name} failed: {exc}")
             return exc.retry_after
+        self.trouble(None)
         for notification in fresh:
             # Publish and move the cursor as one step that a stop does not cut in two.
             await self._steps.run(self._take(sink, notification, state))

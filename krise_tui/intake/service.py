@@ -6,6 +6,11 @@ already taken, anything it did not handle itself — is logged at ERROR with its
 traceback, counted in :attr:`Intake.restarts`, and started again after a capped,
 jittered backoff: an intake never stops silently while its bridge runs.
 
+What is wrong with an intake *now* is also said to whoever watches it
+(:meth:`Intake.on_trouble`; the console shows it in its banner): a source that died, and
+a poller's own trouble (:class:`Trouble`: a mailbox that refuses the login, an instance
+that does not answer, a message that cannot be read), each cleared when it is over.
+
 :func:`serve` runs an :mod:`aiohttp.web` application on ``host:port`` until cancelled.
 aiohttp parses HTTP (no hand-written parsing), bounds the body (``client_max_size``,
 answered 413) and runs in the bridge's own event loop, started and stopped by the
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import random
@@ -52,9 +58,36 @@ class Source(Protocol):
         ...
 
 
+TroubleListener = Callable[[str, str | None], None]
+"""``(source name, what is wrong, or None when it is over)``."""
+
+
+class Trouble:
+    """What is wrong with one source now, as the source itself sees it: a poller calls it
+    with a problem when a poll fails and with None when one succeeds. Repeats are not
+    passed on; the intake that runs the source listens (:meth:`Intake.on_trouble`)."""
+
+    def __init__(self) -> None:
+        self.problem: str | None = None
+        self._listeners: list[Callable[[str | None], None]] = []
+
+    def __call__(self, problem: str | None) -> None:
+        if problem == self.problem:
+            return
+        self.problem = problem
+        for listener in list(self._listeners):
+            listener(problem)
+
+    def listen(self, listener: Callable[[str | None], None]) -> None:
+        """Pass every change to ``listener``; the current problem, if any, at once."""
+        self._listeners.append(listener)
+        if self.problem is not None:
+            listener(self.problem)
+
+
 class Intake:
     """A bridge's intake: its sources, each supervised (logged at ERROR and restarted
-    when it dies)."""
+    when it dies), and what is wrong with them now (:attr:`trouble`)."""
 
     def __init__(
         self,
@@ -63,17 +96,54 @@ class Intake:
         *,
         restart_min: float = 0.5,
         restart_max: float = 30.0,
+        healthy_after: float = HEALTHY_AFTER,
     ) -> None:
         self.channel_id = channel_id
         self.sources = list(sources)
         self.restart_min = restart_min
         self.restart_max = restart_max
+        self.healthy_after = healthy_after
         self.restarts = 0
         """Times a source died and was started again."""
         self.last_error: str | None = None
         """Why the newest death happened."""
+        self.trouble: dict[str, str] = {}
+        """Source name -> what is wrong with it now (a death, or the source's own
+        :class:`Trouble`); empty when all is well."""
+        self._trouble_listeners: list[TroubleListener] = []
+        self._deaths: dict[str, int] = {}
+        self._timers: list[asyncio.TimerHandle] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._rng = random.Random()
+        for source in self.sources:
+            own = getattr(source, "trouble", None)
+            if isinstance(own, Trouble):
+                own.listen(functools.partial(self._report, source.name))
+
+    def on_trouble(self, listener: TroubleListener) -> None:
+        """Call ``listener(source, problem | None)`` when a source's trouble starts,
+        changes or is over (what is wrong already is passed at once)."""
+        self._trouble_listeners.append(listener)
+        for name, problem in list(self.trouble.items()):
+            listener(name, problem)
+
+    def _report(self, source: str, problem: str | None) -> None:
+        if self.trouble.get(source) == problem:
+            return
+        if problem is None:
+            self.trouble.pop(source, None)
+        else:
+            self.trouble[source] = problem
+        for listener in list(self._trouble_listeners):
+            try:
+                listener(source, problem)
+            except Exception:
+                log.exception("intake %s: a trouble listener failed", self.channel_id)
+
+    def _healthy_again(self, source: str, death: int) -> None:
+        """A restarted source has run :attr:`healthy_after` seconds without dying again."""
+        if self._deaths.get(source) == death:
+            self._report(source, None)
 
     @property
     def running(self) -> bool:
@@ -94,6 +164,9 @@ class Intake:
     async def stop(self) -> None:
         """Stop every source and wait for it."""
         tasks, self._tasks = self._tasks, []
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -105,13 +178,19 @@ class Intake:
         failures = 0
         while True:
             started = loop.time()
+            if source.name in self._deaths:  # clears the death's trouble if it lasts
+                death = self._deaths[source.name]
+                self._timers = [t for t in self._timers if not t.cancelled()]
+                self._timers.append(
+                    loop.call_later(self.healthy_after, self._healthy_again, source.name, death)
+                )
             try:
                 await source.run(sink)
                 raise RuntimeError("the source returned (it should run until stopped)")
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                if loop.time() - started >= HEALTHY_AFTER:
+                if loop.time() - started >= self.healthy_after:
                     failures = 0
                 failures += 1
                 self.restarts += 1
@@ -126,6 +205,10 @@ class Intake:
                     self.last_error,
                     delay,
                     exc_info=exc,
+                )
+                self._deaths[source.name] = self._deaths.get(source.name, 0) + 1
+                self._report(
+                    source.name, f"stopped ({self.last_error}); started again in {delay:.0f} s"
                 )
             # A restart timer, not synchronisation: wait before trying again.
             await asyncio.sleep(delay)

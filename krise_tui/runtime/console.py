@@ -255,6 +255,12 @@ class ConsoleRuntime:
             except Exception:
                 log.exception("concern listener failed")
 
+    def _intake_trouble(self, channel: str, source: str, problem: str | None) -> None:
+        self._concern(
+            f"intake:{channel}:{source}",
+            None if problem is None else f"Innkommende på {channel}: {problem}",
+        )
+
     # --- lifecycle ---------------------------------------------------------------------
 
     async def start(self) -> None:
@@ -275,6 +281,7 @@ class ConsoleRuntime:
         bridges = tuple(c.id for c in self.org.channels) if self.org is not None else ()
         self.brokers = BrokerSupervisor(s, bridges=bridges)
         self.bridge_host = BridgeHost(self.org, s.data_dir, in_process=s.bridges_in_process)
+        self.bridge_host.on_trouble = self._intake_trouble
         journal = await Journal.open(s.journal_path)
         try:
             state = await journal.load_state()
