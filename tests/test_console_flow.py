@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from textual.widgets import DataTable, Input, Label, Select, TextArea
+from textual.widgets import DataTable, Input, Label, Select, Static, TextArea
 
 from krise_tui.bus import topics
 from krise_tui.bus.broker import MosquittoBroker
@@ -31,7 +31,8 @@ from krise_tui.console.screens.rumours import RumoursScreen
 from krise_tui.console.screens.start import SignInScreen
 from krise_tui.core.events import event_from_json
 from krise_tui.core.features.messages import DeliveryStatus
-from krise_tui.core.features.rumours import RumourState
+from krise_tui.core.features.rumours import RecordSighting, RumourState
+from krise_tui.core.kernel import Accepted
 from krise_tui.journal.store import Journal
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import client_for, eventually
@@ -189,6 +190,13 @@ async def test_the_whole_flow_with_keys_alone(
         await step(lambda: "r1" in rumours(), what="registered")
         listed = app.screen.query_one("#rumours", DataTable)
         await step(lambda: listed.row_count == 1, what="the rumour listed")
+        # an asker's SMS turns out to repeat it: linked by hand, it shows where and when
+        linked = await runtime.submit(RecordSighting("r1", "sms:a1"), actor="ola")
+        assert isinstance(linked, Accepted), linked
+        detail = app.screen.query_one("#r-claim", Static)
+        await step(lambda: "Sett på: sms 1" in text_of(detail), what="seen on, per channel")
+        assert "Per time, siste 6: " in text_of(detail) and ": 1" in text_of(detail)
+        assert str(listed.get_row("r1")[3]) == "1" and str(listed.get_row("r1")[4]).strip()
         await pilot.press("k")
         await step(lambda: prompt_says("Hvem sjekker"), what="who checks")
         await pilot.press("enter")  # the one signed in
@@ -211,6 +219,11 @@ async def test_the_whole_flow_with_keys_alone(
         await step(lambda: isinstance(app.screen, ConfirmScreen), what="confirm it")
         await pilot.press("j")
         await step(lambda: rumours()["r1"].state is RumourState.CORRECTED, what="corrected")
+        version = rumours()["r1"].correction_version or ""
+        await step(
+            lambda: str(listed.get_row("r1")[5]) == f"v{version[:8]}",
+            what="the linked correction in the rumour's row",
+        )
         # the journal view: search, and Enter opens an event
         await pilot.press("j")
         await step(lambda: isinstance(app.screen, JournalScreen), what="journal view")

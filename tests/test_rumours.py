@@ -164,3 +164,38 @@ def test_journal_replay_restores_every_rumour_exactly() -> None:
     assert live.rumours.rumours  # the scenario has rumours, with sightings and a correction
     assert replayed.rumours == live.rumours
     assert state_hash(replayed) == state_hash(live)
+
+
+def test_spread_over_time_and_channels_and_what_is_most_pressing() -> None:
+    """How often and where a rumour is seen (the console's sparkline, per hour, per
+    channel), and which open rumour wants attention first: spread × age."""
+    state = opened()
+    rumour_id = registered(state)  # p1 on sms at minute 0
+    for minutes in (20, 21, 50):
+        key = post(state, f"q{minutes}", "Dammen har brast, sier de", minutes=minutes)
+        run(state, RecordSighting(rumour_id, key, 0.9), ctx("matching", minutes))  # type: ignore[arg-type]
+    r = state.rumours.rumours[rumour_id]
+    now = NOW + timedelta(minutes=60)
+    # Four quarter-hours up to minute 60: [0, 15), [15, 30), [30, 45), [45, 60].
+    assert r.seen_per(now, timedelta(minutes=15), 4) == [1, 2, 0, 1]
+    # Older than the window: not counted; an hour-long window holds all four.
+    assert r.seen_per(now, timedelta(minutes=15), 2) == [0, 1]
+    assert r.seen_per(now, timedelta(hours=1), 3) == [0, 0, 4]
+    assert r.seen_on() == [("sms", 4)]
+    deadline = POLICY_R.correction_deadline
+    # Four sightings in the last hour, an hour old: 4 × (60 min / the deadline).
+    assert r.pressure(now, deadline) == pytest.approx(4 * timedelta(hours=1) / deadline)
+    # A quiet hour later the spread counts one (it is still open), the age goes on.
+    later = now + timedelta(hours=2)
+    assert r.pressure(later, deadline) == pytest.approx(timedelta(hours=3) / deadline)
+    corrected(state, rumour_id)
+    assert state.rumours.rumours[rumour_id].pressure(later, deadline) == 0.0
+
+
+def test_the_sparkline_scales_to_the_busiest_period() -> None:
+    from krise_tui.console.text import sparkline
+
+    assert sparkline([0, 1, 2, 4, 8]) == " ▁▂▄█"
+    assert sparkline([0, 0]) == "  "
+    assert sparkline([3]) == "█"
+    assert sparkline([1, 100]) == "▁█"  # one sighting is never drawn as none

@@ -87,3 +87,17 @@ class PlainTable(DataTable[Any]):
             key=key,
             label=label,
         )
+
+
+SPARK_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(counts: list[int]) -> str:
+    """One block character per count, scaled to the largest (a blank for none)."""
+    top = max(counts, default=0)
+    if top == 0:
+        return " " * len(counts)
+    steps = len(SPARK_BLOCKS)
+    return "".join(
+        " " if n <= 0 else SPARK_BLOCKS[max(0, (n * steps + top - 1) // top - 1)] for n in counts
+    )

@@ -1,8 +1,11 @@
 """Rykter: from sighting to published correction, and recurrences after it.
 
-The left table lists the rumours (open ones first, those past their correction deadline
-marked FORSINKET), the right one where the chosen rumour was seen, and the posts the
-matcher thinks might repeat a known rumour (``b`` confirms one, it is then a sighting).
+The left table lists the rumours, the most pressing first (spread in the last hour ×
+age against the correction deadline; corrected and closed ones below), with a sparkline
+of their sightings over the last three hours (quarter-hours: spreading or dying down)
+and the correction that answers them; the right side shows where and when the chosen
+rumour was seen (per channel, per hour) and the posts the matcher thinks might repeat
+a known rumour (``b`` confirms one, it is then a sighting).
 A rumour moves along its life with one key each: ``k`` being checked (by whom, with
 whom), ``v`` a verdict with its source (the fact owner's, when the police or the rescue
 centre own the facts), ``w`` writes the correction (an ordinary message: four eyes and
@@ -11,7 +14,7 @@ the lint apply), ``y`` replies to the spreading posts with the published correct
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from rich.text import Text
 from textual import on, work
@@ -22,9 +25,10 @@ from textual.widgets import DataTable, Static
 
 from krise_tui.console.screens.base import ViewScreen
 from krise_tui.console.screens.dialogs import ChoiceScreen, PromptScreen
-from krise_tui.console.text import PlainTable, one_line
+from krise_tui.console.text import PlainTable, one_line, sparkline
 from krise_tui.core.features.rumours import (
     OWNER_WORDS,
+    SETTLED,
     VERDICTS,
     AcknowledgeRecurrence,
     ChangeRumourState,
@@ -38,8 +42,12 @@ from krise_tui.core.features.rumours import (
 )
 from krise_tui.core.kernel import Accepted, Rejection
 
-DONE = (RumourState.CORRECTED, RumourState.MONITORING, RumourState.CLOSED)
 MAYBE_PREFIX = "maybe:"
+SPARK_PERIOD = timedelta(minutes=15)
+SPARK_PERIODS = 12
+"""The table's sparkline: the last three hours in quarter-hours."""
+HOURS_SHOWN = 6
+"""The detail's count per hour: the last six hours."""
 
 
 class RumoursScreen(ViewScreen):
@@ -73,6 +81,8 @@ class RumoursScreen(ViewScreen):
             tr("status", "state"),
             tr("frist", "deadline"),
             tr("sett", "seen"),
+            tr("siste 3 t", "last 3 h"),
+            tr("korreksjon", "correction"),
             tr("påstand", "claim"),
         )
         self.query_one("#sightings", DataTable).add_columns(
@@ -117,12 +127,24 @@ class RumoursScreen(ViewScreen):
         table = self.query_one("#rumours", DataTable)
         selected = self.selected_rumour()
         table.clear()
-        for r in sorted(rs.rumours.values(), key=lambda r: (r.state in DONE, r.first_seen)):
+        deadline = rt.message_policy().correction_deadline
+        order = sorted(
+            rs.rumours.values(),
+            key=lambda r: (
+                r.state is RumourState.CLOSED,
+                r.state in SETTLED,
+                -r.pressure(now, deadline),
+                r.first_seen,
+            ),
+        )
+        for r in order:
             table.add_row(
                 r.rumour_id,
                 state_text(r.state, tr.lang) + (" ⚠" if r.rumour_id in rs.alerts else ""),
                 self._deadline(r, now),
                 str(len(r.sightings)),
+                sparkline(r.seen_per(now, SPARK_PERIOD, SPARK_PERIODS)),
+                self._correction(r),
                 Text(one_line(r.claim, 60)),
                 key=r.rumour_id,
             )
@@ -133,8 +155,15 @@ class RumoursScreen(ViewScreen):
                 pass
         self._fill_right()
 
+    def _correction(self, rumour: Rumour) -> str:
+        if rumour.correction_version:
+            return f"v{rumour.correction_version[:8]}"
+        if rumour.correction_draft:
+            return self.tr("utkast", "draft")
+        return "–"
+
     def _deadline(self, rumour: Rumour, now: datetime) -> str:
-        if rumour.state in DONE:
+        if rumour.state in SETTLED:
             return self.tr.time(rumour.corrected_at) if rumour.corrected_at else ""
         due = rumour.first_seen + self.rt.message_policy().correction_deadline
         return self.tr.due(due, now)
@@ -188,6 +217,23 @@ class RumoursScreen(ViewScreen):
                     tr(
                         "Korreksjon skrevet – venter godkjenning (m)",
                         "Correction written – waiting for approval (m)",
+                    )
+                )
+            if rumour.sightings:
+                where = " · ".join(f"{channel} {n}" for channel, n in rumour.seen_on())
+                lines.append(tr(f"Sett på: {where}", f"Seen on: {where}"))
+                now = rt.clock.now()
+                hours = rumour.seen_per(now, timedelta(hours=1), HOURS_SHOWN)
+                starts = [now - timedelta(hours=HOURS_SHOWN - i) for i in range(HOURS_SHOWN)]
+                per_hour = " · ".join(
+                    f"{tr.time(start)}–{tr.time(start + timedelta(hours=1))}: {n}"
+                    for start, n in zip(starts, hours, strict=True)
+                    if n
+                )
+                lines.append(
+                    tr(
+                        f"Per time, siste {HOURS_SHOWN}: {per_hour or 'ingen'}",
+                        f"Per hour, last {HOURS_SHOWN}: {per_hour or 'none'}",
                     )
                 )
             claim.update("\n".join(lines))

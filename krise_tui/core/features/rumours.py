@@ -18,8 +18,9 @@ published correction (one reply per spreading post, never twice).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal
 
@@ -50,6 +51,14 @@ class RumourState(StrEnum):
     CORRECTED = "corrected"
     MONITORING = "monitoring"
     CLOSED = "closed"
+
+
+SETTLED: tuple[RumourState, ...] = (
+    RumourState.CORRECTED,
+    RumourState.MONITORING,
+    RumourState.CLOSED,
+)
+"""States past the correction: the deadline no longer runs."""
 
 
 class FactOwner(StrEnum):
@@ -150,6 +159,31 @@ class Rumour:
     def open(self) -> bool:
         """Not closed."""
         return self.state is not RumourState.CLOSED
+
+    def seen_per(self, now: datetime, period: timedelta, periods: int) -> list[int]:
+        """Sightings in each of the last ``periods`` periods of ``period`` up to ``now``,
+        oldest first (what a sparkline draws: spreading, or dying down)."""
+        counts = [0] * periods
+        start = now - period * periods
+        for s in self.sightings:
+            if start <= s.seen_at <= now:
+                counts[min(periods - 1, int((s.seen_at - start) / period))] += 1
+        return counts
+
+    def seen_on(self) -> list[tuple[str, int]]:
+        """Sightings per channel, most first (ties by channel name)."""
+        counts = Counter(s.channel for s in self.sightings)
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def pressure(self, now: datetime, deadline: timedelta) -> float:
+        """How urgently it wants attention: its spread (sightings in the last hour, at
+        least one) times its age against the correction deadline (1.0 = the deadline is
+        here). Zero once it is corrected or over: those need watching, not hurry."""
+        if self.state in SETTLED:
+            return 0.0
+        recent = sum(1 for s in self.sightings if now - s.seen_at <= timedelta(hours=1))
+        age = max(now - self.first_seen, timedelta(0)) / max(deadline, timedelta(minutes=1))
+        return max(recent, 1) * age
 
 
 @dataclass
