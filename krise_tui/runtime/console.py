@@ -76,6 +76,9 @@ LinkListener = Callable[[LinkState, str], object]
 ConcernListener = Callable[[str, str | None], object]
 """``(concern, text or None when it is cleared)``: what the console's banner shows."""
 
+MAX_TROUBLE = 300
+"""Characters of an intake's trouble shown in the banner (the log has all of it)."""
+
 REASSERT_AFTER_CONNECT = 3.0
 """Seconds after connecting to check that the broker holds our newest freeze notice."""
 
@@ -256,10 +259,12 @@ class ConsoleRuntime:
                 log.exception("concern listener failed")
 
     def _intake_trouble(self, channel: str, source: str, problem: str | None) -> None:
-        self._concern(
-            f"intake:{channel}:{source}",
-            None if problem is None else f"Innkommende på {channel}: {problem}",
-        )
+        # The text may carry a remote server's words: one line, printable, bounded.
+        said = None
+        if problem is not None:
+            line = "".join(c if c.isprintable() else " " for c in " ".join(problem.split()))
+            said = f"Innkommende på {channel}: {line[:MAX_TROUBLE]}"
+        self._concern(f"intake:{channel}:{source}", said)
 
     # --- lifecycle ---------------------------------------------------------------------
 
