@@ -123,7 +123,7 @@ from krise_tui.wire.delivery import (
     ReceiptStatus,
     ReplyRequest,
 )
-from krise_tui.wire.inbound import InboundPost
+from krise_tui.wire.inbound import MAX_TROUBLES, InboundPost
 
 if TYPE_CHECKING:
     from krise_tui.config import Settings
@@ -191,6 +191,11 @@ class IntakePart(Protocol):
 
     async def stop(self) -> None:
         """Stop taking posts in."""
+        ...
+
+    def on_trouble(self, listener: Callable[[str, str | None], None]) -> None:
+        """Call ``listener(source, problem | None)`` when a source's trouble starts,
+        changes or is over."""
         ...
 
 
@@ -547,6 +552,10 @@ class BridgeRuntime:
         after its last attempt (it has left :attr:`_jobs` by then)."""
         self._attempts: dict[str, int] = {}
         self._outbox: asyncio.Queue[Receipt] = asyncio.Queue()
+        self.intake_trouble: dict[str, str] = {}
+        """What is wrong with the intake now (source -> problem), said to the console in
+        the bridge's retained presence (at most :data:`MAX_TROUBLES` sources)."""
+        self._trouble_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._rng = random.Random()
         pending = None if self.state_file is None else self.state_file.with_suffix(PENDING_SUFFIX)
@@ -606,7 +615,10 @@ class BridgeRuntime:
         self._tasks = [
             asyncio.create_task(self.session.run(), name=f"bridge-{self.channel_id}-session"),
             asyncio.create_task(self._publisher(), name=f"bridge-{self.channel_id}-receipts"),
+            asyncio.create_task(self._say_trouble(), name=f"bridge-{self.channel_id}-trouble"),
         ]
+        if self.intake is not None:
+            self.intake.on_trouble(self._intake_trouble)
         for effect_id, pending in resume.items():
             # Cut short by a crash or a stop: the adapter's ledger knows whether the last
             # attempt may have reached the platform and checks there before sending.
@@ -616,6 +628,29 @@ class BridgeRuntime:
             self._schedule(pending.request)
         if self.intake is not None:
             await self.intake.start(self.publish_inbound)
+
+    def _intake_trouble(self, source: str, problem: str | None) -> None:
+        if problem is None:
+            self.intake_trouble.pop(source[:200], None)
+        else:
+            self.intake_trouble[source[:200]] = problem[:1000]
+        self._trouble_changed.set()
+
+    async def _say_trouble(self) -> None:
+        """Put the intake's trouble into the retained presence, newest state only."""
+        while True:
+            await self._trouble_changed.wait()
+            self._trouble_changed.clear()
+            session = self.session
+            if session is None:
+                continue
+            said = dict(list(self.intake_trouble.items())[:MAX_TROUBLES])
+            try:
+                await session.set_trouble(said)
+            except NotConnectedError:
+                pass  # kept: said in the presence of the next connection
+            except Exception:
+                log.exception("bridge %s: saying the intake's trouble failed", self.channel_id)
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         """Wait for a live broker connection (raises ``TimeoutError``)."""

@@ -282,6 +282,8 @@ def every_kind_of_event() -> tuple[IncidentState, list[EventBase]]:
     go(MarkDeliveryOverdue(web.effect_id), at(30, "system"))
     seq = s.freeze.current.seq if s.freeze.current else 0
     go(bus("krise/v1/test/presence/staff/ansatt-001", {"status": "online"}), at(31, "bus"))
+    trouble = {"status": "online", "trouble": {"e-mail imap://h/INBOX": "login refused"}}
+    go(bus("krise/v1/test/presence/bridge/bridge-epost", trouble), at(31, "bus"))
     ack = {"staff_id": "ansatt-001", "seq": seq}
     go(bus("krise/v1/test/staff/ansatt-001/ack", ack), at(31, "bus"))
     go(RemindUnacknowledged(("ansatt-002",)), at(40, "system"))

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from krise_tui.core.describe import describe
 from krise_tui.core.engine import decide
 from krise_tui.core.features import REGISTRY
 from krise_tui.core.features.freeze import Freeze, LiftFreeze
@@ -144,6 +145,33 @@ def test_presence_changes_are_journaled_only_when_they_change() -> None:
     (event,) = run(state, bus(topic, {"status": "offline"}), make_ctx()).events
     assert isinstance(event, PresenceChanged) and not event.online
     assert state.inbound.presence == {"staff/ansatt-001": False}
+
+
+def test_a_bridges_intake_trouble_is_journaled_when_it_changes_and_ends_offline() -> None:
+    state = opened()
+    topic = "krise/v1/test/presence/bridge/bridge-epost"
+    key = "bridge/bridge-epost"
+    (event,) = run(state, bus(topic, {"status": "online"}), make_ctx()).events
+    assert isinstance(event, PresenceChanged) and event.trouble == {}
+    trouble = {"e-mail imap://h/INBOX": "polling failed: login refused"}
+    (event,) = run(state, bus(topic, {"status": "online", "trouble": trouble}), make_ctx()).events
+    assert isinstance(event, PresenceChanged) and event.online and event.trouble == trouble
+    assert state.inbound.trouble == {key: trouble}
+    assert "problem: polling failed: login refused" in describe(event, "nb")
+    same = bus(topic, {"status": "online", "trouble": trouble})
+    assert run(state, same, make_ctx()).events == []  # said again: nothing new
+    (event,) = run(state, bus(topic, {"status": "online"}), make_ctx()).events
+    assert event.trouble == {} and state.inbound.trouble == {}  # over
+    run(state, bus(topic, {"status": "online", "trouble": trouble}), make_ctx())
+    (event,) = run(state, bus(topic, {"status": "offline"}), make_ctx()).events
+    assert state.inbound.trouble == {}  # an offline bridge says nothing of its intake
+    # Bounded: too many sources or too long a text is refused, named, and journaled.
+    many = {f"source {i}": "x" for i in range(9)}
+    (rejected,) = run(state, bus(topic, {"status": "online", "trouble": many}), make_ctx()).events
+    assert isinstance(rejected, InboundRejected) and "trouble" in rejected.reason
+    huge = {"source": "x" * 1001}
+    (rejected,) = run(state, bus(topic, {"status": "online", "trouble": huge}), make_ctx()).events
+    assert isinstance(rejected, InboundRejected) and "trouble" in rejected.reason
 
 
 def test_freeze_and_lift_reasons_are_checked_for_id_numbers() -> None:

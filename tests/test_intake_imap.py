@@ -8,6 +8,7 @@ automatic mail (out-of-office, bounces, lists) is not taken; the mailbox is only
 
 from __future__ import annotations
 
+import asyncio
 import imaplib
 import json
 import logging
@@ -28,6 +29,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from krise_tui.bus import topics
 from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Signer
 from krise_tui.config import Settings
@@ -38,7 +40,7 @@ from krise_tui.intake import Intake, imap, intake_from_def
 from krise_tui.intake.imap import MAX_FETCH, ImapPoller, Mailbox, body_text, message_post
 from krise_tui.playbook.models import ChannelDef
 from krise_tui.wire.inbound import InboundPost
-from tests.conftest import eventually
+from tests.conftest import client_for, eventually
 from tests.consolekit import PASSPHRASES
 from tests.corekit import TEST_ORG, running_runtime
 from tests.test_bridge import bridge_running, make_bridge
@@ -362,6 +364,47 @@ async def test_a_refused_login_is_logged_and_nothing_is_lost(
     dovecot.deliver(mail("Vann", "Kan vi drikke vannet?", message_id="<w@x.no>"))
     await right.poll_once(sink)
     assert [post.id for post in got] == ["<w@x.no>"]
+
+
+async def test_a_bridge_says_its_intakes_trouble_in_its_retained_presence(
+    mosquitto: MosquittoBroker,
+    signer: Signer,
+    dovecot: Dovecot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bridge run as ``krise bridge`` far from the console: the console learns of a
+    refused mailbox login from the bridge's presence (retained, so also after a restart),
+    and that it is over."""
+    monkeypatch.setenv("KRISE_TEST_SMTP_USER", "krise")
+    monkeypatch.setenv("KRISE_TEST_SMTP_PASSWORD", "unused")
+    source = poller(dovecot, tmp_path, password="feil")
+    bridge = make_bridge(
+        mosquitto, "epost", make_channel(free_port()), signer, intake=Intake("epost", [source])
+    )
+    said: list[dict[str, Any]] = []
+    topic = topics.presence(bridge.org, "bridge", "bridge-epost")
+    async with client_for(mosquitto.endpoint, "console") as console:
+        await console.subscribe(topic, qos=1)
+
+        async def hear() -> None:
+            async for message in console.messages:
+                assert isinstance(message.payload, bytes)
+                said.append(json.loads(message.payload))
+
+        listening = asyncio.create_task(hear())
+        try:
+            async with bridge_running(bridge):
+                await eventually(lambda: any(p.get("trouble") for p in said), what="trouble")
+                ((name, problem),) = said[-1]["trouble"].items()
+                assert said[-1]["status"] == "online" and name == source.name
+                assert "login refused for 'postmottak'" in problem
+                source.password = PASSWORD  # put right: the next poll clears it
+                await eventually(
+                    lambda: said[-1] == {"status": "online"}, what="the trouble is over"
+                )
+        finally:
+            listening.cancel()
 
 
 async def test_an_unreadable_message_is_said_until_a_later_one_comes_in(

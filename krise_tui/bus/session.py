@@ -149,9 +149,12 @@ class SessionConfig:
     crash in between means the broker sends it again, never that it is lost)."""
 
 
-def presence_payload(status: str) -> bytes:
-    """The JSON presence body."""
-    return json.dumps({"status": status}).encode()
+def presence_payload(status: str, trouble: dict[str, str] | None = None) -> bytes:
+    """The JSON presence body (``trouble``: what is wrong with a bridge's intake now)."""
+    body: dict[str, object] = {"status": status}
+    if trouble:
+        body["trouble"] = trouble
+    return json.dumps(body, ensure_ascii=False).encode()
 
 
 _RC_REASONS = {
@@ -345,6 +348,7 @@ class BusSession:
         self.protocol = config.protocol
         """The protocol in use: 3.1.1 after a fallback (see ``allow_v311``)."""
         self._task: asyncio.Task[None] | None = None
+        self._trouble: dict[str, str] = {}
 
     def _set_state(self, state: LinkState, detail: str = "") -> None:
         self.state = state
@@ -476,7 +480,7 @@ class BusSession:
             check_suback(cfg.subscriptions, codes, qos=1)
         if cfg.presence_topic:
             code = await client.publish_acked(
-                cfg.presence_topic, presence_payload("online"), qos=1, retain=True
+                cfg.presence_topic, presence_payload("online", self._trouble), qos=1, retain=True
             )
             _raise_if_refused(cfg.presence_topic, code)
 
@@ -542,6 +546,16 @@ class BusSession:
         except aiomqtt.MqttError as exc:
             raise NotConnectedError(describe_error(exc)) from exc
         _raise_if_refused(topic, code)
+
+    async def set_trouble(self, trouble: dict[str, str]) -> None:
+        """Say what is wrong now (empty: nothing) in the retained online presence: at
+        once when connected, else with the next connection's presence. Raises like
+        :meth:`publish` (the new trouble is kept and said at the next connect anyway)."""
+        self._trouble = dict(trouble)
+        topic = self.config.presence_topic
+        if topic is None or not self._connected.is_set():
+            return
+        await self.publish(topic, presence_payload("online", self._trouble), retain=True)
 
     async def stop(self) -> None:
         """Say offline (cleanly) and end the loop."""

@@ -4,15 +4,12 @@ By default every channel's bridge runs inside the console (one process for a sma
 municipality or a drill); with ``bridges_in_process = false`` they run as
 ``krise bridge CHANNEL`` near the internet and the console only sees their presence.
 :meth:`BridgeHost.readiness` tells, per channel, whether a publish there will be
-delivered — the console asks before the operator says yes. What is wrong with an
-in-process bridge's intake (a mailbox refusing the login, an unreadable message, a
-source that died) is passed to :attr:`BridgeHost.on_trouble` as it starts and ends.
+delivered — the console asks before the operator says yes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,9 +51,6 @@ class BridgeHost:
         self.bridges: dict[str, BridgeRuntime] = {}
         self.errors: dict[str, str] = {}
         """Channel id -> why its bridge could not start (shown in the console)."""
-        self.on_trouble: Callable[[str, str, str | None], None] | None = None
-        """``(channel, intake source, problem or None when it is over)``: set before
-        :meth:`start` to hear what goes wrong with the intakes."""
 
     async def start(
         self,
@@ -106,8 +100,6 @@ class BridgeHost:
                 protocol=login.protocol,
                 intake=intake,
             )
-            if intake is not None and self.on_trouble is not None:
-                intake.on_trouble(functools.partial(self.on_trouble, defn.id))
             await bridge.start()
             self.bridges[defn.id] = bridge
 

@@ -39,6 +39,7 @@ from krise_tui.bus.session import BusSession, LinkState, SessionConfig
 from krise_tui.config import Settings
 from krise_tui.core.engine import ReceiveFromBus
 from krise_tui.core.features.freeze import ReassertFreeze
+from krise_tui.core.features.inbound import PresenceChanged
 from krise_tui.core.features.incident import ActivatePlaybook, OpenIncident, SignIn
 from krise_tui.core.features.messages import (
     ApproveDraft,
@@ -286,7 +287,6 @@ class ConsoleRuntime:
         bridges = tuple(c.id for c in self.org.channels) if self.org is not None else ()
         self.brokers = BrokerSupervisor(s, bridges=bridges)
         self.bridge_host = BridgeHost(self.org, s.data_dir, in_process=s.bridges_in_process)
-        self.bridge_host.on_trouble = self._intake_trouble
         journal = await Journal.open(s.journal_path)
         try:
             state = await journal.load_state()
@@ -300,6 +300,7 @@ class ConsoleRuntime:
         for listener in self._state_listeners:
             self.writer.on_state(listener)
         self.writer.on_state(self._after_events)
+        self._show_intake_trouble(state)  # as the journal left it; the bridges update it
         self.head = HeadKeeper(
             journal,
             sign=self.signer.sign_bytes,
@@ -605,9 +606,28 @@ class ConsoleRuntime:
 
     # --- bus -----------------------------------------------------------------------------
 
-    def _after_events(self, _state: IncidentState, _events: list[EventBase]) -> None:
+    def _after_events(self, state: IncidentState, events: list[EventBase]) -> None:
         if self.outbox is not None:
             self.outbox.wake()
+        if any(isinstance(e, PresenceChanged) and e.role == "bridge" for e in events):
+            self._show_intake_trouble(state)
+
+    def _show_intake_trouble(self, state: IncidentState) -> None:
+        """Each bridge's intake trouble as the journal has it (from its presence), one
+        concern per source: shown while the bridge says it, cleared when it no longer
+        does or goes offline."""
+        now: dict[str, tuple[str, str, str]] = {}
+        for key, trouble in state.inbound.trouble.items():
+            role, _, member = key.partition("/")
+            if role != "bridge":
+                continue
+            channel = member.removeprefix("bridge-")
+            for source, problem in trouble.items():
+                now[f"intake:{channel}:{source}"] = (channel, source, problem)
+        for name in [n for n in self.concerns if n.startswith("intake:") and n not in now]:
+            self._concern(name, None)
+        for channel, source, problem in now.values():
+            self._intake_trouble(channel, source, problem)
 
     async def _on_bus_message(self, topic: str, payload: bytes, retained: bool) -> None:
         source = source_for(topic)

@@ -26,10 +26,22 @@ class InboundPost(BaseModel):
     """Platform details a reply needs (thread ids, addresses): small, flat values."""
 
 
+MAX_TROUBLES = 8
+"""Intake sources a bridge may report trouble for at once."""
+
+
 class Presence(BaseModel):
-    """Online/offline (retained; ``offline`` is also the last will)."""
+    """Online/offline (retained; ``offline`` is also the last will), and what is wrong
+    with a bridge's intake now (source name -> problem; empty when all is well)."""
 
     model_config = ConfigDict(extra="forbid")
 
     status: Literal["online", "offline"]
     at: AwareDatetime | None = None
+    trouble: Annotated[
+        dict[
+            Annotated[str, Field(min_length=1, max_length=200)],
+            Annotated[str, Field(min_length=1, max_length=1000)],
+        ],
+        Field(max_length=MAX_TROUBLES),
+    ] = Field(default_factory=dict)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from krise_tui.core.kernel import (
     Accepted,
@@ -70,6 +70,9 @@ class InboundSlice:
     """``role/id`` -> online."""
     presence_at: dict[str, datetime] = field(default_factory=dict)
     """``role/id`` -> when its presence last changed."""
+    trouble: dict[str, dict[str, str]] = field(default_factory=dict)
+    """``role/id`` -> what a bridge says is wrong with its intake now (source ->
+    problem); only while it is online and something is wrong."""
 
     def online(self, role: str) -> list[str]:
         """Ids of ``role`` that are online now."""
@@ -108,12 +111,15 @@ class InboundRejected(EventBase):
 
 @feature.event
 class PresenceChanged(BusEvent):
-    """A participant (staff terminal, bridge, console) went online or offline."""
+    """A participant (staff terminal, bridge, console) went online or offline, or a
+    bridge's intake trouble changed."""
 
     type: Literal["presence.changed"] = "presence.changed"
     role: str
     member_id: str
     online: bool
+    trouble: dict[str, str] = Field(default_factory=dict)
+    """What is wrong with the bridge's intake now (source -> problem), as it said."""
 
 
 # --- accept --------------------------------------------------------------------------
@@ -182,12 +188,19 @@ def accept_presence(
         return Rejection(f"wrong schema: {_schema_problems(exc)}")
     role, member = source.role or "?", source.member_id or "?"
     online = presence.status == "online"
-    if state.inbound.presence.get(f"{role}/{member}") is online:
+    key = f"{role}/{member}"
+    trouble = dict(sorted(presence.trouble.items())) if online else {}
+    if state.inbound.presence.get(key) is online and state.inbound.trouble.get(key, {}) == trouble:
         return Accepted([])
     return Accepted(
         [
             PresenceChanged(
-                **ctx.base(state), topic=source.topic, role=role, member_id=member, online=online
+                **ctx.base(state),
+                topic=source.topic,
+                role=role,
+                member_id=member,
+                online=online,
+                trouble=trouble,
             )
         ]
     )
@@ -224,6 +237,10 @@ def _presence(state: IncidentState, event: PresenceChanged) -> None:
     key = f"{event.role}/{event.member_id}"
     state.inbound.presence[key] = event.online
     state.inbound.presence_at[key] = event.ts
+    if event.trouble:
+        state.inbound.trouble[key] = dict(event.trouble)
+    else:
+        state.inbound.trouble.pop(key, None)
 
 
 # --- describe ------------------------------------------------------------------------
@@ -249,4 +266,8 @@ def _d_presence(event: PresenceChanged, lang: str) -> str:
         word = "online" if event.online else "offline"
     else:
         word = "tilkoblet" if event.online else "frakoblet"
-    return f"{event.role} {event.member_id}: {word}"
+    said = f"{event.role} {event.member_id}: {word}"
+    if event.trouble:
+        problems = "; ".join(event.trouble.values())
+        said += f" – {'trouble' if lang == 'en' else 'problem'}: {problems[:120]}"
+    return said
