@@ -15,8 +15,10 @@ import pytest
 
 from krise_tui.channels import MessageStatus, create_channel, idempotency_key
 from krise_tui.channels.a11y import check_html
-from krise_tui.channels.base import ApprovedMessage, ChannelConfigError
-from krise_tui.channels.website import WebsiteChannel
+from krise_tui.channels.base import ApprovedMessage, ChannelConfigError, Ledger
+from krise_tui.channels.from_org import channel_from_def
+from krise_tui.channels.website import LEDGER_NAME, WebsiteChannel
+from krise_tui.playbook.models import ChannelDef
 from tests.fakes import FakePlatform, running, sample_message
 
 BASE_URL = "https://www.hattfjelldal.kommune.no/krise/"
@@ -58,7 +60,7 @@ def snapshot(directory: Path) -> dict[str, tuple[bytes, int]]:
     return {
         str(p.relative_to(directory)): (p.read_bytes(), p.stat().st_mtime_ns)
         for p in sorted(directory.rglob("*"))
-        if p.is_file() and not p.name.startswith(".krise-ledger")  # the bridge's, not the site's
+        if p.is_file()
     }
 
 
@@ -191,6 +193,46 @@ async def test_redelivery_is_idempotent(tmp_path: Path, platform: FakePlatform) 
     assert cms[0].header("Idempotency-Key") == key
     assert cms[0].fields["url"] == first.remote_id
     assert not list((tmp_path / "www").rglob("*.tmp"))
+
+
+async def test_the_ledger_is_kept_out_of_the_served_directory(
+    tmp_path: Path, platform: FakePlatform
+) -> None:
+    """Built from the org file, the website's ledger lives in the bridge's state
+    directory; one an earlier krise left among the served files (where a web server
+    might hand it out) is taken over, so a retry still skips the CMS, and removed."""
+    served = tmp_path / "www"
+    state = tmp_path / "state"
+    defn = ChannelDef.model_validate(
+        {
+            "id": "nettside",
+            "kind": "website",
+            "endpoint": f"{platform.url}/cms",
+            "options": {"directory": str(served)},
+        }
+    )
+    message = sample_message()
+    key = idempotency_key(message, "nettside")
+    earlier = create_channel(
+        "website",
+        "nettside",
+        {"directory": str(served), "base_url": BASE_URL, "cms_webhook": f"{platform.url}/cms"},
+    )
+    assert isinstance(earlier, WebsiteChannel)
+    old = served / LEDGER_NAME  # as krise before this change kept it: in the served files
+    earlier._ledger = Ledger(old)
+    first = await earlier.deliver(message, idempotency_key=key)
+    assert first.ok and old.exists()
+    earlier._ledger.close()
+    channel = channel_from_def(defn, state_dir=state, website_url=BASE_URL)
+    again = await channel.deliver(message, idempotency_key=key)
+    assert again == first
+    assert len(platform.requests_to("POST", "/cms")) == 1  # taken over: not told twice
+    assert not [p.name for p in served.iterdir() if p.name.startswith(".krise-ledger")]
+    assert (state / "nettside.ledger.sqlite3").exists()
+    other = sample_message(seed="v2")
+    assert (await channel.deliver(other, idempotency_key=idempotency_key(other, "x"))).ok
+    assert not [p.name for p in served.iterdir() if p.name.startswith(".")]
 
 
 async def test_cms_failure_is_retried_without_rewriting(

@@ -834,12 +834,15 @@ class Ledger:
     are taken over at first use and it is renamed ``….json.migrated``.
     """
 
-    def __init__(self, path: Path | None) -> None:
+    def __init__(self, path: Path | None, *, moved_from: Path | None = None) -> None:
         self.path = path
         self.db_path: Path | None = None
         """The database file (``path`` itself, or beside an old ``.json`` ledger)."""
         if path is not None:
             self.db_path = path.with_suffix(".sqlite3") if path.suffix == ".json" else path
+        self.moved_from = moved_from
+        """Where an earlier krise kept this ledger (a SQLite file): its entries are taken
+        over at first use and the old file removed."""
         self._memory: dict[str, LedgerEntry] = {}
         self._con: sqlite3.Connection | None = None
         self._lock = asyncio.Lock()
@@ -870,6 +873,7 @@ class Ledger:
             con.execute("PRAGMA synchronous = FULL")
             con.execute("CREATE TABLE IF NOT EXISTS ledger (key TEXT PRIMARY KEY, entry TEXT)")
             self._take_over_json(con)
+            self._take_over_moved(con)
         except sqlite3.DatabaseError as exc:
             con.close()
             raise ChannelConfigError(
@@ -895,6 +899,29 @@ class Ledger:
             )
         old.rename(old.with_name(old.name + ".migrated"))
         log.info("ledger %s: %d entries taken over from %s", self.db_path, len(entries), old)
+
+    def _take_over_moved(self, con: sqlite3.Connection) -> None:
+        """Move the entries of the ledger at :attr:`moved_from` in, then delete that file
+        (and its WAL): once; repeating it after a crash is harmless (entries here win)."""
+        old = self.moved_from
+        if old is None or not old.exists() or old == self.db_path:
+            return
+        source = sqlite3.connect(f"file:{old}?mode=ro", uri=True)
+        try:
+            rows = source.execute("SELECT key, entry FROM ledger").fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise ChannelConfigError(
+                f"ledger {old} (moved to {self.db_path}) cannot be read ({exc}): fix or "
+                "move it; it records what was already delivered"
+            ) from None
+        finally:
+            source.close()
+        with con:  # one transaction, on disk before the old file goes
+            con.execute("BEGIN")
+            con.executemany("INSERT OR IGNORE INTO ledger(key, entry) VALUES (?, ?)", rows)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            old.with_name(old.name + suffix).unlink(missing_ok=True)
+        log.info("ledger %s: %d entries taken over from %s", self.db_path, len(rows), old)
 
     def _get(self, key: str) -> LedgerEntry | None:
         if self.db_path is None:

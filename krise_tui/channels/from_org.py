@@ -41,11 +41,11 @@ marks its platform end as a drill sandbox: only such channels take exercise repl
 hides (every adapter refuses them elsewhere). The ``inbound:`` section is the intake's
 (:mod:`krise_tui.intake`), not the adapter's.
 
-Every channel but the website keeps its write-ahead ledger of attempts in
+Every channel keeps its write-ahead ledger of attempts in
 ``{state_dir}/{id}.ledger.sqlite3`` (``options.ledger: false`` keeps it in memory, for
-webhooks, SMS and e-mail only). Credentials are the org file's
-:class:`~krise_tui.playbook.models.SecretRef`, passed to the adapters as they are (the
-one secret-reference type of the code base).
+webhooks, SMS and e-mail only); never among the website's served files. Credentials are
+the org file's :class:`~krise_tui.playbook.models.SecretRef`, passed to the adapters as
+they are (the one secret-reference type of the code base).
 
 Options that a kind does not know are errors (a typo must not silently change where a
 crisis message goes); every error names the channel id and the option.
@@ -279,6 +279,7 @@ def _website(defn: ChannelDef, options: _Options, ctx: _Context) -> Channel:
         config["directory"] = ctx.path(endpoint)
     if defn.credentials is not None:
         config["cms_token"] = defn.credentials
+    config["ledger"] = ctx.ledger(defn)
     options.copy(config, "timezone", "feed_limit", "timeout")
     return _build(defn, options, "website", config)
 

@@ -38,7 +38,10 @@ Every file is written atomically (temp file, fsync, rename) and only when its by
 change, so re-delivering a version leaves the directory exactly as it was. A CMS may be
 told about each version by a JSON POST to ``cms_webhook`` carrying the same
 ``Idempotency-Key``; the delivery succeeds once files and notification are done, and a
-small ledger (``.krise-ledger.sqlite3``) makes a retry skip a notification already sent.
+small ledger makes a retry skip a notification already sent. The ledger lives in the
+bridge's state directory (``ledger``), never among the served files; one left by an
+earlier krise in the served directory (``.krise-ledger.sqlite3``) is taken over and
+removed from there.
 """
 
 from __future__ import annotations
@@ -133,6 +136,9 @@ class WebsiteConfig(ChannelConfig):
     the bridge passes the org file's ``timezone``."""
     feed_limit: Annotated[int, Field(ge=1)] = 50
     """Entries in ``feed.atom`` and versions listed on ``index.html``."""
+    ledger: Path | None = None
+    """The ledger file (the org file's channels: ``{state_dir}/{id}.ledger.sqlite3``).
+    None: in memory (a retry in another process may notify the CMS again)."""
 
     @field_validator("base_url")
     @classmethod
@@ -158,7 +164,7 @@ class WebsiteChannel(HttpChannel[WebsiteConfig]):
         super().__init__(name, config, client=client)
         self._tz = zone(config.timezone)
         self._cms_token = resolve_secret(config.cms_token) if config.cms_token else None
-        self._ledger = Ledger(config.directory / LEDGER_NAME)
+        self._ledger = Ledger(config.ledger, moved_from=config.directory / LEDGER_NAME)
 
     @property
     def directory(self) -> Path:
