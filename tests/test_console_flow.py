@@ -26,6 +26,7 @@ from krise_tui.console.screens.dialogs import (
 from krise_tui.console.screens.help import HelpScreen
 from krise_tui.console.screens.journal import EventScreen, JournalScreen
 from krise_tui.console.screens.messages import ApproveScreen, ComposeScreen, MessagesScreen
+from krise_tui.console.screens.overview import OverviewScreen
 from krise_tui.console.screens.questions import AnswerScreen, QuestionsScreen
 from krise_tui.console.screens.rumours import RumoursScreen
 from krise_tui.console.screens.start import SignInScreen
@@ -224,6 +225,27 @@ async def test_the_whole_flow_with_keys_alone(
             lambda: str(listed.get_row("r1")[5]) == f"v{version[:8]}",
             what="the linked correction in the rumour's row",
         )
+        # seen again after the correction: said on every view until marked seen
+        assert "tilbake" not in app.banner_text()
+        async with client_for(mosquitto.endpoint, "bridge-sms") as bridge:
+            body = json.dumps({"id": "c1", "text": "Demningen har brast!", "kind": "sms"})
+            await bridge.publish(topics.channel_in("test", "sms"), body, qos=1)
+        posts = runtime.state.inbound.posts
+        await step(lambda: "sms:c1" in posts, what="a new post")
+        again = await runtime.submit(RecordSighting("r1", "sms:c1"), actor="ola")
+        assert isinstance(again, Accepted), again  # (or the matcher linked it first)
+        await step(lambda: runtime.state.rumours.alerts == ["r1"], what="the recurrence")
+        await pilot.press("o")
+        await step(lambda: isinstance(app.screen, OverviewScreen), what="overview")
+        banner = app.screen.query_one(".banner", Static)
+        await step(
+            lambda: "⚠ Korrigert rykte er tilbake: «Demningen har brast» (r1)" in text_of(banner),
+            what="the recurrence on the overview's banner",
+        )
+        await pilot.press("r")
+        await step(lambda: isinstance(app.screen, RumoursScreen), what="back to rumours")
+        await pilot.press("a")
+        await step(lambda: "tilbake" not in app.banner_text(), what="the alert marked seen")
         # the journal view: search, and Enter opens an event
         await pilot.press("j")
         await step(lambda: isinstance(app.screen, JournalScreen), what="journal view")

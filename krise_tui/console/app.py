@@ -192,6 +192,7 @@ class ConsoleApp(App[None]):
             await self._on_started(rt)
         for name, text in rt.concerns.items():
             self._set_banner(f"c:{name}", text)
+        self._recurrence_banner(rt.state)
         if rt.playbook_problems:
             self._playbook_reloaded(rt.playbook_problems)
         if rt.bridge_errors:
@@ -248,7 +249,30 @@ class ConsoleApp(App[None]):
         first = state.event_count - len(events) + 1
         for offset, event in enumerate(events):
             self.journal_log.add(first + offset, event)
+        self._recurrence_banner(state)
         self._dirty = True
+
+    def _recurrence_banner(self, state: IncidentState) -> None:
+        """A corrected rumour seen again is said on every view (not only the rumours
+        view) until someone marks the alert seen there (``a``)."""
+        rs, tr = state.rumours, self.tr
+        alerts = [rs.rumours[r] for r in rs.alerts if r in rs.rumours]
+        if not alerts:
+            self._set_banner("recurrence", None)
+            return
+        named = " · ".join(
+            f"«{' '.join(r.claim.split())[:60]}» ({r.rumour_id})" for r in alerts[:3]
+        )
+        more = f" +{len(alerts) - 3}" if len(alerts) > 3 else ""
+        self._set_banner(
+            "recurrence",
+            tr(
+                f"⚠ Korrigert rykte er tilbake: {named}{more} – r: rykter, y: svar spredere "
+                "med korreksjonen, a: sett",
+                f"⚠ A corrected rumour is back: {named}{more} – r: rumours, y: reply to "
+                "spreaders with the correction, a: seen",
+            ),
+        )
 
     def roll_call(self) -> RollCall:
         """The roll-call, computed once per change of the journal (not per redraw)."""
