@@ -41,6 +41,7 @@ from krise_tui.core.features.questions import (
     HidePost,
     PublishAnswer,
     Question,
+    QuestionsSlice,
     RelabelPost,
     SaveAnswer,
     SetAutoAnswer,
@@ -183,6 +184,11 @@ class QuestionsScreen(ViewScreen):
                 answer = tr("… utkast", "… draft")
             else:
                 answer = tr("○ ubesvart", "○ unanswered")
+            failed = sum(
+                1 for k in batch.members if k in qs.questions and _failed(qs, qs.questions[k])
+            )
+            if failed:  # askers still without an answer: `p` sends it to them again
+                answer += tr(f" · ✗ {failed} feilet (p)", f" · ✗ {failed} failed (p)")
             due = ""
             if waiting and not batch.answered:
                 due = tr.due(min(q.received_at for q in waiting) + deadline, now)
@@ -246,16 +252,16 @@ class QuestionsScreen(ViewScreen):
         else:
             posts = []
         for q in posts:
-            replied = any(
-                qs.replies[e].status is DeliveryStatus.DELIVERED
-                for e in q.replies
-                if e in qs.replies
-            )
-            state = (
-                tr("✓ svart", "✓ replied")
-                if replied
-                else (tr("… sendt", "… sent") if q.replies else "")
-            )
+            replies = [qs.replies[e] for e in q.replies if e in qs.replies]
+            if any(r.status is DeliveryStatus.DELIVERED for r in replies):
+                state = tr("✓ svart", "✓ replied")
+            elif _failed(qs, q):
+                # Said as it is: not "sent". `p` on the batch sends it again.
+                reason = replies[-1].reason
+                why = f": {one_line(reason, 40)}" if reason else ""
+                state = tr(f"✗ feilet{why}", f"✗ failed{why}")
+            else:
+                state = tr("… sendt", "… sent") if replies else ""
             if q.hidden:
                 state = tr("skjult", "hidden")
             elif q.forwarded:
@@ -612,3 +618,9 @@ class AnswerScreen(Dialog):
             )
             return
         self.dismiss(self.answer_id)
+
+
+def _failed(qs: QuestionsSlice, q: Question) -> bool:
+    """Every reply to this asker failed for good (none delivered, none on its way)."""
+    replies = [qs.replies[e] for e in q.replies if e in qs.replies]
+    return bool(replies) and all(r.status is DeliveryStatus.FAILED for r in replies)
