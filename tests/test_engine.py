@@ -165,6 +165,11 @@ def test_a_bridges_intake_trouble_is_journaled_when_it_changes_and_ends_offline(
     run(state, bus(topic, {"status": "online", "trouble": trouble}), make_ctx())
     (event,) = run(state, bus(topic, {"status": "offline"}), make_ctx()).events
     assert state.inbound.trouble == {}  # an offline bridge says nothing of its intake
+    # What a server quotes is journaled with ID numbers masked, as posts are.
+    quoted = {"imap": "message UID 7 cannot be read: 'fnr 17057234881'"}
+    (event,) = run(state, bus(topic, {"status": "online", "trouble": quoted}), make_ctx()).events
+    assert isinstance(event, PresenceChanged) and "17057234881" not in event.trouble["imap"]
+    assert "170572" in event.trouble["imap"]
     # Bounded: too many sources or too long a text is refused, named, and journaled.
     many = {f"source {i}": "x" for i in range(9)}
     (rejected,) = run(state, bus(topic, {"status": "online", "trouble": many}), make_ctx()).events

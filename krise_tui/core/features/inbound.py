@@ -189,7 +189,12 @@ def accept_presence(
     role, member = source.role or "?", source.member_id or "?"
     online = presence.status == "online"
     key = f"{role}/{member}"
-    trouble = dict(sorted(presence.trouble.items())) if online else {}
+    # A server's words may quote what it could not read: ID numbers masked, as in posts.
+    trouble = (
+        {source: mask_id_numbers(text)[0] for source, text in sorted(presence.trouble.items())}
+        if online
+        else {}
+    )
     if state.inbound.presence.get(key) is online and state.inbound.trouble.get(key, {}) == trouble:
         return Accepted([])
     return Accepted(
