@@ -229,7 +229,7 @@ def test_every_section_says_what_happened() -> None:
          "besvart 15:48 (innen fristen)"],
     ]  # fmt: skip
     assert found["Rykter og korreksjoner"] == [
-        ["r1", "Dammen har brast", "kommunen", "korrigert", "⚠ 2 (1 etter korreksjonen)",
+        ["r1", "Dammen har brast", "kommunen", "korrigert", "⚠ 2 (1 etter korreksjonen): sms 2",
          "15:44", "korrigert etter 10 min (innen fristen)"],
     ]  # fmt: skip
     assert found["Leveranser som har feilet eller prøves på nytt"] == [

@@ -697,6 +697,8 @@ def _rumour_row(r: Rumour, w: _Words, clock: _Clock, deadline: timedelta) -> tup
     sightings = str(len(r.sightings))
     if r.recurrences:
         sightings += f" ({r.recurrences} {w('after_correction')})"
+    if r.sightings:  # where it was seen: per channel, most first
+        sightings += ": " + ", ".join(f"{channel} {n}" for channel, n in r.seen_on())
     late = False
     if r.corrected_at is not None:
         where, late = _against_deadline(done_at=r.corrected_at, due=due, now=clock.now, lang=lang)
