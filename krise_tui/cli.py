@@ -123,13 +123,23 @@ def show_demo(plan: Any) -> int:
 async def run_headless(runtime: object) -> int:
     """``krise console --headless``: the runtime without a screen until SIGTERM/SIGINT.
 
-    Journal, bus, outbox, bridges and timers run as in the console; logs go to stderr.
-    A signal stops it cleanly (exit 0); a runtime that gives up (a loop that keeps
-    crashing) exits 1.
+    Journal, bus, outbox, bridges and timers run as in the console; logs go to stderr,
+    with what the console's banner would show (a channel's intake trouble, a broken
+    playbook) as warnings. A signal stops it cleanly (exit 0); a runtime that gives up (a
+    loop that keeps crashing) exits 1.
     """
     from krise_tui.runtime import ConsoleRuntime
 
     assert isinstance(runtime, ConsoleRuntime)
+
+    def said(name: str, text: str | None) -> None:
+        """What the console's banner would show, in the log instead."""
+        if text:
+            log.warning("krise console --headless: %s", text)
+        else:
+            log.info("krise console --headless: over: %s", name)
+
+    runtime.on_concern(said)
     stop = asyncio.Event()
     with stop_on_signals(stop):
         try:

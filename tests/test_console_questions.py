@@ -58,11 +58,22 @@ async def test_a_refused_reply_is_shown_failed_with_why_not_sent(
         app = ConsoleApp(runtime)
         async with app.run_test(size=(140, 32)) as pilot:
             await ready(pilot, app, "ola", title="Strømbrudd")
+            # Standing in for the SMS bridge's intake: the broker gives this client the
+            # bridge's client id, so the console's own SMS bridge is put off the broker
+            # meanwhile; it must be back (and subscribed) before the replies go out.
+            sms_bridge = runtime.bridges["sms"].session
+            assert sms_bridge is not None
+            connects = sms_bridge.connects
             async with client_for(mosquitto.endpoint, "bridge-sms") as bridge:
                 for post_id, text, number in ASKERS:
                     post = {"id": post_id, "text": text, "kind": "sms", "meta": {"from": number}}
                     body = json.dumps(post)
                     await bridge.publish(topics.channel_in("test", "sms"), body, qos=1)
+            await eventually(
+                lambda: sms_bridge.connects > connects and sms_bridge.connected,
+                timeout=WAIT,
+                what="the SMS bridge back on the broker",
+            )
             qs = runtime.state.questions
             await eventually(
                 lambda: all(

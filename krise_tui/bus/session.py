@@ -479,10 +479,15 @@ class BusSession:
             codes = await client.subscribe(wanted)
             check_suback(cfg.subscriptions, codes, qos=1)
         if cfg.presence_topic:
-            code = await client.publish_acked(
-                cfg.presence_topic, presence_payload("online", self._trouble), qos=1, retain=True
-            )
-            _raise_if_refused(cfg.presence_topic, code)
+            said: dict[str, str] | None = None
+            # Until what is said is what is wrong now: set_trouble() while this publish
+            # waits for its PUBACK only stores (not connected yet), so say it here again.
+            while said != self._trouble:
+                said = dict(self._trouble)
+                code = await client.publish_acked(
+                    cfg.presence_topic, presence_payload("online", said), qos=1, retain=True
+                )
+                _raise_if_refused(cfg.presence_topic, code)
 
     async def _dispatch(self, message: aiomqtt.Message) -> None:
         payload = message.payload
