@@ -170,6 +170,9 @@ async def test_a_bad_signature_is_refused_and_nothing_is_published(
     ):
         forged = await deliver(source, payload, secret=b"someone-else")
         assert forged.status_code == 401
+        # The app secret in the org file may be wrong: the console is told.
+        assert isinstance(source.trouble.problem, str)
+        assert "signature does not match" in source.trouble.problem
         body, _ = meta_webhook_request(APP_SECRET, payload)
         async with httpx.AsyncClient() as client:
             unsigned = await client.post(source.url, content=body)
@@ -178,6 +181,7 @@ async def test_a_bad_signature_is_refused_and_nothing_is_published(
         assert not_a_page.status_code == 400
         await sentinel(source, listener)
         assert listener.ids() == ["c-last"]
+        assert source.trouble.problem is None  # a comment taken: over
         assert source.outcomes.counts["bad_signature"] == 2
 
 

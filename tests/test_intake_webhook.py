@@ -32,6 +32,7 @@ from krise_tui.channels.from_org import channel_from_def
 from krise_tui.config import Settings
 from krise_tui.intake import Intake, intake_from_def
 from krise_tui.intake.guard import SeenMemory, TokenBuckets
+from krise_tui.intake.service import TROUBLE_OUTCOMES
 from krise_tui.intake.webhook import WebhookIntake
 from krise_tui.playbook.models import ChannelDef
 from krise_tui.wire.inbound import InboundPost
@@ -182,10 +183,16 @@ async def test_bad_signatures_old_timestamps_and_bad_bodies_are_refused_and_not_
         InboundListener(mosquitto) as listener,
         sms_running(mosquitto, signer, platform, tmp_path, max_body=2048) as (source, _),
     ):
+        heard: list[str | None] = []
+        source.trouble.listen(heard.append)  # what the console is told
         body, headers = krise_webhook_request(b"not-the-secret", sms("forged"))
         async with httpx.AsyncClient() as client:
             forged = await client.post(source.url, content=body, headers=headers)
             assert forged.status_code == 401
+            # A wrong secret at the gateway looks just like this: said, in one fixed text.
+            assert heard == [TROUBLE_OUTCOMES["bad_signature"]]
+            forged = await client.post(source.url, content=body, headers=headers)
+            assert heard == [TROUBLE_OUTCOMES["bad_signature"]]  # again: nothing new said
             body, headers = krise_webhook_request(SECRET, sms("tampered"))
             tampered = await client.post(
                 source.url, content=body.replace(b"trygt", b"farlig"), headers=headers
@@ -207,10 +214,12 @@ async def test_bad_signatures_old_timestamps_and_bad_bodies_are_refused_and_not_
             assert deep.status_code == 400 and "nested" in deep.json()["reason"]
         old = await send(source, sms("old"), timestamp=1_000_000_000)  # 2001: replayed
         assert old.status_code == 401 and "window" in old.json()["reason"]
+        assert heard[-1] == TROUBLE_OUTCOMES["stale"]
         await sentinel(source, listener)
         assert listener.ids() == ["sentinel"]
+        assert heard[-1] is None  # a post taken: the trouble is over
         counts = source.outcomes.counts
-        assert counts["bad_signature"] == 2 and counts["unsigned"] == 1
+        assert counts["bad_signature"] == 3 and counts["unsigned"] == 1
         assert counts["too_large"] == 1 and counts["malformed"] == 2 and counts["stale"] == 1
 
 

@@ -83,6 +83,8 @@ class FacebookIntake:
         self.address_limits = address_limits or TokenBuckets(600, 100)
         self.publish_timeout = publish_timeout
         self.outcomes = Outcomes(channel_id)
+        self.trouble = self.outcomes.trouble
+        """What is wrong now, for the console: refusals that look like a setup fault."""
         self.bound_port: int | None = None
         self.listening = asyncio.Event()
         self._sink: InboundSink | None = None

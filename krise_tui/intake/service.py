@@ -288,8 +288,25 @@ def remote_address(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
+TROUBLE_OUTCOMES: dict[str, str] = {
+    "bad_signature": "requests are refused: the signature does not match (is the sender's "
+    "secret the one in the org file?)",
+    "unsigned": "requests are refused: they are not signed",
+    "stale": "requests are refused: their time is outside the accepted window (a clock off?)",
+    "bad_verification": "the platform's verification is refused: the verify token does not "
+    "match the org file's",
+}
+"""Refusals that usually mean a setup fault (the sender's secret, its clock), not noise:
+said to the console (one fixed text each, so a flood of them is one change) until a
+post is taken again."""
+
+OK_OUTCOMES = frozenset({"accepted", "verified"})
+"""Outcomes that show the intake works: they clear the trouble."""
+
+
 class Outcomes:
-    """Counts of what the intake answered, and rate-limited warnings about refusals."""
+    """Counts of what the intake answered, rate-limited warnings about refusals, and the
+    intake's :class:`Trouble` when refusals look like a setup fault."""
 
     WARN_EVERY = 60.0
     """Seconds between two warnings about the same kind of refusal from one source."""
@@ -297,11 +314,16 @@ class Outcomes:
     def __init__(self, channel_id: str) -> None:
         self.channel_id = channel_id
         self.counts: Counter[str] = Counter()
+        self.trouble = Trouble()
         self._warned: dict[tuple[str, str], float] = {}
 
     def count(self, outcome: str, source: str | None = None, detail: str = "") -> None:
         """Count ``outcome``; warn about a refusal (at most once a minute per source)."""
         self.counts[outcome] += 1
+        if outcome in TROUBLE_OUTCOMES:
+            self.trouble(TROUBLE_OUTCOMES[outcome])
+        elif outcome in OK_OUTCOMES and self.trouble.problem is not None:
+            self.trouble(None)
         if source is None:
             return
         now = time.monotonic()

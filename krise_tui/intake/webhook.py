@@ -112,6 +112,8 @@ class WebhookIntake:
         self.address_limits = address_limits or TokenBuckets(600, 100)
         self.publish_timeout = publish_timeout
         self.outcomes = Outcomes(channel_id)
+        self.trouble = self.outcomes.trouble
+        """What is wrong now, for the console: refusals that look like a setup fault."""
         self.bound_port: int | None = None
         """The port listened on (once listening; also with ``port`` 0)."""
         self.listening = asyncio.Event()
