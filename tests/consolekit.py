@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Input, OptionList, Static
+from textual.widgets import DataTable, Input, OptionList, Static
 
 from krise_tui.console.app import ConsoleApp
+from krise_tui.console.screens.questions import QuestionsScreen
 from krise_tui.console.screens.start import SignInScreen, StartScreen
 from tests.conftest import eventually
 
@@ -101,3 +102,18 @@ async def ready(
         what="the incident in the status line",
         timeout=WAIT,
     )
+
+
+async def questions_at(pilot: Pilot[Any], app: ConsoleApp, batch_id: str) -> QuestionsScreen:
+    """The questions view in front (``q``), its cursor on ``batch_id``'s row (arrow keys)."""
+    await pilot.press("q")
+    await eventually(lambda: isinstance(app.screen, QuestionsScreen), what="questions view")
+    view = app.screen
+    assert isinstance(view, QuestionsScreen)
+    view.query_one("#batches", DataTable).focus()
+    for _ in range(30):
+        if view.selected_batch() == batch_id:
+            break
+        await pilot.press("down")
+    assert view.selected_batch() == batch_id
+    return view

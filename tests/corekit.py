@@ -22,6 +22,7 @@ from krise_tui.core.features.messages import (
     PublishVersion,
     SaveDraft,
 )
+from krise_tui.core.features.questions import PublishAnswer, SaveAnswer
 from krise_tui.core.ids import canonical_json
 from krise_tui.core.kernel import Accepted, Context, Decision, EventBase, Rejection
 from krise_tui.core.policy import ChannelSpec, MessagePolicy, OperatorInfo
@@ -186,6 +187,26 @@ async def publish_via(
     version = approved.events[0]
     assert isinstance(version, MessageApproved)
     return await runtime.submit(PublishVersion(version.version_id), actor=approver)
+
+
+async def answer_via(
+    runtime: ConsoleRuntime, batch_id: str, headline: str, body: str, *, approver: str = "kari"
+) -> str:
+    """Write a batch's answer as ola, approve it as ``approver``, send it; its id."""
+    saved = await runtime.submit(
+        SaveAnswer(batch_id, (DraftVariant("nb", headline, body),)), actor="ola"
+    )
+    assert isinstance(saved, Accepted), saved
+    answer_id = next(
+        a.answer_id for a in runtime.state.questions.answers.values() if a.batch_id == batch_id
+    )
+    approved = await runtime.approve_answer(
+        answer_id, approver=approver, passphrase=PASSPHRASES[approver]
+    )
+    assert isinstance(approved, Accepted), approved
+    published = await runtime.submit(PublishAnswer(answer_id), actor=approver)
+    assert isinstance(published, Accepted), published
+    return answer_id
 
 
 def every_kind_of_event() -> tuple[IncidentState, list[EventBase]]:

@@ -27,7 +27,7 @@ from krise_tui.console.screens.help import HelpScreen
 from krise_tui.console.screens.journal import EventScreen, JournalScreen
 from krise_tui.console.screens.messages import ApproveScreen, ComposeScreen, MessagesScreen
 from krise_tui.console.screens.overview import OverviewScreen
-from krise_tui.console.screens.questions import AnswerScreen, QuestionsScreen
+from krise_tui.console.screens.questions import AnswerScreen
 from krise_tui.console.screens.rumours import RumoursScreen
 from krise_tui.console.screens.start import SignInScreen
 from krise_tui.core.events import event_from_json
@@ -37,7 +37,15 @@ from krise_tui.core.kernel import Accepted
 from krise_tui.journal.store import Journal
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import client_for, eventually
-from tests.consolekit import PASSPHRASES, WAIT, ready, sign_in, status, text_of
+from tests.consolekit import (
+    PASSPHRASES,
+    WAIT,
+    questions_at,
+    ready,
+    sign_in,
+    status,
+    text_of,
+)
 from tests.corekit import console_settings
 
 QUESTIONS = [
@@ -147,16 +155,7 @@ async def test_the_whole_flow_with_keys_alone(
             what="batched",
         )
         batch_id = qs().resolve(qs().questions["sms:a1"].batch_id or "")
-        await pilot.press("q")
-        await step(lambda: isinstance(app.screen, QuestionsScreen), what="questions view")
-        view = app.screen
-        assert isinstance(view, QuestionsScreen)
-        view.query_one("#batches", DataTable).focus()
-        for _ in range(20):
-            if view.selected_batch() == batch_id:
-                break
-            await pilot.press("down")
-        assert view.selected_batch() == batch_id
+        view = await questions_at(pilot, app, batch_id)
         await pilot.press("a")
         await step(lambda: isinstance(app.screen, AnswerScreen), what="answer dialog")
         answer = app.screen

@@ -17,14 +17,11 @@ from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Signer
 from krise_tui.config import Settings
 from krise_tui.console.app import ConsoleApp
-from krise_tui.console.screens.questions import QuestionsScreen
-from krise_tui.core.features.messages import DeliveryStatus, DraftVariant
-from krise_tui.core.features.questions import PublishAnswer, SaveAnswer
-from krise_tui.core.kernel import Accepted
+from krise_tui.core.features.messages import DeliveryStatus
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import client_for, eventually
-from tests.consolekit import PASSPHRASES, WAIT, ready
-from tests.corekit import TEST_ORG
+from tests.consolekit import WAIT, questions_at, ready
+from tests.corekit import TEST_ORG, answer_via
 from tests.fakes import running
 
 ASKERS = (
@@ -87,18 +84,7 @@ async def test_a_refused_reply_is_shown_failed_with_why_not_sent(
             asked = [k for k in qs.batches[batch_id].members if k.startswith("sms:")]
             # The gateway refuses the first reply it gets (a blocked number): final at once.
             gateway.fail_next(400, body={"error": "the number does not take SMS"})
-            saved = await runtime.submit(
-                SaveAnswer(batch_id, (DraftVariant("nb", "Strøm", "Strømmen er tilbake kl. 18."),)),
-                actor="ola",
-            )
-            assert isinstance(saved, Accepted), saved
-            (answer_id,) = runtime.state.questions.answers
-            approved = await runtime.approve_answer(
-                answer_id, approver="kari", passphrase=PASSPHRASES["kari"]
-            )
-            assert isinstance(approved, Accepted), approved
-            published = await runtime.submit(PublishAnswer(answer_id), actor="kari")
-            assert isinstance(published, Accepted), published
+            await answer_via(runtime, batch_id, "Strøm", "Strømmen er tilbake kl. 18.")
             replies = runtime.state.questions.replies
             await eventually(
                 lambda: (
@@ -113,16 +99,7 @@ async def test_a_refused_reply_is_shown_failed_with_why_not_sent(
             )
             failed = [r for r in replies.values() if r.status is DeliveryStatus.FAILED]
             assert len(failed) == 1 and "400" in (failed[0].reason or "")
-            await pilot.press("q")
-            await eventually(lambda: isinstance(app.screen, QuestionsScreen), what="questions")
-            view = app.screen
-            assert isinstance(view, QuestionsScreen)
-            view.query_one("#batches", DataTable).focus()
-            for _ in range(30):
-                if view.selected_batch() == batch_id:
-                    break
-                await pilot.press("down")
-            assert view.selected_batch() == batch_id
+            view = await questions_at(pilot, app, batch_id)
             batches = view.query_one("#batches", DataTable)
             await eventually(
                 lambda: "✗ 1 feilet (p)" in str(batches.get_row(batch_id)[3]),

@@ -33,16 +33,12 @@ from krise_tui.bus import topics
 from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Signer
 from krise_tui.config import Settings
-from krise_tui.core.features.messages import DraftVariant
-from krise_tui.core.features.questions import PublishAnswer, SaveAnswer
-from krise_tui.core.kernel import Accepted
 from krise_tui.intake import Intake, imap, intake_from_def
 from krise_tui.intake.imap import MAX_FETCH, ImapPoller, Mailbox, body_text, message_post
 from krise_tui.playbook.models import ChannelDef
 from krise_tui.wire.inbound import InboundPost
 from tests.conftest import client_for, eventually
-from tests.consolekit import PASSPHRASES
-from tests.corekit import TEST_ORG, running_runtime
+from tests.corekit import TEST_ORG, answer_via, running_runtime
 from tests.test_bridge import bridge_running, make_bridge
 from tests.test_channels_email import PASSWORD as SMTP_PASSWORD
 from tests.test_channels_email import USER as SMTP_USER
@@ -578,17 +574,7 @@ async def test_an_emailed_question_is_answered_in_the_askers_thread(
         assert question.label == "service_question" and question.author == "Per Hansen"
         batch_id = qs.resolve(question.batch_id or "")
         answer = "Ja, vannet i Moen er trygt å drikke. Kommunen tar nye prøver hver dag."
-        saved = await runtime.submit(
-            SaveAnswer(batch_id, (DraftVariant("nb", "Drikkevann", answer),)), actor="ola"
-        )
-        assert isinstance(saved, Accepted), saved
-        (answer_id,) = runtime.state.questions.answers
-        approved = await runtime.approve_answer(
-            answer_id, approver="kari", passphrase=PASSPHRASES["kari"]
-        )
-        assert isinstance(approved, Accepted), approved
-        published = await runtime.submit(PublishAnswer(answer_id), actor="kari")
-        assert isinstance(published, Accepted), published
+        await answer_via(runtime, batch_id, "Drikkevann", answer)
         await eventually(lambda: len(sink.messages()) == 1, timeout=30, what="the reply")
     (reply,) = sink.messages()
     assert reply["To"] == "per@example.no"
