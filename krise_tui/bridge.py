@@ -123,7 +123,12 @@ from krise_tui.wire.delivery import (
     ReceiptStatus,
     ReplyRequest,
 )
-from krise_tui.wire.inbound import MAX_TROUBLES, InboundPost
+from krise_tui.wire.inbound import (
+    MAX_TROUBLE_SOURCE,
+    MAX_TROUBLE_TEXT,
+    MAX_TROUBLES,
+    InboundPost,
+)
 
 if TYPE_CHECKING:
     from krise_tui.config import Settings
@@ -630,10 +635,11 @@ class BridgeRuntime:
             await self.intake.start(self.publish_inbound)
 
     def _intake_trouble(self, source: str, problem: str | None) -> None:
+        name = source[:MAX_TROUBLE_SOURCE]  # within what the console's presence accepts
         if problem is None:
-            self.intake_trouble.pop(source[:200], None)
+            self.intake_trouble.pop(name, None)
         else:
-            self.intake_trouble[source[:200]] = problem[:1000]
+            self.intake_trouble[name] = problem[:MAX_TROUBLE_TEXT]
         self._trouble_changed.set()
 
     async def _say_trouble(self) -> None:

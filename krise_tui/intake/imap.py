@@ -163,6 +163,7 @@ class ImapPoller:
         """Messages not taken: automatic mail (out-of-office, bounces, lists), and any that
         cannot be read (logged at ERROR with its UID; it stays in the mailbox)."""
         self.trouble = Trouble()
+        self._poll_failed = False
         """What is wrong now, for the console: a failed poll (until one succeeds), a
         message that cannot be read (until a later one is published)."""
         self._steps = UncutSteps()
@@ -223,8 +224,10 @@ class ImapPoller:
             level = logging.ERROR if exc.permanent else logging.WARNING
             log.log(level, "intake %s: polling %s failed: %s", self.channel_id, self.name, exc)
             self.trouble(f"polling {self.name} failed: {exc}")
+            self._poll_failed = True
             return
-        if self.trouble.problem is not None and self.trouble.problem.startswith("polling "):
+        if self._poll_failed:  # over (an unreadable message is said until one is taken)
+            self._poll_failed = False
             self.trouble(None)
         if cursor.uidvalidity != poll.uidvalidity:
             if cursor.uidvalidity is not None:
@@ -260,8 +263,7 @@ class ImapPoller:
         else:
             await sink(post)
             self.published += 1
-            if self.trouble.problem is not None:
-                self.trouble(None)
+            self.trouble(None)
         cursor.last_uid = max(cursor.last_uid, fetched.uid)
         await asyncio.to_thread(self._save, cursor)
 

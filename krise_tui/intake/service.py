@@ -322,7 +322,7 @@ class Outcomes:
         self.counts[outcome] += 1
         if outcome in TROUBLE_OUTCOMES:
             self.trouble(TROUBLE_OUTCOMES[outcome])
-        elif outcome in OK_OUTCOMES and self.trouble.problem is not None:
+        elif outcome in OK_OUTCOMES:
             self.trouble(None)
         if source is None:
             return

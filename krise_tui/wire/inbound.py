@@ -28,6 +28,10 @@ class InboundPost(BaseModel):
 
 MAX_TROUBLES = 8
 """Intake sources a bridge may report trouble for at once."""
+MAX_TROUBLE_SOURCE = 200
+"""Characters of a source's name in a bridge's reported trouble."""
+MAX_TROUBLE_TEXT = 1000
+"""Characters of what is wrong with one source."""
 
 
 class Presence(BaseModel):
@@ -40,8 +44,8 @@ class Presence(BaseModel):
     at: AwareDatetime | None = None
     trouble: Annotated[
         dict[
-            Annotated[str, Field(min_length=1, max_length=200)],
-            Annotated[str, Field(min_length=1, max_length=1000)],
+            Annotated[str, Field(min_length=1, max_length=MAX_TROUBLE_SOURCE)],
+            Annotated[str, Field(min_length=1, max_length=MAX_TROUBLE_TEXT)],
         ],
         Field(max_length=MAX_TROUBLES),
     ] = Field(default_factory=dict)
