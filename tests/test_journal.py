@@ -7,7 +7,7 @@ import hashlib
 import json
 import sqlite3
 import stat
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -148,6 +148,36 @@ async def test_verify_detects_a_changed_column_outside_the_body(
     _tamper(path, f"UPDATE events SET {column} = ? WHERE seq = 5", (value,))
     report = verify_file(path)
     assert not report.ok and report.bad_seq == 5
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        T0,
+        T0.replace(microsecond=250_000),
+        T0.replace(microsecond=1),
+        T0.astimezone(timezone(timedelta(hours=1))),
+        T0.replace(microsecond=120).astimezone(timezone(-timedelta(hours=5, minutes=30))),
+    ],
+)
+async def test_columns_are_stored_as_text_and_time_as_isoformat_whatever_its_zone(
+    tmp_path: Path, ts: datetime
+) -> None:
+    # The append reads a UTC time off the JSON body (which writes "Z" for "+00:00"); any
+    # other offset is written out by isoformat. Either way the column is the same text.
+    path = tmp_path / "j.sqlite3"
+    event = IncidentOpened(
+        id=new_id(), org="t", incident_id="i", actor="ola", ts=ts, title="Flom på Sørøya ⚠", level=2
+    )
+    async with await Journal.open(path) as journal:
+        await journal.append([event])
+        (row,) = [row async for row in journal.rows()]
+    with sqlite3.connect(path) as con:
+        stored, body_type = con.execute("SELECT ts, typeof(body) FROM events").fetchone()
+    assert stored == ts.isoformat()
+    assert body_type == "text"  # bound as the hashed UTF-8 bytes, stored as TEXT
+    assert json.loads(row.body)["title"] == "Flom på Sørøya ⚠"
+    assert verify_file(path).ok
 
 
 @pytest.mark.parametrize(

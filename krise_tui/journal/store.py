@@ -35,10 +35,9 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from pydantic import TypeAdapter
 
@@ -77,8 +76,10 @@ CREATE TABLE IF NOT EXISTS snapshots (
 
 INSERT = (
     "INSERT INTO events(seq, event_id, type, ts, incident_id, playbook_hash, body, prev_hash,"
-    " hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " hash) VALUES (?, ?, ?, ?, ?, ?, CAST(? AS TEXT), ?, ?)"
 )
+"""The body is bound as the UTF-8 bytes it was hashed as and stored as TEXT (the cast
+reads them as the database's UTF-8): no decode in Python, no encode again in sqlite3."""
 HEAD = "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"
 
 SNAPSHOT_EVERY = 5000
@@ -164,27 +165,43 @@ def event_rows(events: Iterable[EventBase], playbook_hash: str | None) -> list[R
 
     The body is pydantic's own serialiser straight to bytes (one call into Rust, fields in
     model order; the chain hashes this text, so it need not be canonical, only stored as
-    hashed). The events of one decision share one timestamp object: its text is made
-    once (``isoformat`` is a fifth of the cost of a row).
+    hashed). The time column is ``ts.isoformat()``, read off the body where the two
+    agree (``isoformat`` itself is a fifth of the cost of a row): the body writes a UTC
+    time as ``…Z`` where isoformat writes ``…+00:00``, and is otherwise the same text.
     """
     rows: list[Row] = []
-    last_ts: datetime | None = None
-    ts_text = ""
     for event in events:
-        ts = event.ts
-        if ts is not last_ts:
-            last_ts, ts_text = ts, ts.isoformat()
+        body = event.__pydantic_serializer__.to_json(event)
         rows.append(
             (
                 event.id,
                 getattr(event, "type", type(event).__name__),
-                ts_text,
+                _ts_text(body) or event.ts.isoformat(),
                 event.incident_id,
                 playbook_hash,
-                event.__pydantic_serializer__.to_json(event),
+                body,
             )
         )
     return rows
+
+
+_TS_KEY: Final = b'"ts":"'
+
+
+def _ts_text(body: bytes) -> str | None:
+    """``ts.isoformat()`` of a UTC event, from its JSON body; None when not UTC.
+
+    The fields before ``ts`` (:class:`EventBase`: id, org, incident_id, actor) are
+    strings, in which a JSON quote is always escaped: the first ``"ts":"`` is the key.
+    """
+    start = body.find(_TS_KEY)
+    if start < 0:
+        return None
+    start += len(_TS_KEY)
+    end = body.find(b'"', start)
+    if end < 0 or body[end - 1] != 0x5A:  # "Z": UTC (an offset is written out)
+        return None
+    return f"{body[start : end - 1].decode('ascii')}+00:00"
 
 
 def state_digest(body: bytes) -> str:
@@ -268,9 +285,8 @@ def _append(con: sqlite3.Connection, rows: list[Row]) -> list[int]:
         for event_id, type_, ts, incident_id, playbook_hash, body in rows:
             seq += 1
             digest = row_hash(prev, seq, event_id, type_, ts, incident_id, playbook_hash, body)
-            text = body.decode("utf-8")  # stored as TEXT, as verify and readers expect
             chained.append(
-                (seq, event_id, type_, ts, incident_id, playbook_hash, text, prev, digest)
+                (seq, event_id, type_, ts, incident_id, playbook_hash, body, prev, digest)
             )
             prev = digest
         con.executemany(INSERT, chained)
