@@ -110,4 +110,22 @@ async def test_a_refused_reply_is_shown_failed_with_why_not_sent(
             shown = {k: str(posts.get_row(k)[3]) for k in asked}
             assert shown[failed[0].post_key].startswith("✗ feilet: 400")
             assert all(v == "✓ svart" for k, v in shown.items() if k != failed[0].post_key)
+            # The number takes SMS again: `p` on the batch sends that one reply again (the
+            # same request), and the view says it arrived.
+            requests_before = len(gateway.requests)
+            await pilot.press("p")
+            await pilot.pause()
+            assert "på nytt til 1" in str(app.screen.query_one("#question").render())
+            await pilot.press("y")
+            await eventually(
+                lambda: failed[0].status is DeliveryStatus.DELIVERED,
+                timeout=WAIT,
+                what="the failed reply sent again and delivered",
+            )
+            assert len(replies) == len(asked)  # the same reply, not a new one
+            assert len(gateway.requests) == requests_before + 1
+            await eventually(
+                lambda: str(posts.get_row(failed[0].post_key)[3]) == "✓ svart",
+                what="the asker shown as answered",
+            )
             await pilot.press("ctrl+q")

@@ -183,6 +183,7 @@ responses:
           text: {{nb: "Vi svarer innen en time på https://www.eksempel.kommune.no"}}
       - {{at: T+10m, by: lise, move_question: {{post: web-1, batch: q-stengte-veier}}}}
       - {{at: T+15m, by: siri, retry_delivery: {{draft: d2, channel: sms}}}}
+      - {{at: T+15m, by: siri, resend_failed_replies: true}}
       - at: T+16m
         by: jon
         answer_open_batches:
@@ -260,8 +261,10 @@ def test_the_small_drill_plays_everything_through_the_sinks(original: DrillResul
         "kvittering",
         "leveranser",
     ]
-    failures = [f for f in card.failures if f.what == "melding"]
-    assert failures and all(f.channel == "sms" and f.resent and f.delivered for f in failures)
+    # Everything that failed while the SMS gateway was down was sent again and arrived:
+    # the correction (retry_delivery) and the replies (resend_failed_replies).
+    assert {f.what for f in card.failures} == {"melding", "svar"}
+    assert all(f.channel == "sms" and f.resent and f.delivered for f in card.failures)
     assert any(row.kind == "broker" for row in card.timeline)  # the restart happened
     sinks = original.sinks
     assert {i.what for i in sinks["facebook"]} >= {"deliver", "reply", "hide"}
@@ -283,6 +286,10 @@ def test_a_recorded_drill_replayed_with_its_actions_gives_the_same_state_hash(
     loaded = load_scenario(scenario)
     assert loaded.scenario.staff.simulate is False  # every acknowledgement is in it
     assert any(i.world and i.world.event == "broker_restart" for i in loaded.scenario.timeline)
+    (resend,) = [
+        a for a in loaded.scenario.responses["opptak"].actions if a.verb == "resend_failed_replies"
+    ]
+    assert isinstance(resend.resend_failed_replies, list) and resend.resend_failed_replies
     replay = asyncio.run(
         Player(loaded, directory=workdir / "replay", response="opptak", cache_dir=cache).run()
     )

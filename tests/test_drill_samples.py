@@ -110,3 +110,7 @@ def test_the_good_response_meets_every_objective_and_the_weak_one_misses_its_own
     assert good_card.batches and all(b.status != "missed" for b in good_card.batches)
     assert good_card.rumours and good_card.rumours[0].corrected is not None
     assert good_card.freezes and good_card.freezes[0].points[-1][1] > 0.8
+    # A good leadership leaves nothing that failed behind: each failed delivery or reply
+    # was sent again and arrived, or a newer message reached that channel instead.
+    for f in good_card.failures:
+        assert (f.resent and f.delivered) or f.superseded, f

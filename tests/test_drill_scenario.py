@@ -142,6 +142,27 @@ def test_an_action_may_only_use_a_draft_composed_before_it(tmp_path: Path) -> No
     assert "responses.god.actions[0].approve: no draft 'd9' composed before this action" in problem
 
 
+def test_replies_are_sent_again_to_posts_on_the_timeline_or_to_all(tmp_path: Path) -> None:
+    post = "  - {at: T+1m, post: {channel: sms, id: s1, text: Hei}}\n"
+    path = write(
+        tmp_path,
+        f"timeline:\n{post}responses:\n  god:\n    actions:\n"
+        "      - {at: T+5m, by: siri, resend_failed_replies: [s1, s2]}\n"
+        "      - {at: T+6m, by: siri, resend_failed_replies: true}\n",
+    )
+    problem = only_problem(path)
+    assert "responses.god.actions[0].resend_failed_replies[1]: no post 's2'" in problem
+    path = write(
+        tmp_path,
+        f"timeline:\n{post}responses:\n  god:\n    actions:\n"
+        "      - {at: T+5m, by: siri, resend_failed_replies: false}\n",
+    )
+    problems = [str(p) for p in check_scenario(path)]
+    assert problems and all(
+        ":13:30: responses.god.actions[0].resend_failed_replies" in p for p in problems
+    )
+
+
 def test_a_template_needs_its_values(tmp_path: Path) -> None:
     path = write(
         tmp_path,

@@ -19,6 +19,7 @@ from krise_tui.core.features.questions import (
     PostTriaged,
     PublishAnswer,
     RelabelPost,
+    RetryReply,
     SaveAnswer,
     SeedBatch,
     SetAutoAnswer,
@@ -124,6 +125,38 @@ def test_case_processing_gets_the_standard_reply_and_goes_to_the_archive() -> No
     assert body.to.post_id == "s9" and body.channel == "sms"
     assert state.questions.questions[key].forwarded
     assert run(state, ForwardCaseProcessing(key), ctx()).events == []  # once
+
+
+def _fail(state: IncidentState, channel: str, effect_id: str) -> None:
+    receipt = {"effect_id": effect_id, "status": "failed", "attempt": 1, "permanent": True}
+    run(
+        state,
+        bus(f"krise/v1/test/channel/{channel}/receipt", {**receipt, "reason": "503"}),
+        ctx("bus"),  # type: ignore[arg-type]
+    )
+
+
+def test_a_reply_that_failed_for_good_is_sent_again_once_and_only_then() -> None:
+    # The SMS gateway was down when the case got its standard reply: forwarding the post
+    # again (k in the questions view), or RetryReply, requests the same reply again.
+    state = opened()
+    key = post(state, "sms", "s9", "Jeg vil klage på byggesaken min", author="+4791234567")
+    run(state, ForwardCaseProcessing(key), ctx())  # type: ignore[arg-type]
+    (reply,) = state.questions.replies.values()
+    assert reply.answer_id == f"standard:{key}"
+    assert "failed for good" in refused(state, RetryReply(reply.effect_id), ctx()).reason  # type: ignore[arg-type]
+    _fail(state, "sms", reply.effect_id)
+    assert reply.status is DeliveryStatus.FAILED and reply.reason == "503"
+    events = run(state, ForwardCaseProcessing(key), ctx()).events  # type: ignore[arg-type]
+    assert [type(e).__name__ for e in events] == ["ReplyRetried", "OutboxRequeued"]
+    assert [e.effect_id for e in events] == [reply.effect_id] * 2  # type: ignore[attr-defined]
+    assert reply.status is DeliveryStatus.QUEUED
+    assert run(state, ForwardCaseProcessing(key), ctx()).events == []  # on its way: nothing
+    _fail(state, "sms", reply.effect_id)
+    events = run(state, RetryReply(reply.effect_id), ctx("kari")).events  # type: ignore[arg-type]
+    assert [type(e).__name__ for e in events] == ["ReplyRetried", "OutboxRequeued"]
+    assert len(state.questions.replies) == 1  # the same request, never a second one
+    assert "no reply" in refused(state, RetryReply("nope"), ctx()).reason  # type: ignore[arg-type]
 
 
 def _batched(state: IncidentState) -> tuple[str, str, str]:

@@ -151,6 +151,17 @@ def test_a_corrected_rumour_seen_again_raises_an_alert_and_spreaders_get_one_rep
     assert sorted(r.to.post_id for r in replies) == ["p0", "p1", "p2"]
     assert all(r.text.startswith("Dammen står") for r in replies)
     assert run(state, ReplyToSpreaders(rumour_id), ctx("kari")).events == []  # never twice  # type: ignore[arg-type]
+    # The SMS gateway refused one reply for good: replying again sends that one again
+    # (the same request), and only it.
+    failed = next(e for e in events if isinstance(e, OutboxRequested))
+    receipt = {"effect_id": failed.effect_id, "status": "failed", "attempt": 1, "final": True}
+    run(state, bus("krise/v1/test/channel/sms/receipt", receipt), ctx("bus"))  # type: ignore[arg-type]
+    retried = run(state, ReplyToSpreaders(rumour_id), ctx("kari")).events  # type: ignore[arg-type]
+    assert [(type(e).__name__, e.effect_id) for e in retried] == [  # type: ignore[attr-defined]
+        ("ReplyRetried", failed.effect_id),
+        ("OutboxRequeued", failed.effect_id),
+    ]
+    assert run(state, ReplyToSpreaders(rumour_id), ctx("kari")).events == []  # type: ignore[arg-type]
     run(state, AcknowledgeRecurrence(rumour_id), ctx("kari"))  # type: ignore[arg-type]
     assert state.rumours.alerts == []
     assert state.rumours.rumours[rumour_id].recurrences == 1

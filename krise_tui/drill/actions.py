@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from krise_tui.core.features.freeze import ExtendFreeze, Freeze, LiftFreeze, RemindUnacknowledged
 from krise_tui.core.features.messages import (
     ApproveDraft,
+    DeliveryStatus,
     DraftSaved,
     DraftVariant,
     PublishVersion,
@@ -39,6 +40,7 @@ from krise_tui.core.features.questions import (
     HidePost,
     PublishAnswer,
     RelabelPost,
+    RetryReply,
     SaveAnswer,
     SetAutoAnswer,
 )
@@ -409,6 +411,24 @@ class Script:
             results.append(self._result(now, action, sent, verb))
         if not results:
             results.append(ActionResult(now, action.by, action.verb, True, "ingen grupper venter"))
+        return results
+
+    async def _do_resend_failed_replies(self, action: Action, now: datetime) -> list[ActionResult]:
+        """The replies that failed for good (answers, standard replies, corrections) sent
+        again, oldest first: every one, or those to the listed posts."""
+        spec = action.resend_failed_replies
+        posts = None if spec is True or spec is None else {self.post_key(ref) for ref in spec}
+        failed = [
+            reply.effect_id
+            for reply in self.state.questions.replies.values()
+            if reply.status is DeliveryStatus.FAILED and (posts is None or reply.post_key in posts)
+        ]
+        results = []
+        for effect_id in failed:
+            decision = await self._submit(RetryReply(effect_id), action.by)
+            results.append(self._result(now, action, decision, f"{action.verb}:{effect_id}"))
+        if not results:
+            results.append(ActionResult(now, action.by, action.verb, True, "ingen svar har feilet"))
         return results
 
     async def _batch_operation(

@@ -64,6 +64,7 @@ from krise_tui.core.features.questions import (
     PostHidden,
     PostTriaged,
     QuestionMoved,
+    ReplyRetried,
 )
 from krise_tui.core.features.rumours import (
     CorrectionLinked,
@@ -387,7 +388,14 @@ def _actions(events: Sequence[EventBase], rec: _Recording) -> None:
         if isinstance(event, OutboxRequested) and event.version_id and event.channel:
             rec.effects[event.effect_id] = event.version_id
     registered_with: dict[str, list[str]] = {}
+    # Replies sent again, per decision (the run of events with one actor and time): a
+    # decision that publishes an answer or replies to spreaders sends its own failed ones
+    # again when replayed as well; others are recorded with the posts they went to.
+    resent: dict[int, list[str] | None] = {}
+    start = 0
     for index, event in enumerate(events):
+        if index and (events[index - 1].actor, events[index - 1].ts) != (event.actor, event.ts):
+            start = index
         actor = event.actor
         if actor in SYSTEM_ACTORS:
             continue
@@ -465,6 +473,7 @@ def _actions(events: Sequence[EventBase], rec: _Recording) -> None:
                 spec["break_glass"] = rec.text(event.break_glass_reason)
             add("approve_answer", spec if len(spec) > 1 else name, by=event.approver)
         elif isinstance(event, AnswerPublished):
+            resent[start] = None
             name = rec.answers.get(event.answer_id)
             if name is not None:
                 add("publish_answer", name)
@@ -508,7 +517,16 @@ def _actions(events: Sequence[EventBase], rec: _Recording) -> None:
             if name is not None:
                 add("link_correction", {"rumour": event.rumour_id, "draft": name})
         elif isinstance(event, SpreadersAnswered):
+            resent[start] = None
             add("reply_to_spreaders", event.rumour_id)
+        elif isinstance(event, ReplyRetried):
+            if start not in resent:  # a reply sent again on its own: name its post
+                to: list[str] = []
+                resent[start] = to
+                add("resend_failed_replies", to)
+            posts_of = resent[start]
+            if posts_of is not None and event.post_key not in posts_of:
+                posts_of.append(event.post_key)
         elif isinstance(event, RecurrenceAcknowledged):
             add("acknowledge_recurrence", event.rumour_id)
         elif isinstance(event, BatchesMerged):

@@ -171,7 +171,7 @@ def render_markdown(card: Scorecard, *, figures: dict[str, str] | None = None) -
             f2 = failure
             lines.append(
                 f"| {f2.channel} | {f2.what} | {off(f2.at)} | {_cell(f2.reason)} "
-                f"| {off(f2.resent)} | {off(f2.delivered)} |"
+                f"| {f2.outcome(off)} | {off(f2.delivered)} |"
             )
     else:
         lines.append("Ingen kanal feilet.")
@@ -264,10 +264,12 @@ def print_report(card: Scorecard, console: Console | None = None) -> None:
         )
     if card.failures:
         failures = Table(title="Kanalfeil", expand=True)
-        for column in ("Kanal", "Feilet", "Årsak", "Sendt på nytt", "Levert"):
+        for column in ("Kanal", "Hva", "Feilet", "Årsak", "Sendt på nytt", "Levert"):
             failures.add_column(column, overflow="fold")
         for f in card.failures:
-            failures.add_row(f.channel, off(f.at), f.reason, off(f.resent), off(f.delivered))
+            failures.add_row(
+                f.channel, f.what, off(f.at), f.reason, f.outcome(off), off(f.delivered)
+            )
         out.print(failures)
     for row in card.refused_actions:
         out.print(f"[red]✗[/] {off(row.at)} avvist: {row.text}")

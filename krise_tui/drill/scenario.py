@@ -513,6 +513,7 @@ VERBS = (
     "hide",
     "forward_case",
     "retry_delivery",
+    "resend_failed_replies",
     "auto_answer",
     "remind",
 )
@@ -572,6 +573,9 @@ class Action(StrictModel):
     """Give a request for case processing the standard reply (the post)."""
     retry_delivery: RetrySpec | None = None
     """Re-send one channel's delivery."""
+    resend_failed_replies: Literal[True] | list[Annotated[str, Field(min_length=1)]] | None = None
+    """Send the replies that failed for good again, once their channel is back: every one
+    (``true``: answers, standard replies, corrections) or those to the listed posts."""
     auto_answer: AutoAnswerSpec | None = None
     """Turn a batch's auto-answer on or off."""
     remind: list[StaffId] | Literal["unacknowledged"] | None = None
@@ -1085,6 +1089,9 @@ class _ResponseCheck:
             self.post(getattr(action, verb).post, (verb, "post"), at)
         elif verb == "forward_case":
             self.post(str(action.forward_case), ("forward_case",), at)
+        elif verb == "resend_failed_replies" and isinstance(action.resend_failed_replies, list):
+            for i, ref in enumerate(action.resend_failed_replies):
+                self.post(ref, ("resend_failed_replies", i), at)
         elif verb == "auto_answer":
             assert action.auto_answer is not None
             self.batch(action.auto_answer.batch, ("auto_answer", "batch"), at)

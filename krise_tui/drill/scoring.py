@@ -36,7 +36,7 @@ from krise_tui.core.features.messages import (
     MessagePublished,
 )
 from krise_tui.core.features.outbox import OutboxRequested, Target
-from krise_tui.core.features.questions import AnswerPublished, PostTriaged
+from krise_tui.core.features.questions import AnswerPublished, PostTriaged, ReplyRetried
 from krise_tui.core.features.rumours import (
     RumourCorrected,
     RumourRegistered,
@@ -207,6 +207,14 @@ class ChannelFailure:
     final: bool
     resent: timedelta | None = None
     delivered: timedelta | None = None
+    superseded: timedelta | None = None
+    """When a later message reached this channel instead (an old version is not re-sent)."""
+
+    def outcome(self, off: Callable[[timedelta | None], str]) -> str:
+        """The "sent again" cell: when, or that a later version took its place."""
+        if self.resent is None and self.superseded is not None:
+            return f"erstattet {off(self.superseded)}"
+        return off(self.resent)
 
 
 @dataclass
@@ -521,11 +529,13 @@ def _failures(
     events: Sequence[EventBase], ctx: _Context, state: IncidentState
 ) -> list[ChannelFailure]:
     kinds: dict[str, str] = {}
+    requested: dict[str, int] = {}  # effect id -> order of its request
     for event in events:
         if isinstance(event, OutboxRequested) and event.publish.target is Target.CHANNEL_OUT:
             kinds[event.effect_id] = (
                 "melding" if event.publish.envelope_type == DELIVER_TYPE else "svar"
             )
+            requested.setdefault(event.effect_id, len(requested))
     failures: list[ChannelFailure] = []
     open_: dict[str, ChannelFailure] = {}
     for event in events:
@@ -541,9 +551,19 @@ def _failures(
                 )
                 failures.append(failure)
                 open_[event.effect_id] = failure
-            elif receipt.status is ReceiptStatus.DELIVERED and event.effect_id in open_:
-                open_.pop(event.effect_id).delivered = ctx.off(event.ts)
-        elif isinstance(event, DeliveryRetried) and event.effect_id in open_:
+            elif receipt.status is ReceiptStatus.DELIVERED:
+                if event.effect_id in open_:
+                    open_.pop(event.effect_id).delivered = ctx.off(event.ts)
+                if kinds.get(event.effect_id) == "melding":  # older messages it replaces
+                    order = requested.get(event.effect_id, -1)
+                    for effect_id, failure in open_.items():
+                        if (
+                            failure.what == "melding"
+                            and failure.channel == event.channel
+                            and requested.get(effect_id, order) < order
+                        ):
+                            failure.superseded = failure.superseded or ctx.off(event.ts)
+        elif isinstance(event, DeliveryRetried | ReplyRetried) and event.effect_id in open_:
             open_[event.effect_id].resent = ctx.off(event.ts)
     return failures
 

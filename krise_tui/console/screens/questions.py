@@ -264,6 +264,8 @@ class QuestionsScreen(ViewScreen):
                 state = tr("… sendt", "… sent") if replies else ""
             if q.hidden:
                 state = tr("skjult", "hidden")
+            elif q.forwarded and _failed(qs, q):  # its standard reply: `k` sends it again
+                state = tr("postmottak · ✗ svar feilet (k)", "post office · ✗ reply failed (k)")
             elif q.forwarded:
                 state = tr("postmottak", "post office")
             label = label_text(TriageLabel(q.label), tr.lang) + (
@@ -333,7 +335,14 @@ class QuestionsScreen(ViewScreen):
             f"Send the answer to {waiting} asker(s) in batch {batch.batch_id}, "
             "each on their channel?",
         )
-        if failed:
+        if failed and not waiting:
+            question = tr(
+                f"Send svaret på nytt til {failed} spørre(re) i gruppe {batch.batch_id} "
+                "der det feilet?",
+                f"Send the answer again to the {failed} asker(s) in batch {batch.batch_id} "
+                "it failed for?",
+            )
+        elif failed:
             question += tr(
                 f" {failed} svar som feilet sendes på nytt.",
                 f" {failed} failed repl{'y' if failed == 1 else 'ies'} will be sent again.",

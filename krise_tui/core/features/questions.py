@@ -329,6 +329,13 @@ class PublishAnswer:
 
 
 @dataclass(frozen=True)
+class RetryReply:
+    """Send a reply that failed for good again (the same request), once its channel is back."""
+
+    effect_id: str
+
+
+@dataclass(frozen=True)
 class ForwardCaseProcessing:
     """A request for case processing: the standard reply, and on to the archive."""
 
@@ -853,6 +860,41 @@ def _replies(
     return events
 
 
+def retry_failed_replies(state: IncidentState, ctx: Context, answer_id: str) -> list[EventBase]:
+    """Every reply of ``answer_id`` that failed for good, requested again (the same
+    request and idempotency key: a platform that got it after all does not get it twice).
+
+    ``answer_id`` is what the replies were sent as: an answer's id, ``standard:KEY`` for
+    the standard reply to a case, ``rumour:ID`` for a rumour's correction.
+    """
+    events: list[EventBase] = []
+    for reply in state.questions.replies.values():
+        if reply.answer_id == answer_id and reply.status is DeliveryStatus.FAILED:
+            events += _retry(state, ctx, reply)
+    return events
+
+
+def _retry(state: IncidentState, ctx: Context, reply: Reply) -> list[EventBase]:
+    return [
+        ReplyRetried(**ctx.base(state), effect_id=reply.effect_id, post_key=reply.post_key),
+        OutboxRequeued(**ctx.base(state), effect_id=reply.effect_id),
+    ]
+
+
+@feature.decides(RetryReply)
+def retry_reply(state: IncidentState, cmd: RetryReply, ctx: Context) -> Decision:
+    """One reply that failed for good, sent again (its channel is back)."""
+    reply = state.questions.replies.get(cmd.effect_id)
+    if reply is None:
+        return Rejection(f"no reply {cmd.effect_id}", f"fant ikke svaret {cmd.effect_id}")
+    if reply.status is not DeliveryStatus.FAILED:
+        return Rejection(
+            "only a reply that failed for good is sent again (this one is on its way or there)",
+            "bare et svar som har feilet for godt sendes på nytt (dette er på vei eller fram)",
+        )
+    return Accepted(_retry(state, ctx, reply))
+
+
 @feature.decides(PublishAnswer)
 def publish_answer(state: IncidentState, cmd: PublishAnswer, ctx: Context) -> Decision:
     """Reply to every asker of the batch who has not had this answer yet."""
@@ -878,13 +920,7 @@ def publish_answer(state: IncidentState, cmd: PublishAnswer, ctx: Context) -> De
     replies = _replies(state, ctx, requests, answer, waiting)
     page = _qa_page(state, ctx, requests, answer) if answer.published_at is None else []
     # Askers whose reply failed for good are waiting too: the same request again.
-    retried: list[EventBase] = []
-    for reply in state.questions.replies.values():
-        if reply.answer_id == answer.answer_id and reply.status is DeliveryStatus.FAILED:
-            retried += [
-                ReplyRetried(**ctx.base(state), effect_id=reply.effect_id, post_key=reply.post_key),
-                OutboxRequeued(**ctx.base(state), effect_id=reply.effect_id),
-            ]
+    retried = retry_failed_replies(state, ctx, answer.answer_id)
     if not waiting and not retried and answer.published_at is not None:
         return Rejection(
             "every asker in the batch has this answer (or it is on its way)",
@@ -972,8 +1008,8 @@ def forward_case(state: IncidentState, cmd: ForwardCaseProcessing, ctx: Context)
     q = _question(state, cmd.key)
     if isinstance(q, Rejection):
         return q
-    if q.forwarded:
-        return Accepted([])
+    if q.forwarded:  # forwarded already: only a standard reply that failed goes again
+        return Accepted(retry_failed_replies(state, ctx, f"standard:{q.key}"))
     text = ctx.policy.case_reply.get(q.language) or ctx.policy.case_reply.get("nb", "")
     blocked = first_block((text, "answer"))
     if blocked is not None:

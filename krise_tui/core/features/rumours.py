@@ -28,7 +28,7 @@ from pydantic import Field
 
 from krise_tui.core.features.messages import MessagePublished
 from krise_tui.core.features.outbox import OutboxRequested, Requests, Target
-from krise_tui.core.features.questions import NO_REPLY_KINDS
+from krise_tui.core.features.questions import NO_REPLY_KINDS, retry_failed_replies
 from krise_tui.core.kernel import Accepted, Context, Decision, EventBase, Rejection
 from krise_tui.core.registry import Feature
 from krise_tui.core.textcheck import first_block
@@ -559,10 +559,16 @@ def reply_to_spreaders(state: IncidentState, cmd: ReplyToSpreaders, ctx: Context
             ).model_copy(update={"version_id": f"rumour:{r.rumour_id}", "channel": None})
         )
         answered.append(s.post_key)
+    # Spreaders whose reply failed for good (their channel was down) get it again.
+    retried = retry_failed_replies(state, ctx, f"rumour:{r.rumour_id}")
     if not answered:
-        return Accepted([])
+        return Accepted(retried)
     return Accepted(
-        [SpreadersAnswered(**ctx.base(state), rumour_id=r.rumour_id, posts=answered), *events]
+        [
+            SpreadersAnswered(**ctx.base(state), rumour_id=r.rumour_id, posts=answered),
+            *events,
+            *retried,
+        ]
     )
 
 
