@@ -103,6 +103,13 @@ def test_words_joins_inner_dots_and_hyphens() -> None:
         ("When will the power be back?", "en"),
         ("Var kan jag ladda mobilen, och när är det öppet?", "sv"),
         ("Коли буде світло?", "unknown"),
+        # "at", "to", "be" are Norwegian words too: half an English vote, never more
+        # than a Norwegian marker (a Norwegian asker must not be answered in English).
+        ("Hørte at demningen ved Storvatnet har brast!!", "no"),
+        ("Rykter om at dette blir 4-5 uker", "no"),
+        ("Koking dreper bakteriene, det holder å la vannet koke", "no"),
+        ("Photograph shows a crowd at Heathrow", "en"),
+        ("Which roads are closed?", "en"),
     ],
 )
 def test_guess_language(text: str, language: str) -> None:

@@ -131,11 +131,12 @@ def words(text: str) -> list[str]:
 
 # Frequent function words that are (nearly) unique to one language in this setting.
 _MARKERS: Final[dict[Language, frozenset[str]]] = {
-    # Not "i" or "no": they are also Norwegian words ("i morgen", nynorsk "no" = nå).
+    # Not "i" or "no": they are also Norwegian words ("i morgen", nynorsk "no" = nå);
+    # "at", "to", "be" are too ("hørte at …", "to personer", "be om hjelp"): half a vote.
     "en": _wordset(
-        "the is are was were be been can could will would we my our you your it its "
+        "the is are was were been can could will would we my our you your it its which "
         "this that there any what when where who how why do does did should shall with "
-        "from about still after before have has not of and or to in on at get "
+        "from about still after before have has not of and or in on get "
         "water power phone safe"
     ),
     # Norwegian and Swedish share many function words (det, som, med, kan, om, får,
@@ -144,13 +145,18 @@ _MARKERS: Final[dict[Language, frozenset[str]]] = {
         "er og jeg eg æ hva kva ka hvor kor hvordan korleis hvem kven kem når ikke ikkje "
         "ikkj itte til te fra frå noe noko noen nokon hvis viss være vere blei vart igjen "
         "att også òg sånn dere dokker dykk ein eit berre bare hjelp vatn vann strøm ble "
-        "straum nå må skal kjem"
+        "straum nå må skal kjem meg deg seg ved etter mye dette å"
     ),
     "sv": _wordset(
         "är och jag vad hur inte att också mig dig ska finns någon något några vara "
         "vilka vilket vilken när från mycket hos sverige kunna måste"
     ),
 }
+
+
+_HALF_ENGLISH: Final = frozenset({"at", "to", "be"})
+"""English words that are Norwegian words too: they tip the vote, never outweigh a
+Norwegian marker ("Hørte at demningen ved Storvatnet har brast" is Norwegian)."""
 
 
 def guess_language(tokens: Sequence[str]) -> Language:
@@ -160,11 +166,13 @@ def guess_language(tokens: Sequence[str]) -> Language:
     English and a Scandinavian language. Norwegian wins ties with Swedish: the console
     serves Norwegian municipalities and the two share many words.
     """
-    votes: dict[Language, int] = {"en": 0, "no": 0, "sv": 0}
+    votes: dict[Language, float] = {"en": 0, "no": 0, "sv": 0}
     for tok in tokens:
         for lang in ("en", "no", "sv"):
             if tok in _MARKERS[lang]:
                 votes[lang] += 1
+        if tok in _HALF_ENGLISH:
+            votes["en"] += 0.5
     best = max(votes.values())
     if best == 0:
         return "unknown"
