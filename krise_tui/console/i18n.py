@@ -44,6 +44,7 @@ BINDING_EN: dict[str, str] = {
     "skjul": "hide",
     "til postmottak": "to the post office",
     "automatisk svar": "auto-answer",
+    "rykte": "rumour",
     "åpne": "open",
     "nytt rykte": "new rumour",
     "sjekkes": "checking",

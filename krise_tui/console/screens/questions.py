@@ -33,6 +33,7 @@ from textual.widgets import (
 from krise_tui.console.screens.base import Dialog, ViewScreen
 from krise_tui.console.screens.dialogs import ChoiceScreen, ConfirmScreen, PromptScreen
 from krise_tui.console.screens.overview import posts_per_minute
+from krise_tui.console.screens.rumours import register_rumour
 from krise_tui.console.text import PlainTable, one_line
 from krise_tui.core.features.messages import DeliveryStatus, DraftVariant, lint_draft
 from krise_tui.core.features.questions import (
@@ -86,6 +87,7 @@ class QuestionsScreen(ViewScreen):
         Binding("h", "hide", "skjul"),
         Binding("k", "forward", "til postmottak"),
         Binding("t", "auto_answer", "automatisk svar"),
+        Binding("i", "rumour", "rykte"),
     ]
 
     def compose_body(self) -> ComposeResult:
@@ -476,6 +478,15 @@ class QuestionsScreen(ViewScreen):
                     "Standard reply sent; on to the post office.",
                 ),
             )
+
+    def action_rumour(self) -> None:
+        """Register a rumour from the post under the cursor (it is its first sighting)."""
+        q = self.selected_post()
+        post = self.rt.state.inbound.posts.get(q.key) if q is not None else None
+        if post is None:
+            self.notify(self.tr("Velg et innlegg.", "Pick a post."), severity="warning")
+            return
+        register_rumour(self, self._submit, post)
 
     def action_auto_answer(self) -> None:
         batch = self._batch_or_warn()

@@ -14,6 +14,7 @@ the lint apply), ``y`` replies to the spreading posts with the published correct
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from rich.text import Text
@@ -26,6 +27,7 @@ from textual.widgets import DataTable, Static
 from krise_tui.console.screens.base import ViewScreen
 from krise_tui.console.screens.dialogs import ChoiceScreen, PromptScreen
 from krise_tui.console.text import PlainTable, one_line, sparkline
+from krise_tui.core.features.inbound import Post
 from krise_tui.core.features.rumours import (
     OWNER_WORDS,
     SETTLED,
@@ -41,11 +43,16 @@ from krise_tui.core.features.rumours import (
     state_text,
 )
 from krise_tui.core.kernel import Accepted, Rejection
+from krise_tui.rules.triage import Label
 
 MAYBE_PREFIX = "maybe:"
+POST_PREFIX = "post:"
+"""A rumour post no rumour holds yet (the right table): ``i`` registers one from it."""
 SPARK_PERIOD = timedelta(minutes=15)
 SPARK_PERIODS = 12
 """The table's sparkline: the last three hours in quarter-hours."""
+UNTRACKED_SHOWN = 30
+"""Rumour posts no rumour holds, newest first, listed for ``i``."""
 HOURS_SHOWN = 6
 """The detail's count per hour: the last six hours."""
 
@@ -249,7 +256,12 @@ class RumoursScreen(ViewScreen):
                     key=s.post_key,
                 )
         else:
-            claim.update(tr("Ingen rykter ennå. i: nytt rykte", "No rumours yet. i: new rumour"))
+            claim.update(
+                tr(
+                    "Ingen rykter ennå. i: nytt rykte (fra et innlegg under: tab, velg, i)",
+                    "No rumours yet. i: new rumour (from a post below: tab, pick, i)",
+                )
+            )
         maybes = list(rt.matching.maybes) if rt.matching is not None else []
         for m in reversed(maybes[-50:]):
             post = state.inbound.posts.get(m.post_key)
@@ -262,6 +274,23 @@ class RumoursScreen(ViewScreen):
                 tr(f"{m.score:.2f} mulig {m.rumour_id}?", f"{m.score:.2f} maybe {m.rumour_id}?"),
                 Text(one_line(post.text, 80)),
                 key=f"{MAYBE_PREFIX}{m.rumour_id}:{m.post_key}",
+            )
+        # Posts triaged as rumours that no rumour holds (nor may hold): `i` registers one.
+        held = {s.post_key for r in state.rumours.rumours.values() for s in r.sightings}
+        held |= {m.post_key for m in maybes}
+        untracked = [
+            q
+            for q in state.questions.questions.values()
+            if q.label == Label.RUMOUR and q.key not in held and q.key in state.inbound.posts
+        ]
+        for q in sorted(untracked, key=lambda q: q.received_at, reverse=True)[:UNTRACKED_SHOWN]:
+            post = state.inbound.posts[q.key]
+            table.add_row(
+                post.channel,
+                tr.time(post.received_at),
+                tr("rykte? (i)", "rumour? (i)"),
+                Text(one_line(post.text, 80)),
+                key=f"{POST_PREFIX}{q.key}",
             )
 
     # --- actions ----------------------------------------------------------------------
@@ -281,28 +310,16 @@ class RumoursScreen(ViewScreen):
             self.notify(done)
 
     def action_register(self) -> None:
-        tr = self.tr
-        owners = [(str(o), tr(*OWNER_WORDS[o])) for o in FactOwner]
-
-        def with_claim(claim: str | None) -> None:
-            if not claim or not claim.strip():
-                return
-
-            def with_owner(owner: str | None) -> None:
-                if owner:
-                    self._submit(
-                        RegisterRumour(claim, owner),
-                        tr("Ryktet er registrert.", "The rumour is registered."),
-                    )
-
-            self.app.push_screen(
-                ChoiceScreen(tr("Hvem eier faktaene?", "Who owns the facts?"), owners), with_owner
-            )
-
-        self.app.push_screen(
-            PromptScreen(tr("Hva påstås? (med egne ord)", "What is claimed? (in your words)")),
-            with_claim,
-        )
+        """A new rumour: from the rumour post under the cursor on the right (when that
+        table has the focus), else by hand."""
+        table = self.query_one("#sightings", DataTable)
+        post = None
+        if table.has_focus and table.row_count:
+            row_key, _ = table.coordinate_to_cell_key(table.cursor_coordinate)
+            key = str(row_key.value)
+            if key.startswith(POST_PREFIX):
+                post = self.rt.state.inbound.posts.get(key.removeprefix(POST_PREFIX))
+        register_rumour(self, self._submit, post)
 
     def action_checking(self) -> None:
         r = self._rumour_or_warn()
@@ -444,3 +461,40 @@ class RumoursScreen(ViewScreen):
                 ChangeRumourState(r.rumour_id, RumourState.CLOSED),
                 self.tr("Ryktet er lukket.", "The rumour is closed."),
             )
+
+
+def register_rumour(
+    screen: ViewScreen, submit: Callable[[object, str], object], post: Post | None = None
+) -> None:
+    """Ask for the claim (in the operator's words; from a post, its text to start from)
+    and who owns the facts, then register the rumour (with the post as its first
+    sighting: where and when it was first seen)."""
+    tr = screen.tr
+    owners = [(str(o), tr(*OWNER_WORDS[o])) for o in FactOwner]
+    posts = (post.key,) if post is not None else ()
+
+    def with_claim(claim: str | None) -> None:
+        if not claim or not claim.strip():
+            return
+
+        def with_owner(owner: str | None) -> None:
+            if owner:
+                submit(
+                    RegisterRumour(claim, owner, posts),
+                    tr("Ryktet er registrert.", "The rumour is registered."),
+                )
+
+        screen.app.push_screen(
+            ChoiceScreen(tr("Hvem eier faktaene?", "Who owns the facts?"), owners), with_owner
+        )
+
+    if post is None:
+        title = tr("Hva påstås? (med egne ord)", "What is claimed? (in your words)")
+    else:
+        seen = f"{post.channel} {tr.time(post.received_at)}"
+        title = tr(
+            f"Hva påstås? (med egne ord; innlegget på {seen} lenkes som første treff)",
+            f"What is claimed? (in your words; the post on {seen} is linked as first seen)",
+        )
+    value = one_line(post.text, 300) if post is not None else ""
+    screen.app.push_screen(PromptScreen(title, value=value), with_claim)
