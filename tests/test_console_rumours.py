@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable, Input, Static
 
 from krise_tui.bus import topics
 from krise_tui.bus.broker import MosquittoBroker
@@ -16,11 +16,12 @@ from krise_tui.bus.envelope import Signer
 from krise_tui.config import Settings
 from krise_tui.console.app import ConsoleApp
 from krise_tui.console.screens.dialogs import ChoiceScreen, PromptScreen
+from krise_tui.console.screens.overview import OverviewScreen
 from krise_tui.console.screens.questions import QuestionsScreen
 from krise_tui.console.screens.rumours import POST_PREFIX, RumoursScreen
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import client_for, eventually
-from tests.consolekit import WAIT, ready
+from tests.consolekit import WAIT, ready, text_of
 from tests.corekit import console_settings
 
 POSTS = (
@@ -100,4 +101,12 @@ async def test_a_rumour_is_registered_from_its_post_in_either_view(
         await eventually(lambda: "r2" in rumours, what="registered from the questions view")
         assert rumours["r2"].claim == POSTS[1][1]
         assert [s.post_key for s in rumours["r2"].sightings] == ["sms:r2"]
+        # The overview counts down to each correction deadline, naming the claim.
+        await pilot.press("o")
+        await eventually(lambda: isinstance(app.screen, OverviewScreen), what="overview")
+        deadlines = app.screen.query_one("#ov-deadlines", Static)
+        await eventually(
+            lambda: "! rykte «Demningen ved Storvatnet har brast» om " in text_of(deadlines),
+            what="the rumour's deadline by its claim",
+        )
         await pilot.press("ctrl+q")

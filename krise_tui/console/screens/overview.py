@@ -38,6 +38,10 @@ def posts_per_minute(state: IncidentState, now: datetime, minutes: int = 30) -> 
     return counts
 
 
+MIN_CLAIM = 12
+"""A rumour's deadline names its claim when this many characters fit, else its id."""
+
+
 class OverviewScreen(ViewScreen):
     """The one-glance view."""
 
@@ -137,6 +141,7 @@ class OverviewScreen(ViewScreen):
 
     def _deadlines(self, state: IncidentState, now: datetime) -> str:
         tr, rt = self.tr, self.rt
+        width = self.query_one("#ov-deadlines", Static).content_size.width
         policy = rt.message_policy()
         lines = [tr("Frister", "Deadlines")]
         opened = state.incident.opened_at
@@ -176,7 +181,12 @@ class OverviewScreen(ViewScreen):
                 continue
             due = r.first_seen + policy.correction_deadline
             mark = "✗" if due < now else "!"
-            lines.append(f" {mark} {tr('rykte', 'rumour')} {r.rumour_id} {tr.due(due, now)}")
+            # Its words where the column has room for some (an id like r1 says little at
+            # 03:00); at 80 columns the id, on one line.
+            head, tail = f" {mark} {tr('rykte', 'rumour')} ", f" {tr.due(due, now)}"
+            room = width - len(head) - len(tail) - 2
+            name = f"«{one_line(r.claim, room)}»" if room >= MIN_CLAIM else r.rumour_id
+            lines.append(f"{head}{name}{tail}")
         if playbook is not None and first is not None:
             last = max(v.published_at for v in state.messages.versions.values() if v.published_at)
             due = last + playbook.deadlines.update_cadence
