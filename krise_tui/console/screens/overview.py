@@ -190,7 +190,10 @@ class OverviewScreen(ViewScreen):
         if playbook is not None and first is not None:
             last = max(v.published_at for v in state.messages.versions.values() if v.published_at)
             due = last + playbook.deadlines.update_cadence
-            lines.append(f" · {tr('neste oppdatering', 'next update')} {tr.due(due, now)}")
+            line = f" · {tr('neste oppdatering', 'next update')} {tr.due(due, now)}"
+            if width and len(line) > width:  # one line at 80 columns
+                line = f" · {tr('oppdatering', 'update')} {tr.due(due, now)}"
+            lines.append(line)
         if len(lines) == 1:
             lines.append(tr(" ingen frister nå", " no deadlines now"))
         return "\n".join(lines)
