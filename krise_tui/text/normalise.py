@@ -127,6 +127,31 @@ def words(text: str) -> list[str]:
     return [_JOINERS.sub("", w) for w in _WORD.findall(clean(text))]
 
 
+def keyword_hits(text: str, keywords: Sequence[str]) -> list[str]:
+    """The ``keywords`` (words or phrases, as a playbook lists them) found in ``text``.
+
+    Case and diacritics are folded; a keyword word of four letters or more also matches
+    as the start of a word ("evakuering" in "evakueringen", "kjeller" in "kjelleren"),
+    a shorter one only whole ("bo" is not in "bor"); a phrase matches word by word, in
+    order. Each keyword is returned once, in the order given.
+    """
+    tokens = [fold(w) for w in words(text)]
+    found: list[str] = []
+    for keyword in keywords:
+        wanted = [fold(w) for w in words(keyword)]
+        if not wanted or keyword in found:
+            continue
+        n = len(wanted)
+        for start in range(len(tokens) - n + 1):
+            if all(
+                tok == want or (len(want) >= 4 and tok.startswith(want))
+                for tok, want in zip(tokens[start : start + n], wanted, strict=True)
+            ):
+                found.append(keyword)
+                break
+    return found
+
+
 # --- language guess -------------------------------------------------------------------
 
 # Frequent function words that are (nearly) unique to one language in this setting.

@@ -10,6 +10,7 @@ control characters and terminal escapes removed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -51,6 +52,7 @@ from krise_tui.core.kernel import Accepted, Rejection
 from krise_tui.core.state import IncidentState
 from krise_tui.rules.triage import Label as TriageLabel
 from krise_tui.rules.triage import label_text
+from krise_tui.text.normalise import keyword_hits
 
 SHOWN_BATCHES = 300
 """Batches listed at most (the most urgent; the summary line counts them all)."""
@@ -117,6 +119,9 @@ class QuestionsScreen(ViewScreen):
         super().on_mount()
 
     _filling = False
+    _summary = ""
+    """The summary line as last drawn (the chosen batch's hint goes after it)."""
+    _hint = ""
 
     def body_key(self) -> object:
         batching = self.rt.batching
@@ -155,7 +160,8 @@ class QuestionsScreen(ViewScreen):
             summary += tr(
                 f" · ✗ gruppering virker ikke: {error}", f" · ✗ batching is down: {error}"
             )
-        self.query_one("#q-summary", Static).update(summary)
+        self._summary = summary
+        self.query_one("#q-summary", Static).update(summary + self._hint)
         self.query_one("#q-spark", Sparkline).data = counts
         table = self.query_one("#batches", DataTable)
         selected = self.selected_batch()
@@ -235,6 +241,38 @@ class QuestionsScreen(ViewScreen):
         if not self._filling:  # a redraw fills the posts itself, once
             self._fill_posts()
 
+    def anticipated_like(self, batch: Batch | None) -> list[tuple[Batch, list[str]]]:
+        """The playbook's anticipated questions ``batch`` looks like by their keywords:
+        each one's (open) seeded batch and the keywords its questions use."""
+        playbook = self.rt.playbook
+        if batch is None or batch.seed_question_id or playbook is None:
+            return []
+        qs = self.rt.state.questions
+        texts = [qs.questions[k].text for k in batch.members if k in qs.questions]
+        seeded = {b.seed_question_id: b for b in qs.open_batches() if b.seed_question_id}
+        like = []
+        for question in playbook.questions:
+            target = seeded.get(question.id)
+            if target is None:
+                continue
+            keywords = [str(k) for k in question.keywords]
+            hits = list(dict.fromkeys(h for t in texts for h in keyword_hits(t, keywords)))
+            if hits:
+                like.append((target, hits))
+        return like
+
+    def _hint_for(self, batch: Batch | None) -> str:
+        like = self.anticipated_like(batch)
+        if batch is None or not like:
+            return ""
+        target, hits = like[0]
+        return self.tr(
+            f" · {batch.batch_id} ligner «{one_line(target.title, 40)}» "
+            f"({', '.join(hits[:3])}): g slår sammen",
+            f" · {batch.batch_id} looks like «{one_line(target.title, 40)}» "
+            f"({', '.join(hits[:3])}): g merges",
+        )
+
     def _fill_posts(self) -> None:
         tr = self.tr
         qs = self.rt.state.questions
@@ -242,6 +280,8 @@ class QuestionsScreen(ViewScreen):
         current = self.selected_post()
         table.clear()
         key = self.selected_batch()
+        self._hint = self._hint_for(qs.batches.get(key or ""))
+        self.query_one("#q-summary", Static).update(self._summary + self._hint)
         if key == OUTSIDE:
             posts = sorted(
                 (q for q in qs.questions.values() if q.batch_id is None),
@@ -375,12 +415,22 @@ class QuestionsScreen(ViewScreen):
         if isinstance(decision, Rejection):
             self.notify(decision.text(self.tr.lang), severity="error")
 
-    def _pick_batch(self, title: str, exclude: str | None, then: object) -> None:
+    def _pick_batch(
+        self, title: str, exclude: str | None, then: object, *, first: Sequence[str] = ()
+    ) -> None:
+        """Choose a batch; ``first`` (the anticipated questions it looks like) on top,
+        marked ≈."""
         qs = self.rt.state.questions
+        ranked = sorted(
+            (b for b in qs.open_batches() if b.batch_id != exclude),
+            key=lambda b: b.batch_id not in first,
+        )
         choices = [
-            (b.batch_id, f"{b.batch_id}: {one_line(b.title, 60)}")
-            for b in qs.open_batches()
-            if b.batch_id != exclude
+            (
+                b.batch_id,
+                ("≈ " if b.batch_id in first else "") + f"{b.batch_id}: {one_line(b.title, 60)}",
+            )
+            for b in ranked
         ]
         if not choices:
             self.notify(self.tr("Ingen andre grupper.", "No other batches."), severity="warning")
@@ -392,8 +442,16 @@ class QuestionsScreen(ViewScreen):
         if batch is None:
             return
 
+        qs = self.rt.state.questions
+
         def chosen(other: str | None) -> None:
-            if other:
+            if not other:
+                return
+            # The playbook's anticipated question keeps its batch (its prepared answer,
+            # its place on the website): merged into, never away.
+            if qs.batches[other].seed_question_id and not batch.seed_question_id:
+                self._operate("merge", other, batch.batch_id)
+            else:
                 self._operate("merge", batch.batch_id, other)
 
         self._pick_batch(
@@ -403,6 +461,7 @@ class QuestionsScreen(ViewScreen):
             ),
             batch.batch_id,
             chosen,
+            first=[b.batch_id for b, _ in self.anticipated_like(batch)],
         )
 
     def action_move(self) -> None:
