@@ -60,6 +60,9 @@ SHOWN_BATCHES = 300
 SHOWN_POSTS = 300
 """Posts of one batch listed at most (the newest)."""
 
+HINT_POSTS = 50
+"""Newest posts of a batch searched for an anticipated question's keywords."""
+
 OUTSIDE = "__outside__"
 """The pseudo-batch of posts that are not questions to answer together."""
 
@@ -248,7 +251,8 @@ class QuestionsScreen(ViewScreen):
         if batch is None or batch.seed_question_id or playbook is None:
             return []
         qs = self.rt.state.questions
-        texts = [qs.questions[k].text for k in batch.members if k in qs.questions]
+        # The newest members say enough (and a storm's batch of thousands stays quick).
+        texts = [qs.questions[k].text for k in batch.members[-HINT_POSTS:] if k in qs.questions]
         seeded = {b.seed_question_id: b for b in qs.open_batches() if b.seed_question_id}
         like = []
         for question in playbook.questions:
