@@ -438,4 +438,7 @@ def test_keyword_hits_as_a_playbook_author_means_them() -> None:
     assert hits("Vi som bor i Fossheim: må jeg dra nå?", keywords) == ["må jeg dra"]
     assert hits("Vi bo ved elva", keywords) == ["bo"]  # short words only whole
     assert hits("Må vi dra?", keywords) == []  # a phrase word by word, in order
+    assert hits("Do we have to leave our home?", ["leave home"]) == ["leave home"]
+    assert hits("Leave the old home", ["leave home"]) == []  # one word between, no more
+    assert hits("home, leave it", ["leave home"]) == []
     assert hits("", keywords) == [] and hits("evakuering", []) == []

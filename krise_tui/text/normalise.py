@@ -132,24 +132,41 @@ def keyword_hits(text: str, keywords: Sequence[str]) -> list[str]:
 
     Case and diacritics are folded; a keyword word of four letters or more also matches
     as the start of a word ("evakuering" in "evakueringen", "kjeller" in "kjelleren"),
-    a shorter one only whole ("bo" is not in "bor"); a phrase matches word by word, in
-    order. Each keyword is returned once, in the order given.
+    a shorter one only whole ("bo" is not in "bor"); a phrase's words are found in order
+    with at most one other word between two of them ("leave home" in "leave our home").
+    Each keyword is returned once, in the order given.
     """
     tokens = [fold(w) for w in words(text)]
     found: list[str] = []
     for keyword in keywords:
         wanted = [fold(w) for w in words(keyword)]
-        if not wanted or keyword in found:
-            continue
-        n = len(wanted)
-        for start in range(len(tokens) - n + 1):
-            if all(
-                tok == want or (len(want) >= 4 and tok.startswith(want))
-                for tok, want in zip(tokens[start : start + n], wanted, strict=True)
-            ):
-                found.append(keyword)
-                break
+        if wanted and keyword not in found and _phrase_at(tokens, wanted):
+            found.append(keyword)
     return found
+
+
+def _matches(token: str, want: str) -> bool:
+    return token == want or (len(want) >= 4 and token.startswith(want))
+
+
+def _phrase_at(tokens: Sequence[str], wanted: Sequence[str]) -> bool:
+    """``wanted`` in ``tokens``: its first word anywhere, each next one right after the
+    previous match or one word later."""
+    for start, token in enumerate(tokens):
+        if not _matches(token, wanted[0]):
+            continue
+        at = start
+        for want in wanted[1:]:
+            nxt = next(
+                (i for i in (at + 1, at + 2) if i < len(tokens) and _matches(tokens[i], want)),
+                None,
+            )
+            if nxt is None:
+                break
+            at = nxt
+        else:
+            return True
+    return False
 
 
 # --- language guess -------------------------------------------------------------------
