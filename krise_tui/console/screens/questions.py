@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -62,6 +63,11 @@ SHOWN_POSTS = 300
 
 HINT_POSTS = 50
 """Newest posts of a batch searched for an anticipated question's keywords."""
+
+TITLE_MIN, TITLE_MAX = 16, 60
+"""Bounds of the question column's width (the rest of the table decides within them)."""
+SCROLLBAR = 2
+"""Columns kept free for the table's vertical scrollbar."""
 
 OUTSIDE = "__outside__"
 """The pseudo-batch of posts that are not questions to answer together."""
@@ -183,6 +189,7 @@ class QuestionsScreen(ViewScreen):
         shown = ranked[:SHOWN_BATCHES]
         if selected in qs.batches and qs.batches[selected] not in shown:
             shown.append(qs.batches[selected])  # the one being worked on stays in view
+        rows: list[tuple[str, str, str, str, str]] = []
         for batch in shown:
             waiting = qs.unanswered(batch)
             if batch.answered:
@@ -203,16 +210,26 @@ class QuestionsScreen(ViewScreen):
             due = ""
             if waiting and not batch.answered:
                 due = tr.due(min(q.received_at for q in waiting) + deadline, now)
-            table.add_row(
-                Text(one_line(batch.title, 44)),
-                str(len(batch.members)),
-                due,
-                answer,
-                batch.batch_id,
-                key=batch.batch_id,
-            )
+            rows.append((batch.title, str(len(batch.members)), due, answer, batch.batch_id))
+        width = self._title_width(table, [row[1:] for row in rows])
+        for title, *cells in rows:
+            table.add_row(Text(one_line(title, width)), *cells, key=cells[-1])
         self._restore(table, selected)
         self._fill_posts()
+
+    def _title_width(self, table: DataTable, rows: list[tuple[str, ...]]) -> int:
+        """How wide the question column can be so that every other column shows whole.
+
+        The other columns take what their longest cell (or header) needs; the question
+        gets the rest, between :data:`TITLE_MIN` and :data:`TITLE_MAX` characters (at
+        80 columns the batch ids were cut to one letter behind a 44-character title)."""
+        headers = [str(column.label) for column in list(table.columns.values())[1:]]
+        others = [
+            max([cell_len(h), *(cell_len(row[i]) for row in rows)]) for i, h in enumerate(headers)
+        ]
+        pad = 2 * table.cell_padding * (len(others) + 1)
+        available = (table.size.width or 80) - sum(others) - pad - SCROLLBAR
+        return max(TITLE_MIN, min(TITLE_MAX, available))
 
     @staticmethod
     def _restore(table: DataTable, key: str | None) -> None:
