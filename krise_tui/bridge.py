@@ -112,6 +112,7 @@ from krise_tui.channels.base import (
     format_seconds,
 )
 from krise_tui.channels.website import QA_TYPE, QaRequest
+from krise_tui.clock import Clock, SystemClock
 from krise_tui.signals import stop_on_signals
 from krise_tui.wire.delivery import (
     DELIVER_TYPE,
@@ -506,6 +507,8 @@ class BridgeRuntime:
     intake: IntakePart | None = None
     """Takes posts from the public in (:mod:`krise_tui.intake`); started and stopped
     with the bridge. None: the channel is outbound only."""
+    clock: Clock = field(default_factory=SystemClock)
+    """What stamps the receipts (a drill's bridges run on the drill's clock)."""
 
     def __post_init__(self) -> None:
         self._http: httpx.AsyncClient | None = None
@@ -950,7 +953,7 @@ class BridgeRuntime:
             permanent=permanent,
             final=final or permanent,
             attempt=attempt,
-            at=datetime.now(UTC),
+            at=self.clock.now(),
         )
         self.receipts.append(receipt)
         del self.receipts[:-RECEIPT_HISTORY]

@@ -43,6 +43,7 @@ from krise_tui.channels.from_org import channel_from_def
 from krise_tui.channels.mastodon import MastodonChannel
 from krise_tui.channels.webhook import WebhookChannel
 from krise_tui.channels.website import WebsiteChannel
+from krise_tui.clock import FixedClock
 from krise_tui.config import Settings
 from krise_tui.playbook.loader import load_org
 from krise_tui.playbook.models import ChannelDef, Org, SecretRef
@@ -505,6 +506,23 @@ async def test_a_stopped_bridge_has_written_its_state_before_the_next_one_starts
             assert again.resumed == 0 and not again.in_flight
     assert console.statuses("e1") == ["sent", "delivered"]
     assert json.loads(state.read_text(encoding="utf-8"))["accepted"] == [["e1", 3]]
+
+
+async def test_receipts_are_stamped_by_the_bridges_clock(
+    mosquitto: MosquittoBroker, signer: Signer, platform: FakePlatform, tmp_path: Path
+) -> None:
+    """A drill's bridges run on the drill's clock: their receipts say drill time."""
+    drill_time = datetime(2025, 3, 1, 12, 30, tzinfo=UTC)
+    channel = webhook_channel(platform, tmp_path)
+    async with Console(mosquitto, signer) as console:
+        envelope = console.envelope("testchan", sample_message(), "e1", seq=1)
+        async with bridge_running(
+            make_bridge(mosquitto, "testchan", channel, signer, clock=FixedClock(drill_time))
+        ) as bridge:
+            await console.publish("testchan", envelope)
+            await eventually(lambda: len(console.receipts_for("e1")) == 2, what="receipts")
+    assert [r.at for r in bridge.receipts] == [drill_time, drill_time]
+    assert {datetime.fromisoformat(r["at"]) for r in console.receipts_for("e1")} == {drill_time}
 
 
 async def test_a_state_file_write_is_never_overtaken_nor_lost_to_a_cancellation(

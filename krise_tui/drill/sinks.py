@@ -439,6 +439,7 @@ class DrillBridges:
                 protocol=first.protocol,
                 resolve=login,
                 on_receipt=counted,
+                clock=clock,
             )
             await bridge.start()
             self.sinks[defn.id] = sink
