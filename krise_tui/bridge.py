@@ -30,14 +30,15 @@ The wire contract:
   up another message; the same effect is never delivered twice at the same time (a
   retry that arrives while it is in progress cuts the wait before its next attempt).
 - Nothing is lost or posted twice by a crash. An accepted delivery is written to the
-  pending file (beside :attr:`BridgeRuntime.state_file`, fsync'd) before its first
+  bridge's state database (:class:`BridgeStore`, beside
+  :attr:`BridgeRuntime.state_file`, fsync'd), with the replay tracker, before its first
   attempt and removed when it ends (delivered, or a final failure); a restarted bridge
-  resumes every pending delivery. :meth:`BridgeRuntime.stop` returns only once the
-  pending file and the replay tracker are written, so the next start (in this process
-  or another) neither resumes what had ended nor has its files overwritten by an older
-  copy. The adapters write each attempt ahead in their own ledger
-  (:func:`~krise_tui.channels.base.deliver_once`), so the resumed attempt of one that
-  was cut short looks on the platform before it sends again.
+  resumes every pending delivery. :meth:`BridgeRuntime.stop` returns only once every
+  write is done, so the next start (in this process or another) neither resumes what
+  had ended nor has its state overwritten by an older write. The adapters write each
+  attempt ahead in their own ledger (:func:`~krise_tui.channels.base.deliver_once`), so
+  the resumed attempt of one that was cut short looks on the platform before it sends
+  again.
 
 Besides deliveries, the console sends (signed the same way, checked the same way, with
 their own ``seq`` stream per envelope type):
@@ -50,11 +51,12 @@ their own ``seq`` stream per envelope type):
 - ``channel.qa`` (:class:`~krise_tui.channels.website.QaRequest`, proposed for the wire
   package): one answered batch onto the website's questions-and-answers page.
 
-They run exactly like deliveries: pending file, attempts written ahead in the adapter's
-ledger under the request's idempotency key, reconciliation where the platform can be
-asked, retries, and receipts with the request's ``effect_id``. A channel whose adapter
-cannot do it answers with a permanent failure; an exercise reply to a channel that is
-not a drill sandbox is refused by the adapter (``exercise: true`` in the org file).
+They run exactly like deliveries: pending in the state database, attempts written ahead
+in the adapter's ledger under the request's idempotency key, reconciliation where the
+platform can be asked, retries, and receipts with the request's ``effect_id``. A
+channel whose adapter cannot do it answers with a permanent failure; an exercise reply
+to a channel that is not a drill sandbox is refused by the adapter (``exercise: true``
+in the org file).
 
 Posts from the public come the other way (:attr:`BridgeRuntime.intake`, from
 :mod:`krise_tui.intake`): the intake — an HTTP server for signed webhooks and the
@@ -76,10 +78,11 @@ import contextlib
 import json
 import logging
 import random
+import sqlite3
 import sys
-import threading
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,11 +111,11 @@ from krise_tui.channels.base import (
     Hider,
     HttpChannel,
     Replier,
-    atomic_write,
     format_seconds,
 )
 from krise_tui.channels.website import QA_TYPE, QaRequest
 from krise_tui.clock import Clock, SystemClock
+from krise_tui.files import create_private
 from krise_tui.signals import stop_on_signals
 from krise_tui.wire.delivery import (
     DELIVER_TYPE,
@@ -143,9 +146,12 @@ RECEIPT_HISTORY = 1000
 ACCEPTED_MEMORY = 10_000
 """Envelope ids a :class:`DeliveryTracker` remembers for console retries."""
 
+STORE_SUFFIX = ".db"
+"""The bridge's state database is its state file with this suffix (``sms.seq.json`` →
+``sms.seq.db``)."""
 PENDING_SUFFIX = ".pending.json"
-"""The pending file is the state file with this suffix (``sms.seq.json`` →
-``sms.seq.pending.json``)."""
+"""Before :class:`BridgeStore`, the pending deliveries were the state file with this
+suffix (``sms.seq.pending.json``), the tracker the state file itself; both are moved in."""
 
 WorkRequest = DeliveryRequest | ReplyRequest | HideRequest | QaRequest
 """Everything the console asks a bridge to carry out."""
@@ -210,59 +216,6 @@ IntakeFactory = Callable[["ChannelDef", Path], IntakePart | None]
 directory (:func:`krise_tui.intake.intake_from_def`); None when it has none."""
 
 
-# --------------------------------------------------------------------------- state files
-
-
-class StateFile:
-    """One of the bridge's state files (the replay tracker, the pending deliveries),
-    written atomically (mode 0600, fsync'd) in a worker thread.
-
-    A write, once asked for, runs to its end even when the coroutine that asked for it
-    is cancelled (a bridge stopping mid-save); snapshots are numbered and an older one
-    never lands over a newer one; :meth:`flush` waits for every write asked for so far.
-    A bridge flushes when it stops, so the next start (in this process or another) reads
-    what it last wrote, and nothing it wrote before can arrive later over the new one's.
-    """
-
-    def __init__(self, path: Path, what: str) -> None:
-        self.path = path
-        self.what = what
-        """What the file holds (for the log)."""
-        self._lock = threading.Lock()
-        self._asked = 0
-        self._written = 0
-        self._writing: set[asyncio.Future[bool]] = set()
-
-    async def write(self, data: bytes) -> bool:
-        """Write ``data`` (a snapshot of the whole state); True once it, or a newer
-        snapshot, is on disk, False when it cannot be written (logged)."""
-        self._asked += 1
-        number = self._asked
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(None, self._write, number, data)
-        self._writing.add(future)
-        future.add_done_callback(self._writing.discard)
-        # Shielded: the caller's cancellation must not leave a write running unseen.
-        return await asyncio.shield(future)
-
-    async def flush(self) -> None:
-        """Wait until every write asked for so far has ended."""
-        while self._writing:
-            await asyncio.wait(set(self._writing))
-
-    def _write(self, number: int, data: bytes) -> bool:
-        with self._lock:
-            if number < self._written:
-                return True  # a newer snapshot is on disk already
-            try:
-                atomic_write(self.path, data, mode=0o600)
-            except OSError as exc:
-                log.warning("%s: cannot save %s: %s", self.path, self.what, exc)
-                return False
-            self._written = number
-            return True
-
-
 # --------------------------------------------------------------------------- replay
 
 
@@ -319,18 +272,7 @@ class DeliveryTracker(SeqTracker):
         return tracker
 
 
-def load_tracker(path: Path) -> DeliveryTracker:
-    """The tracker saved in ``path``; an empty one when there is none or it is unreadable."""
-    try:
-        return DeliveryTracker.from_json(json.loads(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
-        return DeliveryTracker()
-    except (OSError, ValueError) as exc:
-        log.warning("%s: cannot read the bridge state (%s); starting afresh", path, exc)
-        return DeliveryTracker()
-
-
-# --------------------------------------------------------------------------- pending
+# --------------------------------------------------------------------------- state
 
 
 @dataclass
@@ -342,74 +284,273 @@ class PendingDelivery:
     """Attempts made so far (receipts keep counting after a restart)."""
 
 
-class PendingFile:
-    """The deliveries in progress, on disk (JSON, mode 0600, fsync'd), so a restart
-    resumes them; in memory only when ``path`` is None."""
+_STORE_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pending (
+    effect_id TEXT PRIMARY KEY,
+    type      TEXT NOT NULL,
+    request   TEXT NOT NULL,
+    attempts  INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
+
+class BridgeStore:
+    """What a bridge keeps on disk: its replay tracker and the requests it has accepted
+    and not finished, in one SQLite file (``sms.seq.json`` → ``sms.seq.db``, mode 0600,
+    WAL, ``synchronous=FULL``); in memory only when ``state_file`` is None.
+
+    A change is one small transaction and one fsync. Before, the tracker and the
+    pending deliveries were two JSON files rewritten whole (temp file, fsync, rename,
+    directory fsync) on every change: four fsyncs before each attempt, and with many
+    replies in flight every change rewrote all of them. The tracker is written with the
+    next pending change (:meth:`tracker_changed`), which comes before the attempt of the
+    delivery it accepted, or by :meth:`flush`.
+
+    All database work runs on one thread of the store's own, in the order it is asked
+    for: a write, once asked for, runs to its end even when the coroutine that asked is
+    cancelled (a bridge stopping mid-save), and :meth:`flush` waits for every write asked
+    for so far. Files of a bridge before this store (``.seq.json`` and
+    ``.seq.pending.json``) are read when there is no database yet and moved in by the
+    first write (then renamed ``….migrated``).
+    """
+
+    def __init__(self, state_file: Path | None) -> None:
+        self.state_file = state_file
+        self.path = None if state_file is None else state_file.with_suffix(STORE_SUFFIX)
         self._entries: dict[str, PendingDelivery] = {}
-        self._file = None if path is None else StateFile(path, "the pending deliveries")
+        self._tracker: str | None = None
+        """The newest tracker (JSON text) not yet asked to be written."""
+        self._con: sqlite3.Connection | None = None
+        self._worker: ThreadPoolExecutor | None = None
+        self._legacy: tuple[str | None, dict[str, Any]] | None = None
+        """What the old JSON files held, to move into a new database."""
+        self._readable: bool | None = None
+        """Whether the database holds the state (checked once, before any write)."""
 
-    def load(self) -> dict[str, PendingDelivery]:
-        """Read the file (a missing one is empty; an unreadable entry is skipped, logged)."""
+    # --- reading (at construction and start, before any write) ---
+
+    def load_tracker(self) -> DeliveryTracker:
+        """The saved tracker; an empty one when there is none or it is unreadable."""
+        text = self._read_meta("tracker") if self._exists() else self._legacy_files()[0]
+        if text is None:
+            return DeliveryTracker()
+        try:
+            return DeliveryTracker.from_json(json.loads(text))
+        except ValueError as exc:
+            log.warning("%s: cannot read the replay tracker (%s); starting afresh", self.path, exc)
+            return DeliveryTracker()
+
+    def load_pending(self) -> dict[str, PendingDelivery]:
+        """The requests in progress when the bridge last stopped (an unreadable one is
+        skipped, logged)."""
         self._entries = {}
         if self.path is None:
             return {}
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            log.error("%s: cannot read the pending deliveries (%s): not resumed", self.path, exc)
-            return {}
-        if not isinstance(data, dict):
-            log.error("%s: not a JSON object: pending deliveries not resumed", self.path)
-            return {}
-        for effect_id, value in data.items():
+        rows: list[tuple[str, object, object, object]]
+        if self._exists():
+            rows = list(self._read_rows())
+        else:
+            rows = [
+                (str(k), v.get("type", DELIVER_TYPE), v.get("request"), v.get("attempts", 0))
+                for k, v in self._legacy_files()[1].items()
+                if isinstance(v, dict)
+            ]
+        for effect_id, kind, request, attempts in rows:
             try:
                 # Entries written before replies existed have no type: deliveries.
-                model = REQUEST_TYPES[str(value.get("type", DELIVER_TYPE))]
-                request = model.model_validate(value["request"])
-                attempts = int(value.get("attempts", 0))
-            except (AttributeError, KeyError, TypeError, ValueError, ValidationError) as exc:
-                log.error(
-                    "%s: pending %s is not understood (%s): skipped", self.path, effect_id, exc
-                )
-                continue
-            self._entries[str(effect_id)] = PendingDelivery(request, attempts)
+                model = REQUEST_TYPES[str(kind)]
+                data = json.loads(request) if isinstance(request, str) else request
+                count = int(attempts) if isinstance(attempts, int | str) else 0
+                self._entries[effect_id] = PendingDelivery(model.model_validate(data), count)
+            except (KeyError, TypeError, ValueError, ValidationError) as exc:
+                where = self.path if self._exists() else self.state_file
+                log.error("%s: pending %s is not understood (%s): skipped", where, effect_id, exc)
         return dict(self._entries)
 
+    def _exists(self) -> bool:
+        """Whether the database holds the state (else the old files, if any, do)."""
+        if self._readable is None:
+            self._readable = self._check_database()
+        return self._readable
+
+    def _check_database(self) -> bool:
+        if self.path is None or not self.path.exists():
+            return False
+        try:
+            with contextlib.closing(self._read_only()) as con:
+                row = con.execute("SELECT 1 FROM meta WHERE key = 'moved_in'").fetchone()
+        except sqlite3.Error as exc:
+            if "no such table" not in str(exc):  # else: made by a run that died at once
+                log.error(
+                    "%s: cannot read the bridge state (%s): the replay tracker starts afresh "
+                    "and nothing is resumed; the adapters' ledgers still stop a second post",
+                    self.path,
+                    exc,
+                )
+            return False
+        return row is not None
+
+    def _read_meta(self, key: str) -> str | None:
+        try:
+            with contextlib.closing(self._read_only()) as con:
+                row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as exc:
+            log.error("%s: cannot read the bridge state (%s)", self.path, exc)
+            return None
+        return None if row is None else str(row[0])
+
+    def _read_rows(self) -> list[tuple[str, str, str, int]]:
+        try:
+            with contextlib.closing(self._read_only()) as con:
+                rows = con.execute(
+                    "SELECT effect_id, type, request, attempts FROM pending ORDER BY rowid"
+                ).fetchall()
+        except sqlite3.Error as exc:
+            log.error("%s: cannot read the pending deliveries (%s): not resumed", self.path, exc)
+            return []
+        return [(str(a), str(b), str(c), int(d)) for a, b, c, d in rows]
+
+    def _read_only(self) -> sqlite3.Connection:
+        assert self.path is not None
+        return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+
+    def _legacy_files(self) -> tuple[str | None, dict[str, Any]]:
+        """The old tracker file's text and pending file's entries (read once)."""
+        if self._legacy is None:
+            tracker: str | None = None
+            pending: dict[str, Any] = {}
+            if self.state_file is not None:
+                try:
+                    tracker = self.state_file.read_text(encoding="utf-8")
+                except FileNotFoundError:
+                    pass
+                except OSError as exc:
+                    log.warning("%s: cannot read the replay tracker (%s)", self.state_file, exc)
+                old = self.state_file.with_suffix(PENDING_SUFFIX)
+                try:
+                    data = json.loads(old.read_text(encoding="utf-8"))
+                    if isinstance(data, dict):
+                        pending = data
+                    else:
+                        log.error("%s: not a JSON object: pending deliveries not resumed", old)
+                except FileNotFoundError:
+                    pass
+                except (OSError, ValueError) as exc:
+                    log.error("%s: cannot read the pending deliveries (%s): not resumed", old, exc)
+            self._legacy = (tracker, pending)
+        return self._legacy
+
+    # --- writing ---
+
+    def tracker_changed(self, tracker: DeliveryTracker) -> None:
+        """Note the tracker's new state: written with the next change, or by :meth:`flush`."""
+        self._tracker = json.dumps(tracker.to_json())
+
     async def put(self, effect_id: str, request: WorkRequest, attempts: int) -> None:
-        """Record (or update) a delivery in progress."""
+        """Record (or update) a request in progress; on disk (with the newest tracker)
+        before this returns. A failed write is logged: the adapters' ledgers still stop
+        a second post; only resumption is lost."""
         self._entries[effect_id] = PendingDelivery(request, attempts)
-        await self._save()
+        row = (effect_id, request_type(request), request.model_dump_json(), attempts)
+        await self._write(row, None)
 
     async def drop(self, effect_id: str) -> None:
-        """A delivery ended: forget it."""
+        """A request ended: forget it."""
         if self._entries.pop(effect_id, None) is not None:
-            await self._save()
+            await self._write(None, effect_id)
 
     async def flush(self) -> None:
-        """Wait until every change so far is on disk (or could not be written)."""
-        if self._file is not None:
-            await self._file.flush()
+        """Write the tracker if it changed, and wait until every write asked for so far
+        has ended."""
+        if self._tracker is not None:
+            await self._write(None, None)
+        elif self._worker is not None:
+            await self._submit(lambda: None)
 
-    async def _save(self) -> None:
-        if self._file is None:
+    def close(self) -> None:
+        """Close the database (after :meth:`flush`); a later write opens it again."""
+        worker, self._worker = self._worker, None
+        if worker is not None:
+            worker.submit(self._close_connection)
+            worker.shutdown(wait=True)
+
+    async def _write(self, put: tuple[str, str, str, int] | None, drop: str | None) -> None:
+        if self.path is None:
+            self._tracker = None
             return
-        # The snapshot is taken at once, and the newest one is what the file ends up
-        # with. A failed write is logged: the adapters' ledgers still stop a second
-        # post; only resumption is lost.
-        data = {
-            effect_id: {
-                "type": request_type(entry.request),
-                "request": entry.request.model_dump(mode="json"),
-                "attempts": entry.attempts,
-            }
-            for effect_id, entry in self._entries.items()
-        }
-        await self._file.write(json.dumps(data, ensure_ascii=False, sort_keys=True).encode())
+        tracker, self._tracker = self._tracker, None
+        await self._submit(lambda: self._write_now(put, drop, tracker))
+
+    async def _submit(self, job: Callable[[], None]) -> None:
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="krise-bridge-state")
+        future = asyncio.get_running_loop().run_in_executor(self._worker, job)
+        # Shielded: the caller's cancellation must not cut a write short or leave it unseen.
+        await asyncio.shield(future)
+
+    def _write_now(
+        self, put: tuple[str, str, str, int] | None, drop: str | None, tracker: str | None
+    ) -> None:
+        try:
+            con = self._connection()
+            with con:  # one transaction: one fsync
+                con.execute("BEGIN IMMEDIATE")
+                if tracker is not None:
+                    con.execute(
+                        "INSERT OR REPLACE INTO meta(key, value) VALUES ('tracker', ?)", (tracker,)
+                    )
+                if put is not None:
+                    con.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)", put)
+                if drop is not None:
+                    con.execute("DELETE FROM pending WHERE effect_id = ?", (drop,))
+        except (OSError, sqlite3.Error) as exc:
+            log.warning("%s: cannot save the bridge state: %s", self.path, exc)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._con is not None:
+            return self._con
+        assert self.path is not None and self.state_file is not None
+        create_private(self.path)
+        con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            con.execute("PRAGMA journal_mode = WAL")
+            con.execute("PRAGMA synchronous = FULL")
+            con.executescript(_STORE_SCHEMA)
+            moved = con.execute("SELECT 1 FROM meta WHERE key = 'moved_in'").fetchone()
+            if moved is None:
+                self._move_in(con)
+        except BaseException:
+            con.close()
+            raise
+        self._con = con
+        for old in (self.state_file, self.state_file.with_suffix(PENDING_SUFFIX)):
+            if old.exists():  # moved in (also by a run that stopped before renaming)
+                old.replace(old.with_name(old.name + ".migrated"))
+        return con
+
+    def _move_in(self, con: sqlite3.Connection) -> None:
+        """Copy the old JSON files into the new database: one transaction, with the mark
+        that it is done (the old files are read as they were before any write)."""
+        tracker, pending = self._legacy_files()
+        rows = []
+        for effect_id, value in pending.items():
+            if isinstance(value, dict) and isinstance(value.get("request"), dict):
+                kind = str(value.get("type", DELIVER_TYPE))
+                attempts = value.get("attempts", 0)
+                request = json.dumps(value["request"], ensure_ascii=False)
+                rows.append((str(effect_id), kind, request, attempts))
+        with con:
+            con.execute("BEGIN IMMEDIATE")
+            if tracker is not None:
+                con.execute("INSERT OR IGNORE INTO meta VALUES ('tracker', ?)", (tracker,))
+            con.executemany("INSERT OR IGNORE INTO pending VALUES (?, ?, ?, ?)", rows)
+            con.execute("INSERT INTO meta VALUES ('moved_in', ?)", (str(len(rows)),))
+
+    def _close_connection(self) -> None:
+        con, self._con = self._con, None
+        if con is not None:
+            con.close()
 
 
 # --------------------------------------------------------------------------- policy
@@ -485,8 +626,9 @@ class BridgeRuntime:
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     """Retry timing."""
     state_file: Path | None = None
-    """Where the replay tracker is kept across restarts (JSON); None: memory only. The
-    pending deliveries are kept beside it (:data:`PENDING_SUFFIX`)."""
+    """Names the bridge's state across restarts (``sms.seq.json``): the replay tracker and
+    the pending deliveries live in the database beside it (:class:`BridgeStore`,
+    ``sms.seq.db``); None: memory only."""
     client_id: str | None = None
     """MQTT client id; default ``krise-bridge-{org}-{channel}`` (must be stable)."""
     keepalive: int = 30
@@ -511,6 +653,7 @@ class BridgeRuntime:
     """What stamps the receipts (a drill's bridges run on the drill's clock)."""
 
     def __post_init__(self) -> None:
+        self._store = BridgeStore(self.state_file)
         self._http: httpx.AsyncClient | None = None
         self.out_topic = topics.channel_out(self.org, self.channel_id)
         self.in_topic = topics.channel_in(self.org, self.channel_id)
@@ -521,7 +664,7 @@ class BridgeRuntime:
                 raise ValueError(
                     f"bridge {self.channel_id!r}: needs the console's public key (or a Verifier)"
                 )
-            tracker = load_tracker(self.state_file) if self.state_file else DeliveryTracker()
+            tracker = self._store.load_tracker()
             self.verifier = Verifier(list(self.public_keys), org=self.org, tracker=tracker)
         elif not isinstance(self.verifier.tracker, DeliveryTracker):
             self.verifier.tracker = DeliveryTracker(last=dict(self.verifier.tracker.last))
@@ -556,7 +699,7 @@ class BridgeRuntime:
         """Posts from the public the broker has acknowledged on the ``in`` topic."""
         self._jobs: dict[str, _Job] = {}
         self._job_tasks: set[asyncio.Task[None]] = set()
-        """Every job's task until it has ended, also while it writes the pending file
+        """Every job's task until it has ended, also while it drops its pending entry
         after its last attempt (it has left :attr:`_jobs` by then)."""
         self._attempts: dict[str, int] = {}
         self._outbox: asyncio.Queue[Receipt] = asyncio.Queue()
@@ -566,11 +709,6 @@ class BridgeRuntime:
         self._trouble_changed = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._rng = random.Random()
-        pending = None if self.state_file is None else self.state_file.with_suffix(PENDING_SUFFIX)
-        self._pending = PendingFile(pending)
-        self._tracker_file = (
-            None if self.state_file is None else StateFile(self.state_file, "the replay tracker")
-        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -593,7 +731,7 @@ class BridgeRuntime:
         """Connect (in the background) and start delivering."""
         if self.session is not None:
             raise RuntimeError(f"bridge {self.channel_id!r} is already started")
-        resume = await asyncio.to_thread(self._pending.load)
+        resume = await asyncio.to_thread(self._store.load_pending)
         if isinstance(self.channel, HttpChannel):
             # HTTP adapters built without a client open a fresh one per delivery, which
             # costs a TLS context each time; the bridge lends them one pooled client.
@@ -688,11 +826,11 @@ class BridgeRuntime:
         await cancel_and_wait(*self._tasks)
         self._tasks.clear()
         # A write cut short by the cancellations above still runs in its thread: wait for
-        # it, or the next start could read an older tracker or pending file (and resume
-        # deliveries that ended), and this bridge's write could land over the next one's.
-        await self._pending.flush()
-        if self._tracker_file is not None:
-            await self._tracker_file.flush()
+        # it, or the next start could read an older tracker or pending deliveries (and
+        # resume deliveries that ended), and this bridge's write could land after the
+        # next one's. The tracker, if it changed since the last write, is written here.
+        await self._store.flush()
+        await asyncio.to_thread(self._store.close)
 
     async def publish_inbound(self, post: InboundPost) -> None:
         """Publish one post from the public on the ``in`` topic (QoS 1, not retained).
@@ -775,7 +913,9 @@ class BridgeRuntime:
         recheck = isinstance(request, DeliveryRequest) and request.resend
         if result.ok:
             self.verifier.tracker.record(env)
-            await self._save_tracker()
+            if isinstance(self.verifier.tracker, DeliveryTracker):
+                # On disk with the pending entry, before the delivery's first attempt.
+                self._store.tracker_changed(self.verifier.tracker)
         else:
             # The console sends the same envelope again only when the operator re-sends
             # (after a final failure): the platform may have the post all the same.
@@ -788,16 +928,6 @@ class BridgeRuntime:
         self.rejected += 1
         self.last_rejection = reason
         log.warning("bridge %s: ignored an envelope: %s", self.channel_id, reason)
-
-    async def _save_tracker(self) -> None:
-        """Write the tracker; returns once it (or a newer one) is on disk, before the
-        delivery it accepted starts (a failed write is logged, and the delivery goes on)."""
-        if self._tracker_file is None or self.verifier is None:
-            return
-        tracker = self.verifier.tracker
-        if not isinstance(tracker, DeliveryTracker):
-            return
-        await self._tracker_file.write(json.dumps(tracker.to_json()).encode("utf-8"))
 
     # ------------------------------------------------------------------ delivery
 
@@ -823,7 +953,7 @@ class BridgeRuntime:
             for number in range(1, self.policy.max_attempts + 1):
                 attempt = self._attempts.get(effect_id, 0) + 1
                 self._attempts[effect_id] = attempt
-                await self._pending.put(effect_id, job.request, attempt)
+                await self._store.put(effect_id, job.request, attempt)
                 self._emit(effect_id, ReceiptStatus.SENT, attempt=attempt)
                 recheck, job.recheck = job.recheck, False
                 result = await self._attempt(job.request, recheck=recheck)
@@ -877,7 +1007,7 @@ class BridgeRuntime:
             if ended:
                 # Not in a finally of its own: a cancelled job (the bridge stops) stays
                 # pending and is resumed at the next start.
-                await self._pending.drop(effect_id)
+                await self._store.drop(effect_id)
 
     async def _attempt(self, request: WorkRequest, *, recheck: bool) -> DeliveryResult:
         timeout = self.policy.attempt_timeout

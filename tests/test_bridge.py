@@ -13,6 +13,7 @@ import io
 import json
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,11 +27,11 @@ from krise_tui.backoff import backoff_delay
 from krise_tui.bridge import (
     DELIVER_TYPE,
     BridgeRuntime,
+    BridgeStore,
     DeliveryTracker,
     Receipt,
     ReceiptStatus,
     RetryPolicy,
-    StateFile,
     run_bridge_cli,
 )
 from krise_tui.bus import topics
@@ -446,7 +447,6 @@ async def test_the_replay_tracker_survives_a_bridge_restart(
     mosquitto: MosquittoBroker, signer: Signer, platform: FakePlatform, tmp_path: Path
 ) -> None:
     state = tmp_path / "state" / "testchan.seq.json"
-    pending = tmp_path / "state" / "testchan.seq.pending.json"
     channel = webhook_channel(platform, tmp_path)
     async with Console(mosquitto, signer) as console:
         envelope = console.envelope("testchan", sample_message(), "e1", seq=7)
@@ -455,10 +455,11 @@ async def test_the_replay_tracker_survives_a_bridge_restart(
         ) as bridge:
             await console.publish("testchan", envelope)
             await eventually(lambda: bridge.delivered == 1, what="delivery")
-        assert state.stat().st_mode & 0o077 == 0
-        assert json.loads(state.read_text(encoding="utf-8"))["accepted"] == [["e1", 7]]
+        store = BridgeStore(state)
+        assert store.path is not None and store.path.stat().st_mode & 0o077 == 0
+        assert store.load_tracker().accepted == {"e1": 7}
         # The delivery ended before the bridge stopped: nothing is left to resume.
-        assert json.loads(pending.read_text(encoding="utf-8")) == {}
+        assert store.load_pending() == {}
         async with bridge_running(
             make_bridge(mosquitto, "testchan", channel, signer, state_file=state)
         ) as again:
@@ -482,16 +483,14 @@ async def test_a_stopped_bridge_has_written_its_state_before_the_next_one_starts
 ) -> None:
     """Slow disks: the bridge stops only once its last writes are on disk, so the next
     start neither resumes a delivery that had ended nor has its files overwritten."""
-    import krise_tui.bridge as bridge_module
-    from krise_tui.files import atomic_write
+    write_now = BridgeStore._write_now
 
-    def slow_write(path: Path, data: bytes, *, mode: int = 0o644) -> bool:
+    def slow_write(self: BridgeStore, *args: Any) -> None:
         time.sleep(0.3)  # a loaded disk's fsync
-        return atomic_write(path, data, mode=mode)
+        write_now(self, *args)
 
-    monkeypatch.setattr(bridge_module, "atomic_write", slow_write)
+    monkeypatch.setattr(BridgeStore, "_write_now", slow_write)
     state = tmp_path / "state" / "testchan.seq.json"
-    pending = tmp_path / "state" / "testchan.seq.pending.json"
     channel = webhook_channel(platform, tmp_path)
     async with Console(mosquitto, signer) as console:
         envelope = console.envelope("testchan", sample_message(), "e1", seq=3)
@@ -500,12 +499,12 @@ async def test_a_stopped_bridge_has_written_its_state_before_the_next_one_starts
         ) as bridge:
             await console.publish("testchan", envelope)
             await eventually(lambda: bridge.delivered == 1, what="delivery")
-        assert json.loads(pending.read_text(encoding="utf-8")) == {}
+        assert BridgeStore(state).load_pending() == {}
         again = make_bridge(mosquitto, "testchan", channel, signer, state_file=state)
         async with bridge_running(again):
             assert again.resumed == 0 and not again.in_flight
     assert console.statuses("e1") == ["sent", "delivered"]
-    assert json.loads(state.read_text(encoding="utf-8"))["accepted"] == [["e1", 3]]
+    assert BridgeStore(state).load_tracker().accepted == {"e1": 3}
 
 
 async def test_receipts_are_stamped_by_the_bridges_clock(
@@ -525,37 +524,107 @@ async def test_receipts_are_stamped_by_the_bridges_clock(
     assert {datetime.fromisoformat(r["at"]) for r in console.receipts_for("e1")} == {drill_time}
 
 
-async def test_a_state_file_write_is_never_overtaken_nor_lost_to_a_cancellation(
+async def test_a_state_write_runs_to_its_end_in_order_despite_a_cancellation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import krise_tui.bridge as bridge_module
-    from krise_tui.files import atomic_write
+    from krise_tui.wire.delivery import DeliveryRequest
 
-    path = tmp_path / "x.seq.json"
-    state = StateFile(path, "a test file")
-    # Snapshot 2 landed first (threads run in any order): snapshot 1 is dropped.
-    assert state._write(2, b"new") and state._write(1, b"old")
-    assert path.read_bytes() == b"new"
+    def request(effect_id: str) -> DeliveryRequest:
+        message = sample_message(seed=effect_id)
+        return DeliveryRequest(
+            effect_id=effect_id,
+            channel="testchan",
+            idempotency_key=f"{message.version_id}:testchan",
+            message=message,
+        )
 
+    store = BridgeStore(tmp_path / "x.seq.json")
     started, release = threading.Event(), threading.Event()
+    write_now = BridgeStore._write_now
 
-    def held_write(path: Path, data: bytes, *, mode: int = 0o644) -> bool:
+    def held_write(self: BridgeStore, *args: Any) -> None:
         started.set()
         release.wait(10)  # a slow disk, until the test lets it go
-        return atomic_write(path, data, mode=mode)
+        write_now(self, *args)
 
-    monkeypatch.setattr(bridge_module, "atomic_write", held_write)
-    fresh = StateFile(path, "a test file")
-    task = asyncio.create_task(fresh.write(b"newest"))
+    monkeypatch.setattr(BridgeStore, "_write_now", held_write)
+    task = asyncio.create_task(store.put("e1", request("e1"), 1))
     await eventually(started.is_set, what="the write in its thread")
     task.cancel()  # the bridge stops mid-save
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    assert path.read_bytes() == b"new"  # still being written
+    dropped = asyncio.create_task(store.drop("e1"))  # asked for after: runs after
+    put = asyncio.create_task(store.put("e2", request("e2"), 2))
     release.set()
-    await fresh.flush()
-    assert path.read_bytes() == b"newest"
-    assert path.stat().st_mode & 0o077 == 0
+    await asyncio.gather(dropped, put)
+    await store.flush()
+    loaded = BridgeStore(tmp_path / "x.seq.json").load_pending()
+    assert list(loaded) == ["e2"] and loaded["e2"].attempts == 2
+    assert loaded["e2"].request == request("e2")
+    store.close()
+
+
+async def test_a_bridge_moves_its_old_state_files_into_the_database(tmp_path: Path) -> None:
+    """The tracker and the pending deliveries were two JSON files: the first write moves
+    them in (the bridge resumes what they held) and renames them."""
+    from krise_tui.wire.delivery import DeliveryRequest
+
+    state = tmp_path / "x.seq.json"
+    tracker = DeliveryTracker(accepted=OrderedDict([("e0", 4)]))
+    tracker.last[("k", "channel.deliver")] = (4, "e0")
+    state.write_text(json.dumps(tracker.to_json()), encoding="utf-8")
+    message = sample_message()
+    old = {
+        "e1": {
+            "type": "channel.deliver",
+            "request": {
+                "effect_id": "e1",
+                "channel": "testchan",
+                "idempotency_key": f"{message.version_id}:testchan",
+                "message": message.model_dump(mode="json"),
+            },
+            "attempts": 2,
+        },
+        "bad": {"type": "channel.nothing", "request": {}, "attempts": 1},
+    }
+    pending = tmp_path / "x.seq.pending.json"
+    pending.write_text(json.dumps(old), encoding="utf-8")
+    store = BridgeStore(state)
+    assert store.load_tracker().accepted == {"e0": 4}
+    loaded = store.load_pending()
+    assert list(loaded) == ["e1"] and isinstance(loaded["e1"].request, DeliveryRequest)
+    assert loaded["e1"].attempts == 2
+    store.tracker_changed(store.load_tracker())
+    await store.flush()  # the first write
+    store.close()
+    assert not state.exists() and not pending.exists()
+    assert (tmp_path / "x.seq.json.migrated").exists()
+    again = BridgeStore(state)
+    assert again.load_tracker().last == {("k", "channel.deliver"): (4, "e0")}
+    assert list(again.load_pending()) == ["e1"]
+
+
+async def test_an_unreadable_state_database_is_named_and_the_bridge_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from krise_tui.wire.delivery import DeliveryRequest
+
+    state = tmp_path / "x.seq.json"
+    (tmp_path / "x.seq.db").write_bytes(b"not a database at all" * 100)
+    store = BridgeStore(state)
+    assert store.load_tracker().accepted == {} and store.load_pending() == {}
+    assert "x.seq.db: cannot read the bridge state" in caplog.text
+    assert "nothing is resumed" in caplog.text
+    message = sample_message()
+    request = DeliveryRequest(
+        effect_id="e1",
+        channel="testchan",
+        idempotency_key=f"{message.version_id}:testchan",
+        message=message,
+    )
+    await store.put("e1", request, 1)  # not stored: said, and no exception
+    store.close()
+    assert "x.seq.db: cannot save the bridge state" in caplog.text
 
 
 def test_delivery_tracker_round_trip(signer: Signer) -> None:
@@ -631,7 +700,7 @@ async def test_run_bridge_cli_delivers_and_prints_receipts(
     assert len(lines) == 2
     assert "mastodon e9 sent #1" in lines[0]
     assert "mastodon e9 delivered #1: 1100000" in lines[1]
-    assert (settings.data_dir / "bridges" / "mastodon.seq.json").exists()
+    assert (settings.data_dir / "bridges" / "mastodon.seq.db").exists()
 
 
 async def test_run_bridge_cli_explains_what_is_missing(make_settings: Any, tmp_path: Path) -> None:

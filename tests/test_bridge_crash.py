@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from krise_tui.bridge import BridgeStore
 from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Envelope, Signer
 from krise_tui.channels import Channel, idempotency_key
@@ -326,8 +327,8 @@ async def test_a_bridge_stopped_mid_delivery_resumes_it_at_the_next_start(
         resumed = console.receipts_for("e1")
         assert [r["attempt"] for r in resumed] == [1, 2, 2]  # counting on after the crash
         assert resumed[2]["remote_id"] in platform.posts and len(platform.posts) == 1
-        pending = tmp_path / "data" / "bridges" / "facebook.seq.pending.json"
-        await eventually(lambda: pending.read_text(encoding="utf-8") == "{}", what="done")
+        store = BridgeStore(tmp_path / "data" / "bridges" / "facebook.seq.json")
+        await eventually(lambda: store.load_pending() == {}, what="done")
 
 
 # --------------------------------------------------------------------------- re-send

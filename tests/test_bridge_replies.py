@@ -308,33 +308,36 @@ async def test_mastodon_reply_killed_after_posting_is_answered_once_after_restar
 
 
 def _pending(tmp_path: Path, channel: str) -> bool:
-    path = tmp_path / "data" / "bridges" / f"{channel}.seq.pending.json"
-    return path.exists() and path.read_text(encoding="utf-8").strip() not in ("", "{}")
+    from krise_tui.bridge import BridgeStore
+
+    return bool(BridgeStore(tmp_path / "data" / "bridges" / f"{channel}.seq.json").load_pending())
 
 
-async def test_the_pending_file_keeps_the_kind_of_each_request(tmp_path: Path) -> None:
-    """Replies resume as replies; entries written before replies existed are deliveries."""
-    from krise_tui.bridge import PendingFile
+async def test_the_pending_deliveries_keep_the_kind_of_each_request(tmp_path: Path) -> None:
+    """Replies resume as replies; entries written before replies existed (in the old
+    JSON file) are deliveries."""
+    from krise_tui.bridge import BridgeStore
     from krise_tui.wire.delivery import DeliveryRequest, ReplyRequest
     from tests.fakes import sample_message
 
-    path = tmp_path / "sms.seq.pending.json"
-    pending = PendingFile(path)
-    reply = ReplyRequest.model_validate(reply_body("sms", "gw-1", meta={"from": "+4791234567"}))
-    await pending.put("r1", reply, 2)
-    data = json.loads(path.read_text(encoding="utf-8"))
     message = sample_message()
-    data["d1"] = {  # as a bridge before this change wrote it
-        "request": {
-            "effect_id": "d1",
-            "channel": "sms",
-            "idempotency_key": f"{message.version_id}:sms",
-            "message": message.model_dump(mode="json"),
-        },
-        "attempts": 1,
+    old = {  # as a bridge before replies existed wrote it: no type
+        "d1": {
+            "request": {
+                "effect_id": "d1",
+                "channel": "sms",
+                "idempotency_key": f"{message.version_id}:sms",
+                "message": message.model_dump(mode="json"),
+            },
+            "attempts": 1,
+        }
     }
-    path.write_text(json.dumps(data), encoding="utf-8")
-    loaded = PendingFile(path).load()
+    (tmp_path / "sms.seq.pending.json").write_text(json.dumps(old), encoding="utf-8")
+    store = BridgeStore(tmp_path / "sms.seq.json")
+    reply = ReplyRequest.model_validate(reply_body("sms", "gw-1", meta={"from": "+4791234567"}))
+    await store.put("r1", reply, 2)
+    store.close()
+    loaded = BridgeStore(tmp_path / "sms.seq.json").load_pending()
     assert isinstance(loaded["r1"].request, ReplyRequest) and loaded["r1"].attempts == 2
     assert loaded["r1"].request == reply
     assert isinstance(loaded["d1"].request, DeliveryRequest)
