@@ -146,6 +146,8 @@ RECEIPT_HISTORY = 1000
 ACCEPTED_MEMORY = 10_000
 """Envelope ids a :class:`DeliveryTracker` remembers for console retries."""
 
+DROP_DELAY = 0.5
+"""Seconds within which the end of a request is written when nothing else is."""
 STORE_SUFFIX = ".db"
 """The bridge's state database is its state file with this suffix (``sms.seq.json`` →
 ``sms.seq.db``)."""
@@ -327,6 +329,10 @@ class BridgeStore:
         """What the old JSON files held, to move into a new database."""
         self._readable: bool | None = None
         """Whether the database holds the state (checked once, before any write)."""
+        self._dropped: set[str] = set()
+        """Requests that ended, not yet deleted on disk."""
+        self._drop_timer: asyncio.TimerHandle | None = None
+        self._drop_tasks: set[asyncio.Future[None]] = set()
 
     # --- reading (at construction and start, before any write) ---
 
@@ -448,39 +454,62 @@ class BridgeStore:
         self._tracker = json.dumps(tracker.to_json())
 
     async def put(self, effect_id: str, request: WorkRequest, attempts: int) -> None:
-        """Record (or update) a request in progress; on disk (with the newest tracker)
-        before this returns. A failed write is logged: the adapters' ledgers still stop
-        a second post; only resumption is lost."""
+        """Record (or update) a request in progress; on disk (with the newest tracker and
+        the ends not yet written) before this returns. A failed write is logged: the
+        adapters' ledgers still stop a second post; only resumption is lost."""
         self._entries[effect_id] = PendingDelivery(request, attempts)
+        self._dropped.discard(effect_id)  # a re-send of what had ended
         row = (effect_id, request_type(request), request.model_dump_json(), attempts)
-        await self._write(row, None)
+        await self._write(row)
 
-    async def drop(self, effect_id: str) -> None:
-        """A request ended: forget it."""
-        if self._entries.pop(effect_id, None) is not None:
-            await self._write(None, effect_id)
+    def drop(self, effect_id: str) -> None:
+        """A request ended: forget it, on disk with the next write or within
+        :data:`DROP_DELAY` seconds.
+
+        Not written at once: its receipt is out, and the writes that other deliveries
+        are waiting for (before their attempts, after their answers) go first. A crash
+        before the entry is gone resumes the request, which the adapter's ledger
+        answers as delivered without posting again.
+        """
+        if self._entries.pop(effect_id, None) is None or self.path is None:
+            return
+        self._dropped.add(effect_id)
+        if self._drop_timer is None:
+            loop = asyncio.get_running_loop()
+            self._drop_timer = loop.call_later(DROP_DELAY, self._write_drops)
+
+    def _write_drops(self) -> None:
+        self._drop_timer = None
+        if self._dropped:
+            task = asyncio.ensure_future(self._write(None))
+            self._drop_tasks.add(task)
+            task.add_done_callback(self._drop_tasks.discard)
 
     async def flush(self) -> None:
-        """Write the tracker if it changed, and wait until every write asked for so far
-        has ended."""
-        if self._tracker is not None:
-            await self._write(None, None)
+        """Write the tracker and the ends of requests not yet written, and wait until
+        every write asked for so far has ended."""
+        if self._tracker is not None or self._dropped:
+            await self._write(None)
         elif self._worker is not None:
             await self._submit(lambda: None)
 
     def close(self) -> None:
         """Close the database (after :meth:`flush`); a later write opens it again."""
+        if self._drop_timer is not None:
+            self._drop_timer.cancel()
+            self._drop_timer = None
         worker, self._worker = self._worker, None
         if worker is not None:
             worker.submit(self._close_connection)
             worker.shutdown(wait=True)
 
-    async def _write(self, put: tuple[str, str, str, int] | None, drop: str | None) -> None:
+    async def _write(self, put: tuple[str, str, str, int] | None) -> None:
         if self.path is None:
             self._tracker = None
             return
         tracker, self._tracker = self._tracker, None
-        await self._submit(lambda: self._write_now(put, drop, tracker))
+        drops, self._dropped = sorted(self._dropped), set()
+        await self._submit(lambda: self._write_now(put, drops, tracker))
 
     async def _submit(self, job: Callable[[], None]) -> None:
         if self._worker is None:
@@ -490,7 +519,7 @@ class BridgeStore:
         await asyncio.shield(future)
 
     def _write_now(
-        self, put: tuple[str, str, str, int] | None, drop: str | None, tracker: str | None
+        self, put: tuple[str, str, str, int] | None, drops: list[str], tracker: str | None
     ) -> None:
         try:
             con = self._connection()
@@ -500,10 +529,9 @@ class BridgeStore:
                     con.execute(
                         "INSERT OR REPLACE INTO meta(key, value) VALUES ('tracker', ?)", (tracker,)
                     )
+                con.executemany("DELETE FROM pending WHERE effect_id = ?", [(d,) for d in drops])
                 if put is not None:
                     con.execute("INSERT OR REPLACE INTO pending VALUES (?, ?, ?, ?)", put)
-                if drop is not None:
-                    con.execute("DELETE FROM pending WHERE effect_id = ?", (drop,))
         except (OSError, sqlite3.Error) as exc:
             log.warning("%s: cannot save the bridge state: %s", self.path, exc)
 
@@ -1007,7 +1035,7 @@ class BridgeRuntime:
             if ended:
                 # Not in a finally of its own: a cancelled job (the bridge stops) stays
                 # pending and is resumed at the next start.
-                await self._store.drop(effect_id)
+                self._store.drop(effect_id)
 
     async def _attempt(self, request: WorkRequest, *, recheck: bool) -> DeliveryResult:
         timeout = self.policy.attempt_timeout

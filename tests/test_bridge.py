@@ -553,10 +553,16 @@ async def test_a_state_write_runs_to_its_end_in_order_despite_a_cancellation(
     task.cancel()  # the bridge stops mid-save
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    dropped = asyncio.create_task(store.drop("e1"))  # asked for after: runs after
+    store.drop("e1")  # ended: deleted with the next write, after the one in its thread
     put = asyncio.create_task(store.put("e2", request("e2"), 2))
     release.set()
-    await asyncio.gather(dropped, put)
+    await put
+    assert list(BridgeStore(tmp_path / "x.seq.json").load_pending()) == ["e2"]
+    store.drop("e2")  # nothing else to write: on disk within DROP_DELAY
+    await eventually(
+        lambda: not BridgeStore(tmp_path / "x.seq.json").load_pending(), what="the drop"
+    )
+    await store.put("e2", request("e2"), 2)  # re-sent after it had ended
     await store.flush()
     loaded = BridgeStore(tmp_path / "x.seq.json").load_pending()
     assert list(loaded) == ["e2"] and loaded["e2"].attempts == 2
