@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 
 from krise_tui.drill.clock import ActorIds, VirtualClock
 from krise_tui.drill.pseudonym import ID_REPLACEMENT, Pseudonymiser
-from krise_tui.drill.report import render_html, render_markdown
+from krise_tui.drill.report import failure_rows, render_html, render_markdown
 from krise_tui.drill.scenario import (
     ScenarioError,
     check_scenario,
@@ -22,6 +23,7 @@ from krise_tui.drill.scenario import (
 )
 from krise_tui.drill.schema import FILE_NAME, schema_drifted, write_schema
 from krise_tui.drill.scoring import (
+    ChannelFailure,
     FreezeCurve,
     ObjectiveResult,
     RumourRow,
@@ -389,6 +391,31 @@ def test_the_html_report_is_self_contained_escaped_and_well_formed() -> None:
     row = next(line for line in markdown.splitlines() if line.startswith("| &lt;script&gt;"))
     assert "\\| x" in row  # a pipe in a text does not split the table's cells
     assert row.replace("\\|", "").count("|") == 6
+
+
+def test_failures_alike_are_one_row_of_the_report() -> None:
+    minutes = [timedelta(minutes=m) for m in (60, 60, 91, 120)]
+    down = "503 Service Unavailable (mobilnettet er nede)"
+    card = replace(
+        hostile_card(),
+        failures=[
+            *(
+                ChannelFailure("sms", at, down, "svar", True, minutes[3], minutes[3])
+                for at in minutes[:3]
+            ),
+            ChannelFailure("sms", minutes[1], down, "melding", True, None, None, minutes[3]),
+            ChannelFailure("facebook", minutes[2], "500", "svar", True),
+        ],
+    )
+    rows = failure_rows(card)
+    assert [(r.channel, r.what, r.failed, r.outcome, r.delivered) for r in rows] == [
+        ("sms", "svar ×3", "T+01:00–T+01:31", "T+02:00", "T+02:00"),
+        ("sms", "melding", "T+01:00", "erstattet T+02:00", "–"),
+        ("facebook", "svar", "T+01:31", "–", "–"),
+    ]
+    markdown = render_markdown(card)
+    assert f"| sms | svar ×3 | T+01:00–T+01:31 | {down} | T+02:00 | T+02:00 |" in markdown
+    assert "svar ×3" in render_html(card)
 
 
 def test_scenario_loading_needs_no_event_loop() -> None:

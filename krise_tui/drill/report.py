@@ -9,6 +9,7 @@ figures). Both print in black and white (:mod:`krise_tui.drill.plots`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from pathlib import Path
@@ -38,6 +39,46 @@ def _environment() -> jinja2.Environment:
     )
 
 
+@dataclass(frozen=True)
+class FailureRow:
+    """Channel failures alike, as one row of the report."""
+
+    channel: str
+    what: str
+    """``svar`` or ``svar ×10``."""
+    failed: str
+    """When: ``T+01:00``, or the first and the last, ``T+01:00–T+01:31``."""
+    reason: str
+    outcome: str
+    delivered: str
+
+
+def failure_rows(card: Scorecard) -> list[FailureRow]:
+    """The channel failures, those alike (channel, what, reason, what became of them,
+    when delivered) as one row with how many: ten SMS replies refused while the mobile
+    network was down, all sent again and delivered at T+02:25, are one line, not ten.
+    In the order of each group's first failure."""
+    off = fmt_offset
+    groups: dict[tuple[str, str, str, str, str], list[timedelta]] = {}
+    for f in card.failures:
+        key = (f.channel, f.what, f.reason, f.outcome(off), off(f.delivered))
+        groups.setdefault(key, []).append(f.at)
+    rows = []
+    for (channel, what, reason, outcome, delivered), times in groups.items():
+        first, last = min(times), max(times)
+        rows.append(
+            FailureRow(
+                channel=channel,
+                what=what if len(times) == 1 else f"{what} ×{len(times)}",
+                failed=off(first) if first == last else f"{off(first)}–{off(last)}",
+                reason=reason,
+                outcome=outcome,
+                delivered=delivered,
+            )
+        )
+    return rows
+
+
 def _curve(card: Scorecard) -> Figure | None:
     for objective in card.objectives:
         if objective.kind == "freeze_acknowledged":
@@ -50,6 +91,7 @@ def render_html(card: Scorecard) -> str:
     template = _environment().get_template("report.html.j2")
     return template.render(
         card=card,
+        failures=failure_rows(card),
         timeline=timeline_figure(card),
         curve=_curve(card),
         status_words=STATUS_WORDS,
@@ -167,11 +209,10 @@ def render_markdown(card: Scorecard, *, figures: dict[str, str] | None = None) -
             "| Kanal | Hva | Feilet | Årsak | Sendt på nytt | Levert |",
             "|---|---|---|---|---|---|",
         ]
-        for failure in card.failures:
-            f2 = failure
+        for fr in failure_rows(card):
             lines.append(
-                f"| {f2.channel} | {f2.what} | {off(f2.at)} | {_cell(f2.reason)} "
-                f"| {f2.outcome(off)} | {off(f2.delivered)} |"
+                f"| {_cell(fr.channel)} | {fr.what} | {fr.failed} | {_cell(fr.reason)} "
+                f"| {fr.outcome} | {fr.delivered} |"
             )
     else:
         lines.append("Ingen kanal feilet.")
@@ -266,10 +307,8 @@ def print_report(card: Scorecard, console: Console | None = None) -> None:
         failures = Table(title="Kanalfeil", expand=True)
         for column in ("Kanal", "Hva", "Feilet", "Årsak", "Sendt på nytt", "Levert"):
             failures.add_column(column, overflow="fold")
-        for f in card.failures:
-            failures.add_row(
-                f.channel, f.what, off(f.at), f.reason, f.outcome(off), off(f.delivered)
-            )
+        for fr in failure_rows(card):
+            failures.add_row(fr.channel, fr.what, fr.failed, fr.reason, fr.outcome, fr.delivered)
         out.print(failures)
     for row in card.refused_actions:
         out.print(f"[red]✗[/] {off(row.at)} avvist: {row.text}")
