@@ -49,6 +49,7 @@ from typing import Any
 
 from krise_tui.bus import topics
 from krise_tui.bus.broker import BrokerKind, MosquittoBroker
+from krise_tui.bus.envelope import write_key_pair
 from krise_tui.bus.login import resolve_login
 from krise_tui.bus.session import BusSession, LinkState, SessionConfig
 from krise_tui.config import BrokerSettings, Settings
@@ -453,6 +454,9 @@ class Player:
         if self.cache_dir is not None:
             await asyncio.to_thread(_seed_caches, self.cache_dir, directory)
         settings = drill_settings(self.loaded, directory, broker=self.broker_kind)
+        # The drill's own signing keys, made for this run (a real console's first start
+        # warns when it makes them, since its terminals need the new key: not news here).
+        await asyncio.to_thread(write_key_pair, settings.keys_path)
         ids = ActorIds(f"krise-drill:{self.scenario.seed}")
         runtime = DrillConsole(
             settings,
