@@ -542,6 +542,7 @@ class BridgeStore:
         create_private(self.path)
         con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
+            con.execute("PRAGMA busy_timeout = 5000")  # a reader (krise, a person) waits
             con.execute("PRAGMA journal_mode = WAL")
             con.execute("PRAGMA synchronous = FULL")
             con.executescript(_STORE_SCHEMA)
