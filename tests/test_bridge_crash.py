@@ -253,6 +253,38 @@ async def test_facebook_killed_after_posting_restarts_and_posts_nothing_more(
         assert any(f"facebook e1 delivered #2: {post_id}" in line for line in bridge.out)
 
 
+async def test_a_bridge_killed_with_a_dozen_posts_in_flight_finishes_each_once(
+    mosquitto: MosquittoBroker, signer: Signer, platform: FakePlatform, tmp_path: Path
+) -> None:
+    """kill -9 while twelve deliveries wait for the platform's answers (each posted, none
+    known): the restarted bridge resumes all twelve from its state database, finds each
+    post by its marker, and posts none of them again."""
+    n = 12
+    async with (
+        Console(mosquitto, signer) as console,
+        bridge_process("facebook", mosquitto, signer, platform, tmp_path) as bridge,
+    ):
+        await bridge.start()
+        platform.hold_after_effect = True
+        for i in range(n):
+            message = sample_message(seed=f"v{i}")
+            await console.publish("facebook", console.envelope("facebook", message, f"e{i}"))
+        await eventually(lambda: platform.held == n, what="every post made, no answer given")
+        await bridge.kill()
+        platform.release()
+        platform.hold_after_effect = False
+        store = BridgeStore(tmp_path / "data" / "bridges" / "facebook.seq.json")
+        assert len(store.load_pending()) == n  # all on disk before their attempts
+        await bridge.start()
+        await eventually(
+            lambda: all("delivered" in console.statuses(f"e{i}") for i in range(n)),
+            what="every delivery finished after the restart",
+        )
+        assert len(platform.requests_to("POST", f"/graph/{PAGE_ID}/feed")) == n
+        assert len(platform.posts) == n
+        await eventually(lambda: store.load_pending() == {}, what="nothing left pending")
+
+
 async def test_mastodon_killed_after_posting_and_past_the_key_window_posts_once(
     mosquitto: MosquittoBroker, signer: Signer, platform: FakePlatform, tmp_path: Path
 ) -> None:
