@@ -224,6 +224,9 @@ async def test_the_whole_flow_with_keys_alone(
             lambda: str(listed.get_row("r1")[5]) == f"v{version[:8]}",
             what="the linked correction in the rumour's row",
         )
+        corrected_at = rumours()["r1"].corrected_at
+        assert corrected_at is not None  # "frist" says when it was met, not a bare time
+        assert str(listed.get_row("r1")[2]) == f"✓ {app.screen.tr.time(corrected_at)}"
         # seen again after the correction: said on every view until marked seen
         assert "tilbake" not in app.banner_text()
         async with client_for(mosquitto.endpoint, "bridge-sms") as bridge:

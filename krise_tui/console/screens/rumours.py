@@ -171,7 +171,8 @@ class RumoursScreen(ViewScreen):
 
     def _deadline(self, rumour: Rumour, now: datetime) -> str:
         if rumour.state in SETTLED:
-            return self.tr.time(rumour.corrected_at) if rumour.corrected_at else ""
+            # When it was corrected (a bare time under "frist" read as a deadline).
+            return f"✓ {self.tr.time(rumour.corrected_at)}" if rumour.corrected_at else ""
         due = rumour.first_seen + self.rt.message_policy().correction_deadline
         return self.tr.due(due, now)
 
