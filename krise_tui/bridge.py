@@ -325,7 +325,7 @@ class BridgeStore:
         """The newest tracker (JSON text) not yet asked to be written."""
         self._con: sqlite3.Connection | None = None
         self._worker: ThreadPoolExecutor | None = None
-        self._legacy: tuple[str | None, dict[str, Any]] | None = None
+        self._legacy: tuple[str | None, list[tuple[str, str, str, object]]] | None = None
         """What the old JSON files held, to move into a new database."""
         self._readable: bool | None = None
         """Whether the database holds the state (checked once, before any write)."""
@@ -353,20 +353,12 @@ class BridgeStore:
         self._entries = {}
         if self.path is None:
             return {}
-        rows: list[tuple[str, object, object, object]]
-        if self._exists():
-            rows = list(self._read_rows())
-        else:
-            rows = [
-                (str(k), v.get("type", DELIVER_TYPE), v.get("request"), v.get("attempts", 0))
-                for k, v in self._legacy_files()[1].items()
-                if isinstance(v, dict)
-            ]
+        rows: list[tuple[str, str, str, object]]
+        rows = list(self._read_rows()) if self._exists() else self._legacy_files()[1]
         for effect_id, kind, request, attempts in rows:
             try:
-                # Entries written before replies existed have no type: deliveries.
-                model = REQUEST_TYPES[str(kind)]
-                data = json.loads(request) if isinstance(request, str) else request
+                model = REQUEST_TYPES[kind]
+                data = json.loads(request)
                 count = int(attempts) if isinstance(attempts, int | str) else 0
                 self._entries[effect_id] = PendingDelivery(model.model_validate(data), count)
             except (KeyError, TypeError, ValueError, ValidationError) as exc:
@@ -421,8 +413,9 @@ class BridgeStore:
         assert self.path is not None
         return sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
 
-    def _legacy_files(self) -> tuple[str | None, dict[str, Any]]:
-        """The old tracker file's text and pending file's entries (read once)."""
+    def _legacy_files(self) -> tuple[str | None, list[tuple[str, str, str, object]]]:
+        """The old tracker file's text, and the old pending file's entries as rows of the
+        ``pending`` table (read once; an entry without a request is skipped, logged)."""
         if self._legacy is None:
             tracker: str | None = None
             pending: dict[str, Any] = {}
@@ -444,7 +437,16 @@ class BridgeStore:
                     pass
                 except (OSError, ValueError) as exc:
                     log.error("%s: cannot read the pending deliveries (%s): not resumed", old, exc)
-            self._legacy = (tracker, pending)
+            rows: list[tuple[str, str, str, object]] = []
+            for effect_id, value in pending.items():
+                if not isinstance(value, dict) or not isinstance(value.get("request"), dict):
+                    log.error("%s: pending %s has no request: skipped", self.state_file, effect_id)
+                    continue
+                # Entries written before replies existed have no type: deliveries.
+                kind = str(value.get("type", DELIVER_TYPE))
+                request = json.dumps(value["request"], ensure_ascii=False)
+                rows.append((str(effect_id), kind, request, value.get("attempts", 0)))
+            self._legacy = (tracker, rows)
         return self._legacy
 
     # --- writing ---
@@ -561,14 +563,7 @@ class BridgeStore:
     def _move_in(self, con: sqlite3.Connection) -> None:
         """Copy the old JSON files into the new database: one transaction, with the mark
         that it is done (the old files are read as they were before any write)."""
-        tracker, pending = self._legacy_files()
-        rows = []
-        for effect_id, value in pending.items():
-            if isinstance(value, dict) and isinstance(value.get("request"), dict):
-                kind = str(value.get("type", DELIVER_TYPE))
-                attempts = value.get("attempts", 0)
-                request = json.dumps(value["request"], ensure_ascii=False)
-                rows.append((str(effect_id), kind, request, attempts))
+        tracker, rows = self._legacy_files()
         with con:
             con.execute("BEGIN IMMEDIATE")
             if tracker is not None:
