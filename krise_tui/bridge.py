@@ -82,7 +82,6 @@ import sqlite3
 import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -133,6 +132,7 @@ from krise_tui.wire.inbound import (
     MAX_TROUBLES,
     InboundPost,
 )
+from krise_tui.worker import ThreadWorker
 
 if TYPE_CHECKING:
     from krise_tui.config import Settings
@@ -324,7 +324,7 @@ class BridgeStore:
         self._tracker: str | None = None
         """The newest tracker (JSON text) not yet asked to be written."""
         self._con: sqlite3.Connection | None = None
-        self._worker: ThreadPoolExecutor | None = None
+        self._worker: ThreadWorker | None = None
         self._legacy: tuple[str | None, list[tuple[str, str, str, object]]] | None = None
         """What the old JSON files held, to move into a new database."""
         self._readable: bool | None = None
@@ -502,7 +502,7 @@ class BridgeStore:
             self._drop_timer = None
         worker, self._worker = self._worker, None
         if worker is not None:
-            worker.submit(self._close_connection)
+            worker.post(self._close_connection)
             worker.shutdown(wait=True)
 
     async def _write(self, put: tuple[str, str, str, int] | None) -> None:
@@ -515,8 +515,8 @@ class BridgeStore:
 
     async def _submit(self, job: Callable[[], None]) -> None:
         if self._worker is None:
-            self._worker = ThreadPoolExecutor(1, thread_name_prefix="krise-bridge-state")
-        future = asyncio.get_running_loop().run_in_executor(self._worker, job)
+            self._worker = ThreadWorker("krise-bridge-state")
+        future = self._worker.submit(job)
         # Shielded: the caller's cancellation must not cut a write short or leave it unseen.
         await asyncio.shield(future)
 

@@ -33,7 +33,6 @@ import gc
 import hashlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -45,6 +44,7 @@ from krise_tui.core.events import EVENT_ADAPTER, EVENT_LIST_ADAPTER
 from krise_tui.core.kernel import EventBase
 from krise_tui.core.state import IncidentState, apply, fold, state_hash
 from krise_tui.files import create_private
+from krise_tui.worker import ThreadWorker
 
 GENESIS = "0" * 64
 SCHEMA_VERSION = "2"
@@ -343,7 +343,7 @@ class Journal:
         self.path = Path(path)
         self.read_only = read_only
         self._con: sqlite3.Connection | None = None
-        self._worker: ThreadPoolExecutor | None = None
+        self._worker: ThreadWorker | None = None
 
     @classmethod
     async def open(cls, path: Path, *, read_only: bool = False) -> Journal:
@@ -368,10 +368,9 @@ class Journal:
     async def _connect(self) -> None:
         # One worker thread owns the connection (sqlite3 objects stay on their thread);
         # jobs run in the order they are submitted, so each one sees the ones before it.
-        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="krise-journal")
-        loop = asyncio.get_running_loop()
+        worker = ThreadWorker("krise-journal")
         try:
-            self._con = await loop.run_in_executor(worker, _open, self.path, self.read_only)
+            self._con = await worker.submit(_open, self.path, self.read_only)
         except sqlite3.DatabaseError as exc:
             worker.shutdown(wait=False)
             raise JournalError(f"{self.path}: not a krise journal ({exc})") from exc
@@ -385,7 +384,7 @@ class Journal:
         con, worker = self._con, self._worker
         if con is None or worker is None:
             raise JournalError("the journal is not open")
-        return await asyncio.get_running_loop().run_in_executor(worker, fn, con, *args)
+        return await worker.submit(fn, con, *args)
 
     async def close(self) -> None:
         """Close the connection and end its thread (idempotent)."""
