@@ -571,7 +571,8 @@ async def test_an_emailed_question_is_answered_in_the_askers_thread(
             what="the e-mailed question, triaged and batched",
         )
         question = qs.questions[key]
-        assert question.label == "service_question" and question.author == "Per Hansen"
+        assert question.label == "service_question"
+        assert runtime.state.inbound.posts[key].author == "Per Hansen"
         batch_id = qs.resolve(question.batch_id or "")
         answer = "Ja, vannet i Moen er trygt å drikke. Kommunen tar nye prøver hver dag."
         await answer_via(runtime, batch_id, "Drikkevann", answer)

@@ -245,7 +245,7 @@ def test_one_approved_answer_goes_to_every_asker_on_their_own_channel_once() -> 
 def test_the_answer_goes_on_the_websites_qa_page_with_the_approved_question_only() -> None:
     state = opened()
     a, _b, _ = _batched(state)
-    asker_words = state.questions.questions[a].text
+    asker_words = state.inbound.posts[a].text
     saved = run(
         state,
         SaveAnswer("b1", (DraftVariant("nb", "Når er strømmen tilbake etter bruddet?", ANSWER),)),

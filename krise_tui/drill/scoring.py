@@ -36,7 +36,12 @@ from krise_tui.core.features.messages import (
     MessagePublished,
 )
 from krise_tui.core.features.outbox import OutboxRequested, Target
-from krise_tui.core.features.questions import AnswerPublished, PostTriaged, ReplyRetried
+from krise_tui.core.features.questions import (
+    AnswerPublished,
+    PostTriaged,
+    ReplyRetried,
+    post_of,
+)
 from krise_tui.core.features.rumours import (
     RumourCorrected,
     RumourRegistered,
@@ -418,7 +423,7 @@ def _batches(
         ]
         if not asked:
             continue
-        opened = ctx.off(min(q.received_at for q in asked))
+        opened = ctx.off(min(post_of(state, q).received_at for q in asked))
         first = answered.get(batch.batch_id)
         at = ctx.off(first[0]) if first else None
         due = opened + deadline

@@ -400,9 +400,9 @@ class _Builder:
         )
         channels = sorted(
             {
-                self.channel(q.channel)
+                self.channel(post.channel)
                 for k in event.posts
-                if (q := self.state.questions.questions.get(k)) is not None
+                if (post := self.state.inbound.posts.get(k)) is not None
             }
         )
         notes = [
@@ -441,21 +441,22 @@ class _Builder:
         )
 
     def case(self, mappe: ET.Element, event: CaseForwarded) -> None:
-        q = self.state.questions.questions.get(event.key)
-        if q is None:
+        post = self.state.inbound.posts.get(event.key)
+        if post is None:
             return
         key = f"henvendelse/{event.key}"
-        where = self.channel(q.channel)
-        sender = q.author or str(q.meta.get("from") or "") or "ukjent avsender"
-        reg = self.registration(mappe, "journalpost", key, q.received_at, self.person(event.actor))
+        where = self.channel(post.channel)
+        sender = post.author or str(post.meta.get("from") or "") or "ukjent avsender"
+        by = self.person(event.actor)
+        reg = self.registration(mappe, "journalpost", key, post.received_at, by)
         self.document(
             reg,
             key,
             1,
             f"Henvendelse via {where}",
-            q.text,
+            post.text,
             sender,
-            q.received_at,
+            post.received_at,
             main=True,
         )
         self.describe(
@@ -478,7 +479,7 @@ class _Builder:
             "Inngående dokument",
             "Midlertidig registrering av innkommet dokument",
             event.ts,
-            received=q.received_at,
+            received=post.received_at,
         )
 
     def freeze(self, mappe: ET.Element, event: FreezeChanged) -> None:
@@ -513,12 +514,12 @@ class _Builder:
         )
 
     def hidden(self, mappe: ET.Element, event: PostHidden) -> None:
-        q = self.state.questions.questions.get(event.key)
+        post = self.state.inbound.posts.get(event.key)
         key = f"skjult/{event.key}/{event.id}"
         by = self.person(event.actor)
         reg = self.registration(mappe, "arkivnotat", key, event.ts, by)
-        where = self.channel(q.channel) if q else event.key
-        text = f"Skjult på {where}: {event.reason}\n\nInnlegget:\n{q.text if q else ''}"
+        where = self.channel(post.channel) if post else event.key
+        text = f"Skjult på {where}: {event.reason}\n\nInnlegget:\n{post.text if post else ''}"
         self.document(reg, key, 1, f"Skjult innlegg på {where}", text, by, event.ts, main=True)
         self.describe(
             reg,

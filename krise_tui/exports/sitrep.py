@@ -37,7 +37,7 @@ import jinja2
 
 from krise_tui.core.features.messages import FINAL_FAILURES, DeliveryReceipt, DeliveryStatus
 from krise_tui.core.features.outbox import OutboxAttemptFailed
-from krise_tui.core.features.questions import Batch, Question
+from krise_tui.core.features.questions import Batch, Question, post_of
 from krise_tui.core.features.rumours import OWNER_WORDS, Rumour, RumourState, state_text
 from krise_tui.core.kernel import EventBase
 from krise_tui.core.policy import MessagePolicy
@@ -590,7 +590,8 @@ def _questions(state: IncidentState, w: _Words, clock: _Clock, deadline: timedel
         members = [qs.questions[k] for k in batch.members if k in qs.questions]
         if batch.merged_into is not None or not members:
             continue  # merged away (its questions live on in the other), or still empty
-        first = min(q.received_at for q in members)
+        received = {q.key: post_of(state, q).received_at for q in members}
+        first = min(received.values())
         due = first + deadline
         answer = qs.answers.get(batch.answer_id) if batch.answer_id else None
         answered_at = answer.published_at if answer is not None else None
@@ -598,7 +599,7 @@ def _questions(state: IncidentState, w: _Words, clock: _Clock, deadline: timedel
         if answered_at is not None:
             at = clock.cell(answered_at, w).text
             status = _say(lang, f"besvart {at} ({where})", f"answered {at} ({where})")
-            status += _after_answer(batch, members, answered_at, lang)
+            status += _after_answer(batch, members, received, answered_at, lang)
             order = (1, answered_at, batch.batch_id)
         else:
             unanswered += 1
@@ -607,7 +608,7 @@ def _questions(state: IncidentState, w: _Words, clock: _Clock, deadline: timedel
                 status += _say(lang, "; foreløpig svar sendt", "; preliminary answer sent")
             order = (0, due, batch.batch_id)
         # The title is the first question's text unless the playbook seeded the batch.
-        opener = members[0] if batch.title == members[0].text[:200] else None
+        opener = members[0] if batch.title == post_of(state, members[0]).text[:200] else None
         row = (
             Cell(clean(batch.batch_id, 60)),
             Cell(clean(batch.title), lang=_lang_tag(opener.language if opener else None, lang)),
@@ -646,11 +647,17 @@ def _questions(state: IncidentState, w: _Words, clock: _Clock, deadline: timedel
     return Section("sporsmal", w("questions"), facts=facts, tables=(table,))
 
 
-def _after_answer(batch: Batch, members: list[Question], answered_at: datetime, lang: str) -> str:
+def _after_answer(
+    batch: Batch,
+    members: list[Question],
+    received: dict[str, datetime],
+    answered_at: datetime,
+    lang: str,
+) -> str:
     """Askers who joined after the answer and got no reply (auto-answer was off)."""
     if batch.auto_answer:
         return ""
-    later = sum(1 for q in members if q.received_at > answered_at and not q.replies)
+    later = sum(1 for q in members if received[q.key] > answered_at and not q.replies)
     if not later:
         return ""
     return _say(

@@ -31,6 +31,7 @@ from krise_tui.core.features.questions import (
     PostTriaged,
     SeedBatch,
     SplitBatch,
+    post_of,
 )
 from krise_tui.core.kernel import Accepted, Decision, EventBase, Rejection
 from krise_tui.core.state import IncidentState
@@ -174,7 +175,7 @@ class BatchingService:
             for key in keys:
                 q = state.questions.questions.get(key)
                 if q is not None and q.batch_id is None:
-                    posts.append((key, q.text))
+                    posts.append((key, post_of(state, q).text))
             try:
                 if posts:
                     placed = await self._in_worker(self._add, posts)

@@ -20,6 +20,7 @@ from krise_tui.console.screens.base import ViewScreen
 from krise_tui.console.screens.dialogs import ChoiceScreen
 from krise_tui.console.text import delivery_symbol, one_line, rollcall_counts
 from krise_tui.core.features.incident import MarkChecklistItem
+from krise_tui.core.features.questions import post_of
 from krise_tui.core.features.rumours import RumourState
 from krise_tui.core.kernel import Rejection
 from krise_tui.core.state import IncidentState
@@ -167,7 +168,7 @@ class OverviewScreen(ViewScreen):
             waiting = state.questions.unanswered(batch)
             if not waiting or batch.answered:
                 continue
-            due = min(q.received_at for q in waiting) + policy.answer_deadline
+            due = min(post_of(state, q).received_at for q in waiting) + policy.answer_deadline
             overdue += due < now
             soonest = due if soonest is None or due < soonest else soonest
         if soonest is not None:

@@ -48,6 +48,7 @@ from krise_tui.core.features.questions import (
     RelabelPost,
     SaveAnswer,
     SetAutoAnswer,
+    post_of,
 )
 from krise_tui.core.kernel import Accepted, Rejection
 from krise_tui.core.state import IncidentState
@@ -78,7 +79,7 @@ def urgency(state: IncidentState, batch: Batch, now: datetime) -> float:
     waiting = state.questions.unanswered(batch) if not batch.answered else []
     if not waiting:
         return 0.0
-    oldest = min(q.received_at for q in waiting)
+    oldest = min(post_of(state, q).received_at for q in waiting)
     age_h = max(0.05, (now - oldest).total_seconds() / 3600)
     must = 2.0 if any(q.must_answer for q in waiting) else 1.0
     return len(waiting) * age_h * must
@@ -209,7 +210,8 @@ class QuestionsScreen(ViewScreen):
                 answer += tr(f" · ✗ {failed} feilet (p)", f" · ✗ {failed} failed (p)")
             due = ""
             if waiting and not batch.answered:
-                due = tr.due(min(q.received_at for q in waiting) + deadline, now)
+                oldest = min(post_of(state, q).received_at for q in waiting)
+                due = tr.due(oldest + deadline, now)
             rows.append((batch.title, str(len(batch.members)), due, answer, batch.batch_id))
         width = self._title_width(table, [row[1:] for row in rows])
         for title, *cells in rows:
@@ -269,7 +271,8 @@ class QuestionsScreen(ViewScreen):
             return []
         qs = self.rt.state.questions
         # The newest members say enough (and a storm's batch of thousands stays quick).
-        texts = [qs.questions[k].text for k in batch.members[-HINT_POSTS:] if k in qs.questions]
+        posts = self.rt.state.inbound.posts
+        texts = [posts[k].text for k in batch.members[-HINT_POSTS:] if k in posts]
         seeded = {b.seed_question_id: b for b in qs.open_batches() if b.seed_question_id}
         like = []
         for question in playbook.questions:
@@ -297,6 +300,7 @@ class QuestionsScreen(ViewScreen):
     def _fill_posts(self) -> None:
         tr = self.tr
         qs = self.rt.state.questions
+        inbound = self.rt.state.inbound.posts
         table = self.query_one("#posts", DataTable)
         current = self.selected_post()
         table.clear()
@@ -306,7 +310,7 @@ class QuestionsScreen(ViewScreen):
         if key == OUTSIDE:
             posts = sorted(
                 (q for q in qs.questions.values() if q.batch_id is None),
-                key=lambda q: q.received_at,
+                key=lambda q: inbound[q.key].received_at,
                 reverse=True,
             )[:SHOWN_POSTS]
         elif key is not None and key in qs.batches:
@@ -334,12 +338,13 @@ class QuestionsScreen(ViewScreen):
             label = label_text(TriageLabel(q.label), tr.lang) + (
                 "*" if q.label_by != "triage" else ""
             )
+            post = inbound[q.key]
             table.add_row(
-                q.channel,
-                Text(one_line(q.author or "", 16)),
+                post.channel,
+                Text(one_line(post.author or "", 16)),
                 label,
                 state,
-                Text(one_line(q.text, 80)),
+                Text(one_line(post.text, 80)),
                 key=q.key,
             )
         if current is not None:

@@ -284,7 +284,10 @@ class RumoursScreen(ViewScreen):
             for q in state.questions.questions.values()
             if q.label == Label.RUMOUR and q.key not in held and q.key in state.inbound.posts
         ]
-        for q in sorted(untracked, key=lambda q: q.received_at, reverse=True)[:UNTRACKED_SHOWN]:
+        posts = state.inbound.posts
+        for q in sorted(untracked, key=lambda q: posts[q.key].received_at, reverse=True)[
+            :UNTRACKED_SHOWN
+        ]:
             post = state.inbound.posts[q.key]
             table.add_row(
                 post.channel,

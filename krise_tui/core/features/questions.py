@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
-from krise_tui.core.features.inbound import PostReceived
+from krise_tui.core.features.inbound import Post, PostReceived
 from krise_tui.core.features.messages import (
     DeliveryReceipt,
     DeliveryStatus,
@@ -84,16 +84,13 @@ NO_REPLY_KINDS = frozenset({WEBSITE_KIND, STAFF_KIND})
 
 @dataclass
 class Question:
-    """One triaged post from the public."""
+    """One triaged post from the public: what triage, batching and answering made of it.
+
+    The post itself (channel, author, text, time …) is kept once, in
+    ``state.inbound.posts`` under the same key: :func:`post_of`.
+    """
 
     key: str
-    channel: str
-    post_id: str
-    text: str
-    received_at: datetime
-    author: str | None = None
-    kind: str = "post"
-    meta: dict[str, Any] = field(default_factory=dict)
     label: str = str(Label.IRRELEVANT)
     label_by: str = "triage"
     """``triage`` or the operator who corrected it."""
@@ -223,6 +220,12 @@ class QuestionsSlice:
                 if e in self.replies
             )
         ]
+
+
+def post_of(state: IncidentState, q: Question) -> Post:
+    """The post ``q`` was triaged from (every question is a journaled post; the post
+    stays in the state, under the same key, for as long as the question does)."""
+    return state.inbound.posts[q.key]
 
 
 # --- commands ------------------------------------------------------------------------
@@ -823,21 +826,22 @@ def _replies(
     """One signed reply per asker, on the channel the question came from."""
     events: list[EventBase] = []
     for q in questions:
-        spec = ctx.policy.channel(q.channel)
+        post = post_of(state, q)
+        spec = ctx.policy.channel(post.channel)
         if spec is None or spec.kind in NO_REPLY_KINDS or q.hidden:
             continue  # no way back to this asker (the website's page still answers them)
         effect_id = ctx.new_id()
         body = ReplyRequest(
             effect_id=effect_id,
-            channel=q.channel,
-            idempotency_key=f"{answer.answer_id}:{q.channel}:{q.post_id}"[:300],
+            channel=post.channel,
+            idempotency_key=f"{answer.answer_id}:{post.channel}:{post.post_id}"[:300],
             to=PostRef(
-                post_id=q.post_id,
-                author=q.author,
-                kind=q.kind,
+                post_id=post.post_id,
+                author=post.author,
+                kind=post.kind,
                 meta={
                     str(k): v
-                    for k, v in q.meta.items()
+                    for k, v in post.meta.items()
                     if isinstance(v, str | int | bool) or v is None
                 },
             ),
@@ -853,7 +857,7 @@ def _replies(
                 envelope_type=REPLY_TYPE,
                 stream="out",
                 body=body.model_dump(mode="json"),
-                channel=q.channel,
+                channel=post.channel,
                 effect_id=effect_id,
             ).model_copy(update={"version_id": f"answer:{answer.answer_id}", "channel": None})
         )
@@ -1049,13 +1053,14 @@ def hide(state: IncidentState, cmd: HidePost, ctx: Context) -> Decision:
     if blocked is not None:
         return blocked
     events: list[EventBase] = [PostHidden(**ctx.base(state), key=q.key, reason=reason)]
-    spec = ctx.policy.channel(q.channel)
+    post = post_of(state, q)
+    spec = ctx.policy.channel(post.channel)
     if spec is not None and spec.kind not in NO_REPLY_KINDS:
         effect_id = ctx.new_id()
         body = HideRequest(
             effect_id=effect_id,
-            channel=q.channel,
-            post_id=q.post_id,
+            channel=post.channel,
+            post_id=post.post_id,
             reason=reason,
             exercise=ctx.policy.exercise,
         )
@@ -1066,7 +1071,7 @@ def hide(state: IncidentState, cmd: HidePost, ctx: Context) -> Decision:
                 envelope_type=HIDE_TYPE,
                 stream="out",
                 body=body.model_dump(mode="json"),
-                channel=q.channel,
+                channel=post.channel,
                 effect_id=effect_id,
             )
             .model_copy(update={"channel": None})
@@ -1082,19 +1087,9 @@ def _triaged(state: IncidentState, event: PostTriaged) -> None:
     qs = state.questions
     q = qs.questions.get(event.key)
     if q is None:
-        post = state.inbound.posts.get(event.key)
-        if post is None:
+        if event.key not in state.inbound.posts:
             return
-        q = Question(
-            key=post.key,
-            channel=post.channel,
-            post_id=post.post_id,
-            text=post.text,
-            received_at=post.received_at,
-            author=post.author,
-            kind=post.kind,
-            meta=dict(post.meta),
-        )
+        q = Question(key=event.key)
         qs.questions[event.key] = q
     q.label = event.label
     q.label_by = event.actor if event.corrected else "triage"
@@ -1127,7 +1122,7 @@ def _batched(state: IncidentState, event: QuestionBatched) -> None:
     target = qs.resolve(event.batch_id)
     batch = qs.batches.get(target)
     if batch is None:
-        batch = _new_batch(state, event.batch_id, event.ts, q.text[:200])
+        batch = _new_batch(state, event.batch_id, event.ts, post_of(state, q).text[:200])
     batch.members.append(q.key)
     q.batch_id = batch.batch_id
     q.batch_score = event.score
@@ -1173,7 +1168,8 @@ def _split(state: IncidentState, event: BatchSplit) -> None:
     qs = state.questions
     source = qs.batches.get(event.from_batch)
     first = qs.questions.get(event.keys[0]) if event.keys else None
-    batch = _new_batch(state, event.new_batch_id, event.ts, first.text[:200] if first else "")
+    title = post_of(state, first).text[:200] if first else ""
+    batch = _new_batch(state, event.new_batch_id, event.ts, title)
     for key in event.keys:
         if source is not None and key in source.members:
             source.members.remove(key)
