@@ -442,6 +442,46 @@ async def test_a_snapshot_written_by_older_krise_still_verifies_and_is_used(
     assert not report.ok and "snapshot" in report.reason
 
 
+async def test_a_snapshot_whose_questions_carry_a_copy_of_their_post_is_used(
+    tmp_path: Path,
+) -> None:
+    """Older krise kept each question's post twice (in the question too): its snapshots
+    still load, and the state restarted from one equals the full fold."""
+    path = tmp_path / "j.sqlite3"
+    _, events = every_kind_of_event()
+    async with await Journal.open(path) as journal:
+        await journal.append(events)
+        live = fold(events)
+        await journal.save_snapshot(live, len(events))
+    assert live.questions.questions, "the scenario must triage a post"
+    con = sqlite3.connect(path)
+    (text,) = con.execute("SELECT state FROM snapshots").fetchone()
+    con.close()
+    snapshot = json.loads(text)
+    for key, q in snapshot["questions"]["questions"].items():
+        post = live.inbound.posts[key]
+        q.update(
+            channel=post.channel,
+            post_id=post.post_id,
+            text=post.text,
+            received_at=post.received_at.isoformat(),
+            author=post.author,
+            kind=post.kind,
+            meta=post.meta,
+        )
+    old = json.dumps(snapshot)
+    _tamper(
+        path,
+        "UPDATE snapshots SET state = ?, state_hash = ?",
+        (old, hashlib.sha256(old.encode()).hexdigest()),
+    )
+    async with await Journal.open(path) as journal:
+        state, after = await journal._snapshot_start()
+        assert after == len(events)
+        assert state == live and state_hash(state) == state_hash(live)
+    assert verify_file(path).ok
+
+
 def test_journal_show_json_gives_one_object_per_event(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
