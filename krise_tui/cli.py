@@ -426,7 +426,15 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
     path = Path(args.path)
     key = Path(args.public_key) if args.public_key else None
     if key is None and not args.no_head:
+        # The key of the console that wrote this journal: the one in the `keys` folder
+        # beside it (a data directory, a drill's directory, one copied whole), else this
+        # machine's console's. Which key was used is printed: a key kept with the journal
+        # proves only as much as that folder's protection does; for an archive check,
+        # give --public-key from a copy kept elsewhere.
         key = _settings(args).public_key_path
+        beside = path.parent / "keys" / key.name
+        if beside.exists():
+            key = beside
     result = verify_with_head(
         path,
         public_key=key,
@@ -439,6 +447,13 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
         for line in result.notes:
             print(f"  {line}")
         return 0
+    if result.unchecked:
+        print(
+            f"{args.path}: NOT VERIFIED: the chain is sound ({result.report.rows} events), "
+            f"but {result.reason}; give --public-key FILE (or --no-head for the chain only)",
+            file=sys.stderr,
+        )
+        return 1
     print(f"{args.path}: BROKEN: {result.reason}", file=sys.stderr)
     return 1
 

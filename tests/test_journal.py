@@ -118,6 +118,35 @@ async def test_verify_cli_passes_an_intact_journal_with_its_signed_head(
     assert f"OK, {len(every_kind_of_event()[1])} events" in out and "signed head" in out
 
 
+async def test_verify_cli_finds_the_key_beside_the_journal_and_says_which(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A drill's directory (journal, keys/) verifies without --public-key, whatever key
+    this machine's own console has; with no key anywhere it is 'not verified', not
+    'broken'."""
+    path, pub = await signed_journal(tmp_path)
+    elsewhere = tmp_path / "data"
+    write_key_pair(elsewhere / "keys")  # this machine's console: another key
+    monkeypatch.setenv("KRISE_DATA_DIR", str(elsewhere))
+    assert main(["journal", "verify", str(path)]) == 0
+    assert f"(key {pub})" in capsys.readouterr().out
+    lonely = tmp_path / "archive" / "j.sqlite3"
+    lonely.parent.mkdir()
+    lonely.write_bytes(path.read_bytes())
+    head_path(lonely).write_bytes(head_path(path).read_bytes())
+    monkeypatch.setenv("KRISE_DATA_DIR", str(tmp_path / "nowhere"))
+    assert main(["journal", "verify", str(lonely)]) == 1
+    err = capsys.readouterr().err
+    assert "NOT VERIFIED" in err and "BROKEN" not in err and "--public-key" in err
+    # This machine's console key is not the one that signed it: that is named.
+    monkeypatch.setenv("KRISE_DATA_DIR", str(elsewhere))
+    assert main(["journal", "verify", str(lonely)]) == 1
+    err = capsys.readouterr().err
+    assert "BROKEN" in err and "not signed by the console's key" in err
+    assert str(elsewhere / "keys" / "console.pub") in err
+    assert main(["journal", "verify", str(lonely), "--public-key", str(pub)]) == 0
+
+
 async def test_verify_detects_an_edited_row(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -27,6 +27,9 @@ class FullReport:
     ok: bool
     reason: str = ""
     notes: list[str] = field(default_factory=list)
+    unchecked: bool = False
+    """The chain is sound but the signed head could not be checked (no usable key):
+    not proven intact, and not shown broken either."""
 
 
 def verify_with_head(
@@ -45,21 +48,25 @@ def verify_with_head(
     if not with_head:
         return FullReport(report, True, notes=["signed head not checked (--no-head)"])
     if public_key is None:
-        return FullReport(report, False, "no public key to check the signed head with")
+        return FullReport(
+            report, False, "no public key to check the signed head with", unchecked=True
+        )
     try:
         key = load_public_key(public_key)
     except KeyFileError as exc:
-        return FullReport(report, False, f"cannot check the signed head: {exc}")
+        return FullReport(report, False, f"cannot check the signed head: {exc}", unchecked=True)
     notes: list[str] = []
     for hp in [head_path(path), *(extra_heads or [])]:
-        problem = _check_one(path, hp, report, key)
+        problem = _check_one(path, hp, report, key, public_key)
         if problem:
             return FullReport(report, False, problem)
-        notes.append(f"signed head {hp}: OK")
+        notes.append(f"signed head {hp}: OK (key {public_key})")
     return FullReport(report, True, notes=notes)
 
 
-def _check_one(path: Path, hp: Path, report: VerifyReport, key: Ed25519PublicKey) -> str:
+def _check_one(
+    path: Path, hp: Path, report: VerifyReport, key: Ed25519PublicKey, key_file: Path
+) -> str:
     try:
         head = read_head(hp)
     except FileNotFoundError:
@@ -67,7 +74,7 @@ def _check_one(path: Path, hp: Path, report: VerifyReport, key: Ed25519PublicKey
     except (OSError, ValueError) as exc:
         return f"the signed head {hp} cannot be read: {exc}"
     if not signed_by(head, key):
-        return f"the signed head {hp} is not signed by the console's key"
+        return f"the signed head {hp} is not signed by the console's key ({key_file})"
     if head.seq > report.rows:
         return (
             f"the signed head {hp} names seq {head.seq}, but the journal ends at "
