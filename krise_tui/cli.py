@@ -421,20 +421,12 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 
 def cmd_journal_verify(args: argparse.Namespace) -> int:
     """Check the hash chain, every row's columns, the snapshots and the signed head."""
-    from krise_tui.journal.verify import verify_with_head
+    from krise_tui.journal.verify import public_key_for, verify_with_head
 
     path = Path(args.path)
     key = Path(args.public_key) if args.public_key else None
     if key is None and not args.no_head:
-        # The key of the console that wrote this journal: the one in the `keys` folder
-        # beside it (a data directory, a drill's directory, one copied whole), else this
-        # machine's console's. Which key was used is printed: a key kept with the journal
-        # proves only as much as that folder's protection does; for an archive check,
-        # give --public-key from a copy kept elsewhere.
-        key = _settings(args).public_key_path
-        beside = path.parent / "keys" / key.name
-        if beside.exists():
-            key = beside
+        key = public_key_for(path, _settings(args).public_key_path)
     result = verify_with_head(
         path,
         public_key=key,

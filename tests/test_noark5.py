@@ -208,6 +208,22 @@ def test_a_tampered_journal_is_not_exported_unless_asked(
     assert "already holds an export" in capsys.readouterr().err
 
 
+def test_a_drill_journal_is_checked_with_the_key_beside_it(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A drill's directory holds its journal and its console's keys; this machine's
+    own console key (another one) does not make the drill's journal 'broken'."""
+    _, events = every_kind_of_event()
+    drill = env / "drill"
+    drill.mkdir()
+    path = signed_journal(drill, events)
+    (drill / "data" / "keys").rename(drill / "keys")  # as a drill lays it out
+    write_key_pair(env / "data" / "keys")  # this machine's console
+    out = env / "arkiv"
+    assert export(str(path), "--noark5", str(out)) == 0, capsys.readouterr().err
+    assert "signert topp kontrollert" in (out / "arkivstruktur.xml").read_text("utf-8")
+
+
 def test_bad_input_is_named(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert export(str(env / "nowhere.sqlite3"), "--noark5", str(env / "a")) == 2
     assert "no such file" in capsys.readouterr().err

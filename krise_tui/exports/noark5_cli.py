@@ -30,7 +30,7 @@ from krise_tui.exports.noark5 import (
     write_noark5,
 )
 from krise_tui.journal.store import Journal, JournalError
-from krise_tui.journal.verify import verify_with_head
+from krise_tui.journal.verify import public_key_for, verify_with_head
 from krise_tui.playbook.loader import PlaybookError, load_org
 
 
@@ -99,7 +99,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"krise journal export: {exc}", file=sys.stderr)
         return 2
     settings = load_settings()
-    key = Path(args.public_key) if args.public_key else settings.public_key_path
+    key = (
+        Path(args.public_key) if args.public_key else public_key_for(path, settings.public_key_path)
+    )
     check = verify_with_head(path, public_key=key if key.exists() else None, with_head=key.exists())
     if check.ok:
         chain = (

@@ -32,6 +32,15 @@ class FullReport:
     not proven intact, and not shown broken either."""
 
 
+def public_key_for(journal: Path, default: Path) -> Path:
+    """The key to check ``journal``'s signed head with when none is given: the one in the
+    ``keys`` folder beside it (a data directory, a drill's directory, one copied whole),
+    else ``default`` (this machine's console's). A key kept with the journal proves only
+    as much as that folder's protection does: callers print which key they used."""
+    beside = Path(journal).parent / "keys" / default.name
+    return beside if beside.exists() else default
+
+
 def verify_with_head(
     path: Path,
     *,
