@@ -432,7 +432,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 
 def test_the_command_line_runs_checks_records_and_reports(
-    tiny: Path, original: DrillResult, workdir: Path, cache: Path
+    tiny: Path,
+    original: DrillResult,
+    workdir: Path,
+    cache: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     out = io.StringIO()
     report = workdir / "cli" / "rapport"
@@ -478,6 +482,20 @@ def test_the_command_line_runs_checks_records_and_reports(
     args = parse(["drill", "report", str(original.journal), "--scenario", str(tiny)])
     assert cli.run(args, out=out) == 0
     assert "Mål: 5 av 5 nådd" in out.getvalue()
+    # The directory `drill run` wrote is enough: its run file names the scenario.
+    out = io.StringIO()
+    assert cli.run(parse(["drill", "report", str(workdir / "cli-run")]), out=out) == 0
+    assert "Mål: 5 av 5 nådd" in out.getvalue()
+    other = workdir / "other.yaml"
+    other.write_text(TINY.replace(f"id: {loaded_id(tiny)}", "id: en-annen"), encoding="utf-8")
+    args = parse(["drill", "report", str(workdir / "cli-run"), "--scenario", str(other)])
+    capsys.readouterr()
+    assert cli.run(args, out=io.StringIO()) == 1  # said, not a traceback
+    assert "played from the scenario 'liten-flom'" in capsys.readouterr().err
+
+
+def loaded_id(path: Path) -> str:
+    return load_scenario(path).scenario.id
 
 
 async def test_a_real_console_journal_becomes_a_shareable_drill(

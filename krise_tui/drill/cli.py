@@ -30,9 +30,9 @@ import logging
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
 
@@ -105,9 +105,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     rec.set_defaults(func=run)
 
     rep = dsub.add_parser("report", help="score a drill's journal against its scenario")
-    rep.add_argument("journal", type=Path)
-    rep.add_argument("--scenario", type=Path, required=True)
-    rep.add_argument("--response", help="the response that was played (for the heading)")
+    rep.add_argument(
+        "journal", type=Path, help="the drill's journal, or the directory `drill run` wrote"
+    )
+    rep.add_argument(
+        "--scenario",
+        type=Path,
+        help="the scenario it played (default: as its drill-run.json beside it says)",
+    )
+    rep.add_argument(
+        "--response",
+        help="the response that was played, for the heading (default: as drill-run.json says)",
+    )
     rep.add_argument("--report", type=Path, help="also write PATH.md and PATH.html")
     rep.set_defaults(func=run)
 
@@ -308,22 +317,46 @@ async def _report(args: argparse.Namespace, stream: TextIO) -> int:
     from krise_tui.drill.report import print_report, write_report
     from krise_tui.journal.store import Journal
 
-    loaded = load_scenario(args.scenario)
-    async with await Journal.open(args.journal, read_only=True) as journal:
+    journal_path: Path = args.journal
+    if journal_path.is_dir():  # the directory `krise drill run --dir` wrote
+        journal_path = journal_path / "journal.sqlite3"
+    directory = journal_path.parent
+    run_data: dict[str, Any] = {}
+    if (directory / RUN_FILE).exists():
+        try:
+            run_data = json.loads((directory / RUN_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{directory / RUN_FILE}: cannot be read ({exc})") from None
+    scenario_path = args.scenario or (
+        Path(run_data["scenario"]) if isinstance(run_data.get("scenario"), str) else None
+    )
+    if scenario_path is None:
+        raise ValueError(
+            f"which scenario did {journal_path} play? give --scenario "
+            f"(there is no {RUN_FILE} beside it to say)"
+        )
+    loaded = load_scenario(scenario_path)
+    played = run_data.get("scenario_id")
+    if isinstance(played, str) and played != loaded.scenario.id:
+        raise ValueError(
+            f"{journal_path} was played from the scenario {played!r} ({RUN_FILE}), "
+            f"not {loaded.scenario.id!r} ({scenario_path}): scoring it against another "
+            "scenario's goals means nothing"
+        )
+    async with await Journal.open(journal_path, read_only=True) as journal:
         events = await journal.read_events()
-    directory = args.journal.parent
     log_entries: list[LogEntry] = []
     if (directory / LOG_FILE).exists():
         raw = json.loads((directory / LOG_FILE).read_text(encoding="utf-8"))
         log_entries = [LogEntry.from_json(item) for item in raw]
     end = None
-    if (directory / RUN_FILE).exists():
-        run_data = json.loads((directory / RUN_FILE).read_text(encoding="utf-8"))
+    if run_data:
         start = datetime.fromisoformat(run_data["start"])
-        from datetime import timedelta
-
         end = start + timedelta(seconds=float(run_data["duration"]))
-    card = score(events, loaded, response=args.response, log=log_entries, end=end)
+    response = args.response or (
+        run_data["response"] if isinstance(run_data.get("response"), str) else None
+    )
+    card = score(events, loaded, response=response, log=log_entries, end=end)
     console = Console(file=stream, highlight=False)
     print_report(card, console)
     if args.report is not None:
