@@ -353,8 +353,9 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 def cmd_cap_export(args: argparse.Namespace) -> int:
     """Draft a CAP 1.2 request to the police for an approved version."""
-    from krise_tui.exports.cap_request import CapExportError, cap_request
-    from krise_tui.journal.store import Journal
+    from krise_tui.core.features.messages import published_as_exercise
+    from krise_tui.exports.cap_request import CapExportError, cap_message, cap_request
+    from krise_tui.journal.store import Journal, JournalError
     from krise_tui.playbook.loader import load_org, load_playbook
 
     settings = _settings(args)
@@ -367,23 +368,37 @@ def cmd_cap_export(args: argparse.Namespace) -> int:
     playbook = load_playbook(settings.playbook, org=org)
 
     async def state() -> object:
-        async with await Journal.open(settings.journal_path) as journal:
+        async with await Journal.open(settings.journal_path, read_only=True) as journal:
             return await journal.load_state()
 
     from datetime import UTC, datetime
 
     from krise_tui.core.state import IncidentState
 
-    loaded = asyncio.run(state())
+    try:
+        loaded = asyncio.run(state())
+    except JournalError as exc:
+        print(f"krise cap export: {exc}", file=sys.stderr)
+        return 2
     assert isinstance(loaded, IncidentState)
     try:
+        version = cap_message(loaded.messages, args.version).version_id
+        # A version a drill published is an exercise, whatever the flag says: a request
+        # marked Actual must never come out of a drill's journal.
+        drill = published_as_exercise(loaded, version)
+        if drill and not args.exercise:
+            print(
+                f"krise cap export: version {version[:8]} was published in a drill "
+                "(marked as an exercise): status Exercise",
+                file=sys.stderr,
+            )
         xml = cap_request(
             loaded,
             org=org,
             playbook=playbook,
-            version_id=args.version,
+            version_id=version,
             sent=datetime.now(UTC),
-            exercise=args.exercise,
+            exercise=args.exercise or drill,
         )
     except CapExportError as exc:
         print(f"krise cap export: {exc}", file=sys.stderr)

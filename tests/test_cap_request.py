@@ -289,3 +289,68 @@ def test_a_minimal_org_without_an_area_uses_its_name(eksempel: Org) -> None:
     org = parse_org(text)
     assert org.area.name is None
     assert cap_area(org, playbook()).area_desc == "Eksempel kommune"
+
+
+@pytest.mark.parametrize("drill", [False, True])
+def test_the_command_marks_a_drill_s_version_as_an_exercise(
+    drill: bool,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`krise cap export` on a journal: a version a drill published (its deliveries are
+    marked as an exercise) gives status Exercise without --exercise; a real one Actual."""
+    import asyncio
+    import dataclasses
+
+    from krise_tui.cli import main
+    from krise_tui.core.engine import decide
+    from krise_tui.core.features.incident import OpenIncident
+    from krise_tui.core.features.messages import (
+        ApproveDraft,
+        DraftSaved,
+        DraftVariant,
+        MessageApproved,
+        PublishVersion,
+        SaveDraft,
+    )
+    from krise_tui.core.kernel import Accepted, EventBase
+    from krise_tui.core.state import IncidentState, fold
+    from krise_tui.journal.store import Journal
+    from tests.corekit import POLICY, WEB, make_ctx
+
+    policy = dataclasses.replace(POLICY, exercise=drill)
+    state = IncidentState()
+    events: list[EventBase] = []
+
+    def step(command: object, actor: str) -> list[EventBase]:
+        decision = decide(state, command, make_ctx(actor, policy=policy))
+        assert isinstance(decision, Accepted), decision
+        fold(decision.events, state)
+        events.extend(decision.events)
+        return decision.events
+
+    step(OpenIncident("Flom i sentrum"), "ola")
+    (draft, *_) = step(SaveDraft((DraftVariant("nb", "Rv73 er stengt", f"Se {WEB}"),)), "ola")
+    assert isinstance(draft, DraftSaved)
+    (version, *_) = step(ApproveDraft(draft.draft_id, "kari"), "kari")
+    assert isinstance(version, MessageApproved)
+    step(PublishVersion(version.version_id), "kari")
+    journal = tmp_path / "journal.sqlite3"
+
+    async def write() -> None:
+        async with await Journal.open(journal) as j:
+            await j.append(events)
+
+    asyncio.run(write())
+    monkeypatch.setenv("KRISE_ORG_FILE", str(PLAYBOOKS / "orgs" / "eksempel.yaml"))
+    monkeypatch.setenv("KRISE_PLAYBOOK", str(PLAYBOOKS / "flom-og-skred.yaml"))
+    monkeypatch.setenv("KRISE_DATA_DIR", str(tmp_path / "data"))
+    assert main(["cap", "export", "--journal", str(journal)]) == 0
+    out, err = capsys.readouterr()
+    status = ET.fromstring(out.encode()).findtext("cap:status", namespaces=NS)
+    assert status == ("Exercise" if drill else "Actual")
+    assert ("published in a drill" in err) is drill
+    assert main(["cap", "export", "--journal", str(tmp_path / "none.sqlite3")]) == 2
+    assert "no such journal" in capsys.readouterr().err
+    assert not (tmp_path / "none.sqlite3").exists()  # read, never created

@@ -455,6 +455,17 @@ class MessagesSlice:
         return [d for d in self.deliveries.values() if d.version_id == wanted]
 
 
+def published_as_exercise(state: IncidentState, version_id: str) -> bool:
+    """Whether ``version_id`` went to the channels marked as an exercise (a drill's
+    console publishes every version so): what its delivery requests say."""
+    for delivery in state.messages.ledger(version_id):
+        effect = state.outbox.effects.get(delivery.effect_id)
+        message = effect.publish.body.get("message") if effect is not None else None
+        if isinstance(message, dict) and "exercise" in message:
+            return bool(message["exercise"])
+    return False
+
+
 # --- commands ------------------------------------------------------------------------
 
 
