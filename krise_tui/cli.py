@@ -436,9 +436,13 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 
 def cmd_journal_verify(args: argparse.Namespace) -> int:
     """Check the hash chain, every row's columns, the snapshots and the signed head."""
+    from krise_tui.journal.store import directory_problem
     from krise_tui.journal.verify import public_key_for, verify_with_head
 
     path = Path(args.path)
+    if (problem := directory_problem(path)) is not None:
+        print(f"krise journal verify: {problem}", file=sys.stderr)
+        return 2
     key = Path(args.public_key) if args.public_key else None
     if key is None and not args.no_head:
         key = public_key_for(path, _settings(args).public_key_path)

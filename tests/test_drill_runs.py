@@ -477,6 +477,10 @@ def test_the_command_line_runs_checks_records_and_reports(
     args = parse(["drill", "record", str(original.journal), "-o", str(recorded), "--salt", "x"])
     assert cli.run(args, out=out) == 0
     assert "pseudonymisert" in out.getvalue() and "Kari" not in recorded.read_text("utf-8")
+    again = workdir / "cli" / "fra-mappen.yaml"  # the drill's directory is enough
+    args = parse(["drill", "record", str(original.journal.parent), "-o", str(again), "--salt", "x"])
+    assert cli.run(args, out=io.StringIO()) == 0
+    assert again.read_text("utf-8") == recorded.read_text("utf-8")
 
     out = io.StringIO()
     args = parse(["drill", "report", str(original.journal), "--scenario", str(tiny)])

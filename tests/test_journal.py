@@ -147,6 +147,23 @@ async def test_verify_cli_finds_the_key_beside_the_journal_and_says_which(
     assert main(["journal", "verify", str(lonely), "--public-key", str(pub)]) == 0
 
 
+def test_a_directory_given_as_a_journal_is_named_with_the_journal_inside(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path, _ = asyncio.run(signed_journal(tmp_path))
+    directory = path.parent
+    assert main(["journal", "verify", str(directory)]) == 2
+    assert f"{directory} is a directory, not a journal" in capsys.readouterr().err
+    path.rename(directory / "journal.sqlite3")  # as a data or drill directory holds it
+    inside = directory / "journal.sqlite3"
+    for argv in (["journal", "verify"], ["journal", "show"], ["journal", "export"]):
+        extra = ["--noark5", str(tmp_path / "out")] if argv[1] == "export" else []
+        assert main([*argv, str(directory), *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"{directory} is a directory: give its journal, {inside}" in err, argv
+    assert not (tmp_path / "out").exists()
+
+
 async def test_verify_detects_an_edited_row(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

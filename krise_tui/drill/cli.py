@@ -91,7 +91,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     c.set_defaults(func=run)
 
     rec = dsub.add_parser("record", help="turn a journal into a scenario (a shareable drill)")
-    rec.add_argument("journal", type=Path)
+    rec.add_argument("journal", type=Path, help="a journal, or the directory a drill wrote")
     rec.add_argument("-o", "--out", type=Path, required=True, help="the scenario file to write")
     rec.add_argument("--actions", action="store_true", help="also record the leadership's actions")
     rec.add_argument(
@@ -289,13 +289,20 @@ def _print_entry(console: Console, entry: LogEntry) -> None:
     console.print(f"{fmt_offset(entry.offset):>10} {entry.kind:<7} {mark}{entry.text}{detail}")
 
 
+def _journal_in(path: Path) -> Path:
+    """A drill's journal: the file itself, or the directory `krise drill run` wrote."""
+    from krise_tui.journal.store import JOURNAL_FILE
+
+    return path / JOURNAL_FILE if path.is_dir() else path
+
+
 async def _record(args: argparse.Namespace, stream: TextIO) -> int:
     from krise_tui.drill.recorder import record_journal
     from krise_tui.playbook.loader import load_org
 
     org = load_org(args.org) if args.org is not None else None
     out = await record_journal(
-        args.journal,
+        _journal_in(args.journal),
         args.out,
         actions=args.actions,
         pseudonymise=not args.keep_personal_data,
@@ -317,9 +324,7 @@ async def _report(args: argparse.Namespace, stream: TextIO) -> int:
     from krise_tui.drill.report import print_report, write_report
     from krise_tui.journal.store import Journal
 
-    journal_path: Path = args.journal
-    if journal_path.is_dir():  # the directory `krise drill run --dir` wrote
-        journal_path = journal_path / "journal.sqlite3"
+    journal_path = _journal_in(args.journal)
     directory = journal_path.parent
     run_data: dict[str, Any] = {}
     if (directory / RUN_FILE).exists():

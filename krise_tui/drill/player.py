@@ -78,6 +78,7 @@ from krise_tui.drill.sinks import (
     refusals,
 )
 from krise_tui.drill.staff import StaffFleet, unit
+from krise_tui.journal.store import JOURNAL_FILE
 from krise_tui.playbook.models import ChannelKind
 from krise_tui.runtime import ConsoleRuntime
 from krise_tui.wire.delivery import ReceiptStatus
@@ -213,7 +214,7 @@ def drill_settings(
         org=org.slug,
         org_name=org.name,
         data_dir=directory,
-        journal=directory / "journal.sqlite3",
+        journal=directory / JOURNAL_FILE,
         keys_dir=directory / "keys",
         public_key=directory / "keys" / "console.pub",
         operator=None,

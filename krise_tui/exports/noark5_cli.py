@@ -29,7 +29,7 @@ from krise_tui.exports.noark5 import (
     event_line,
     write_noark5,
 )
-from krise_tui.journal.store import Journal, JournalError
+from krise_tui.journal.store import Journal, JournalError, directory_problem
 from krise_tui.journal.verify import public_key_for, verify_with_head
 from krise_tui.playbook.loader import PlaybookError, load_org
 
@@ -92,6 +92,9 @@ def run(args: argparse.Namespace) -> int:
     path: Path = args.path
     if not path.exists():
         print(f"krise journal export: {path}: no such file", file=sys.stderr)
+        return 2
+    if (problem := directory_problem(path)) is not None:
+        print(f"krise journal export: {problem}", file=sys.stderr)
         return 2
     try:
         year, number = _case_number(args.saksnummer)

@@ -47,6 +47,8 @@ from krise_tui.files import create_private
 from krise_tui.worker import ThreadWorker
 
 GENESIS = "0" * 64
+JOURNAL_FILE = "journal.sqlite3"
+"""The journal's file name in a data directory (and in a drill's directory)."""
 SCHEMA_VERSION = "2"
 
 SCHEMA = """
@@ -226,6 +228,15 @@ class JournalError(Exception):
     """The journal file cannot be used (wrong format, newer schema, unreadable)."""
 
 
+def directory_problem(path: Path) -> str | None:
+    """What is wrong when ``path`` (given as a journal) is a directory; None otherwise."""
+    if not path.is_dir():
+        return None
+    inside = path / JOURNAL_FILE
+    hint = f": give its journal, {inside}" if inside.is_file() else ", not a journal"
+    return f"{path} is a directory{hint}"
+
+
 # --- work done on the journal's own thread --------------------------------------------
 
 
@@ -233,6 +244,8 @@ def _open(path: Path, read_only: bool) -> sqlite3.Connection:
     if read_only:
         if not path.exists():
             raise JournalError(f"{path}: no such journal")
+        if (problem := directory_problem(path)) is not None:
+            raise JournalError(problem)
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
     else:
         create_private(path)
