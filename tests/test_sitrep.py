@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import re
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta
@@ -481,3 +482,32 @@ def test_cli_with_a_broken_playbook_still_reports(
     assert f"playbook {broken}:" in captured.err and "using the defaults" in captured.err
     said = facts(strict_html(captured.out))
     assert said["Svarfrist"].startswith("8 t (")  # the engine's default
+
+
+def test_cli_reports_a_drill_s_journal_as_of_the_drill_s_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A drill ran on its own clock with its own playbook: the report is as of its end
+    (not months of 'overdue' by the wall clock) and by that playbook's deadlines."""
+    from krise_tui.drill.player import RUN_FILE
+    from krise_tui.exports.sitrep_cli import DRILL_RUN_FILE
+
+    assert DRILL_RUN_FILE == RUN_FILE  # the exports may not import the drill's constant
+    _, events = every_kind_of_event()  # dated 2026-11-27, around 14:00 UTC
+    path = tmp_path / "journal.sqlite3"
+    write_journal(path, events)
+    root = Path(__file__).resolve().parents[1]
+    playbook = root / "playbooks" / "forurenset-drikkevann.yaml"
+    org = root / "playbooks" / "orgs" / "eksempel.yaml"
+    run = {"start": "2026-11-27T15:00:00+01:00", "duration": 3 * 3600.0}
+    (tmp_path / RUN_FILE).write_text(
+        json.dumps({**run, "playbook": str(playbook), "org": str(org)}), encoding="utf-8"
+    )
+    monkeypatch.setenv("KRISE_PLAYBOOK", str(tmp_path / "not-this-one.yaml"))
+    assert sitrep_cli("--journal", str(path), "--html", "-") == 0
+    captured = capsys.readouterr()
+    assert "as of the drill's end, 2026-11-27T18:00:00+01:00" in captured.err
+    assert "not-this-one" not in captured.err  # the drill's playbook, not the configured
+    said = facts(strict_html(captured.out))
+    assert said["Svarfrist"].startswith("1 t (")  # forurenset-drikkevann: answer_batch 1h
+    assert said["Tid siden åpning"].startswith("T+0")  # hours, not the months since

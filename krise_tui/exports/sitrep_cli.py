@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,40 @@ from krise_tui.timefmt import DEFAULT_TIMEZONE
 HISTORY_TYPES = frozenset({"delivery.receipt", "outbox.attempt_failed"})
 """The journal rows the report's failed-attempt history is made from (only these are
 parsed, so a long journal costs one read, not one parse per event)."""
+
+
+DRILL_RUN_FILE = "drill-run.json"
+"""What ``krise drill run`` writes beside a drill's journal (``drill.player.RUN_FILE``;
+the exports may not import the drills)."""
+
+
+@dataclass(frozen=True)
+class DrillRun:
+    """A drill's journal: the playbook and org file it ran with, and when it ended."""
+
+    playbook: Path | None
+    org: Path | None
+    end: datetime
+
+
+def drill_run(journal: Path) -> DrillRun | None:
+    """The run file beside ``journal`` when a drill wrote it (None otherwise, or when it
+    cannot be read: the report then goes by the configuration and the wall clock)."""
+    path = journal.parent / DRILL_RUN_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        start = datetime.fromisoformat(str(data["start"]))
+        end = start + timedelta(seconds=float(data["duration"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if end.tzinfo is None:
+        return None
+
+    def file(key: str) -> Path | None:
+        value = data.get(key)
+        return Path(value) if isinstance(value, str) and Path(value).is_file() else None
+
+    return DrillRun(playbook=file("playbook"), org=file("org"), end=end)
 
 
 @dataclass
@@ -135,6 +170,23 @@ def run(args: argparse.Namespace) -> int:
     settings = load_settings(**overrides)
     lang = args.lang or settings.lang
     path = settings.journal_path
+    now = datetime.now(UTC)
+    drill = drill_run(path)
+    if drill is not None:
+        # A drill ran on its own clock, with its own playbook and org file: the report
+        # is as of the drill's end (not months of "overdue" since), by its deadlines.
+        settings = settings.model_copy(
+            update={
+                "playbook": drill.playbook or settings.playbook,
+                "org_file": drill.org or settings.org_file,
+            }
+        )
+        now = drill.end
+        print(
+            f"krise sitrep: a drill's journal ({DRILL_RUN_FILE} beside it): "
+            f"the report is as of the drill's end, {drill.end.isoformat()}",
+            file=sys.stderr,
+        )
     try:
         state, history = asyncio.run(read_journal(path))
     except JournalError as exc:
@@ -147,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         "org_name": ctx.org_name,
         "tz": ctx.tz,
         "lang": lang,
-        "now": datetime.now(UTC),
+        "now": now,
         "roster": ctx.roster,
         "department_names": ctx.department_names,
         "operators": ctx.operators,
