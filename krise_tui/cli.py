@@ -356,7 +356,7 @@ def cmd_cap_export(args: argparse.Namespace) -> int:
     from krise_tui.core.features.messages import published_as_exercise
     from krise_tui.exports.cap_request import CapExportError, cap_message, cap_request
     from krise_tui.journal.store import Journal, JournalError
-    from krise_tui.playbook.loader import load_org, load_playbook
+    from krise_tui.playbook.loader import load_org, load_playbook, playbook_hash
 
     settings = _settings(args)
     if settings.org_file is None or settings.playbook is None:
@@ -365,7 +365,6 @@ def cmd_cap_export(args: argparse.Namespace) -> int:
         )
         return 2
     org = load_org(settings.org_file)
-    playbook = load_playbook(settings.playbook, org=org)
 
     async def state() -> object:
         async with await Journal.open(settings.journal_path, read_only=True) as journal:
@@ -381,6 +380,21 @@ def cmd_cap_export(args: argparse.Namespace) -> int:
         print(f"krise cap export: {exc}", file=sys.stderr)
         return 2
     assert isinstance(loaded, IncidentState)
+    # The CAP's event and category come from the playbook the incident ran with (its hash
+    # is journaled); the configured one may be another incident type's.
+    chosen = Path(settings.playbook)
+    active, recorded = loaded.incident.playbook_hash, loaded.incident.playbook_path
+    if active is not None and playbook_hash(chosen) != active:
+        if recorded and Path(recorded).is_file() and playbook_hash(recorded) == active:
+            chosen = Path(recorded)
+            print(f"krise cap export: the incident's playbook: {chosen}", file=sys.stderr)
+        else:
+            print(
+                f"krise cap export: {chosen} is not the playbook the incident ran with "
+                f"({recorded or 'unknown'}, {active[:8]}); its cap section is used",
+                file=sys.stderr,
+            )
+    playbook = load_playbook(chosen, org=org)
     try:
         version = cap_message(loaded.messages, args.version).version_id
         # A version a drill published is an exercise, whatever the flag says: a request

@@ -305,7 +305,7 @@ def test_the_command_marks_a_drill_s_version_as_an_exercise(
 
     from krise_tui.cli import main
     from krise_tui.core.engine import decide
-    from krise_tui.core.features.incident import OpenIncident
+    from krise_tui.core.features.incident import ActivatePlaybook, OpenIncident
     from krise_tui.core.features.messages import (
         ApproveDraft,
         DraftSaved,
@@ -317,6 +317,7 @@ def test_the_command_marks_a_drill_s_version_as_an_exercise(
     from krise_tui.core.kernel import Accepted, EventBase
     from krise_tui.core.state import IncidentState, fold
     from krise_tui.journal.store import Journal
+    from krise_tui.playbook.loader import playbook_hash
     from tests.corekit import POLICY, WEB, make_ctx
 
     policy = dataclasses.replace(POLICY, exercise=drill)
@@ -330,7 +331,9 @@ def test_the_command_marks_a_drill_s_version_as_an_exercise(
         events.extend(decision.events)
         return decision.events
 
-    step(OpenIncident("Flom i sentrum"), "ola")
+    step(OpenIncident("Drikkevannet"), "ola")
+    water = PLAYBOOKS / "forurenset-drikkevann.yaml"
+    step(ActivatePlaybook("vann", "Drikkevann", playbook_hash(water), str(water)), "system")
     (draft, *_) = step(SaveDraft((DraftVariant("nb", "Rv73 er stengt", f"Se {WEB}"),)), "ola")
     assert isinstance(draft, DraftSaved)
     (version, *_) = step(ApproveDraft(draft.draft_id, "kari"), "kari")
@@ -348,8 +351,11 @@ def test_the_command_marks_a_drill_s_version_as_an_exercise(
     monkeypatch.setenv("KRISE_DATA_DIR", str(tmp_path / "data"))
     assert main(["cap", "export", "--journal", str(journal)]) == 0
     out, err = capsys.readouterr()
-    status = ET.fromstring(out.encode()).findtext("cap:status", namespaces=NS)
-    assert status == ("Exercise" if drill else "Actual")
+    cap = ET.fromstring(out.encode())
+    assert cap.findtext("cap:status", namespaces=NS) == ("Exercise" if drill else "Actual")
+    # The playbook the incident ran with (journaled), not the configured flood playbook.
+    assert cap.findtext("cap:info/cap:event", namespaces=NS) == "Forurenset drikkevann"
+    assert f"the incident's playbook: {water}" in err
     assert ("published in a drill" in err) is drill
     assert main(["cap", "export", "--journal", str(tmp_path / "none.sqlite3")]) == 2
     assert "no such journal" in capsys.readouterr().err
