@@ -14,6 +14,7 @@ from krise_tui.console.app import ConsoleApp
 from krise_tui.console.screens.dialogs import ConfirmScreen
 from krise_tui.console.screens.messages import ApproveScreen, ComposeScreen, MessagesScreen
 from krise_tui.core.features.messages import DeliveryStatus
+from krise_tui.core.kernel import Accepted
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import eventually
 from tests.consolekit import WAIT, banner, ready, status
@@ -98,3 +99,38 @@ async def test_compose_lint_approve_publish_and_ledger(
         assert update.query_one("#headline-nb", Input).value == "Flom i sentrum"
         await pilot.press("escape")
         await pilot.press("ctrl+q")
+
+
+async def test_a_drill_s_console_asks_the_police_as_an_exercise(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    """`c` in a console in exercise mode saves a CAP request with status Exercise: a
+    request marked Actual must never come out of a drill."""
+    import xml.etree.ElementTree as ET
+
+    from tests.corekit import publish_via
+
+    settings = make_settings(
+        mosquitto.endpoint,
+        org_file=ROOT / "playbooks" / "orgs" / "eksempel.yaml",
+        playbook=ROOT / "playbooks" / "flom-og-skred.yaml",
+        operator="jon",
+    )
+    runtime = ConsoleRuntime(settings, signer=signer, exercise=True)
+    app = ConsoleApp(runtime)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await ready(pilot, app, "jon")
+        await step(lambda: "ØVELSE" in status(app), what="the exercise shown")
+        text = "Rv73 er stengt ved Svenskvollen. Les mer på https://www.eksempel.kommune.no"
+        published = await publish_via(
+            runtime, "Flom i sentrum", text, approver="siri", passphrase="passord-siri"
+        )
+        assert isinstance(published, Accepted), published
+        await pilot.press("c")
+        await step(lambda: isinstance(app.screen, ConfirmScreen), what="confirm the request")
+        await pilot.press("j")
+        saved = lambda: sorted(settings.data_dir.glob("cap-anmodning-*.xml"))  # noqa: E731
+        await step(lambda: saved(), what="the request saved")
+        cap = ET.fromstring(saved()[0].read_bytes())
+        ns = {"cap": "urn:oasis:names:tc:emergency:cap:1.2"}
+        assert cap.findtext("cap:status", namespaces=ns) == "Exercise"

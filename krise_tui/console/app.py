@@ -558,6 +558,7 @@ class ConsoleApp(App[None]):
 
     def action_cap_request(self) -> None:
         """Draft a CAP 1.2 warning request for the published version (to the police)."""
+        from krise_tui.core.features.messages import published_as_exercise
         from krise_tui.exports.cap_request import CapExportError, cap_request
 
         rt, tr = self.runtime, self.tr
@@ -572,7 +573,12 @@ class ConsoleApp(App[None]):
             return
         now = rt.clock.now()
         try:
-            xml = cap_request(rt.state, org=rt.org, playbook=rt.playbook, sent=now)
+            # A drill's console (and a version a drill published) asks as an exercise.
+            published = rt.state.messages.published_version
+            drill = rt.exercise or (
+                published is not None and published_as_exercise(rt.state, published)
+            )
+            xml = cap_request(rt.state, org=rt.org, playbook=rt.playbook, sent=now, exercise=drill)
         except CapExportError as exc:
             self.notify(
                 str(exc), title=tr("Ingen CAP-anmodning", "No CAP request"), severity="warning"
