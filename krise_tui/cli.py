@@ -399,7 +399,7 @@ def cmd_cap_export(args: argparse.Namespace) -> int:
         version = cap_message(loaded.messages, args.version).version_id
         # A version a drill published is an exercise, whatever the flag says: a request
         # marked Actual must never come out of a drill's journal.
-        drill = published_as_exercise(loaded, version)
+        drill = loaded.incident.exercise or published_as_exercise(loaded, version)
         if drill and not args.exercise:
             print(
                 f"krise cap export: version {version[:8]} was published in a drill "

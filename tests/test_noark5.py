@@ -241,3 +241,36 @@ def test_bad_input_is_named(env: Path, capsys: pytest.CaptureFixture[str]) -> No
         from krise_tui.core.state import IncidentState
 
         build_noark5(IncidentState(), [(1, draft[0])], ArchiveContext(org_name="x"), now=NOW)
+
+
+def test_a_drill_is_archived_and_reported_as_an_exercise(
+    env: Path, arkivstruktur: xmlschema.XMLSchema, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An incident opened by a console in exercise mode says so: in the journal's words,
+    the archive's case title and description, and the situation report's heading."""
+    import dataclasses
+
+    from krise_tui.core.describe import describe
+    from krise_tui.core.engine import decide
+    from krise_tui.core.features.incident import IncidentOpened, OpenIncident
+    from krise_tui.core.kernel import Accepted
+    from krise_tui.core.state import fold
+    from krise_tui.exports.sitrep import sitrep_markdown
+    from tests.corekit import NOW, POLICY, make_ctx
+
+    drill = make_ctx(policy=dataclasses.replace(POLICY, exercise=True))
+    decision = decide(fold([]), OpenIncident("Flom i sentrum"), drill)
+    assert isinstance(decision, Accepted)
+    (opened,) = decision.events
+    assert isinstance(opened, IncidentOpened) and opened.exercise
+    assert describe(opened, "nb") == "Hendelse åpnet: Flom i sentrum (nivå 1, øvelse)"
+    path = signed_journal(env, list(decision.events))
+    out = env / "arkiv"
+    assert export(str(path), "--noark5", str(out)) == 0, capsys.readouterr().err
+    arkivstruktur.validate(str(out / "arkivstruktur.xml"))
+    mappe = ET.parse(out / "arkivstruktur.xml").getroot().find("n:arkivdel/n:mappe", N)
+    assert mappe is not None
+    assert mappe.findtext("n:tittel", namespaces=N) == "ØVELSE: Flom i sentrum"
+    assert (mappe.findtext("n:beskrivelse", namespaces=N) or "").startswith("Øvelse:")
+    report = sitrep_markdown(fold(decision.events), org_name="Testkommune", now=NOW)
+    assert report.startswith("# Situasjonsrapport (ØVELSE): Flom i sentrum\n")

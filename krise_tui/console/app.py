@@ -575,8 +575,10 @@ class ConsoleApp(App[None]):
         try:
             # A drill's console (and a version a drill published) asks as an exercise.
             published = rt.state.messages.published_version
-            drill = rt.exercise or (
-                published is not None and published_as_exercise(rt.state, published)
+            drill = (
+                rt.exercise
+                or rt.state.incident.exercise
+                or (published is not None and published_as_exercise(rt.state, published))
             )
             xml = cap_request(rt.state, org=rt.org, playbook=rt.playbook, sent=now, exercise=drill)
         except CapExportError as exc:

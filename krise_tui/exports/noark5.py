@@ -634,9 +634,13 @@ def build_noark5(
     mappe.set(f"{{{NS_XSI}}}type", "saksmappe")
     _sub(mappe, "systemID", b.sysid("saksmappe"))
     _sub(mappe, "mappeID", f"{year}/{ctx.case_number}")
-    _sub(mappe, "tittel", incident.title or "Hendelse")
-    _sub(mappe, "offentligTittel", incident.title or "Hendelse")
+    # A drill's journal is archived as what it was: an exercise.
+    drill = "ØVELSE: " if incident.exercise else ""
+    _sub(mappe, "tittel", drill + (incident.title or "Hendelse"))
+    _sub(mappe, "offentligTittel", drill + (incident.title or "Hendelse"))
     about = [f"Krisenivå {incident.level}."]
+    if incident.exercise:
+        about.insert(0, "Øvelse: alt som ble sendt ut, var merket som øvelse.")
     if incident.playbook_title:
         about.append(f"Beredskapsplan: {incident.playbook_title} ({incident.playbook_hash}).")
     _sub(mappe, "beskrivelse", " ".join(about))

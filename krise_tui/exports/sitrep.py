@@ -878,6 +878,8 @@ def build_sitrep(
     people = operators or {}
     depts = department_names or {}
     title = w("title")
+    if state.incident.exercise:  # a drill's report is never mistaken for an incident's
+        title += " (ØVELSE)" if lang == "nb" else " (EXERCISE)"
     if state.incident.title:
         title += f": {clean(state.incident.title)}"
     sections = (

@@ -32,6 +32,8 @@ class IncidentSlice:
     playbook_hash: str | None = None
     playbook_title: str | None = None
     playbook_path: str | None = None
+    exercise: bool = False
+    """Opened by a drill's console: an exercise, and everything it sent says so."""
     operators: dict[str, datetime] = field(default_factory=dict)
     """Operator id -> when they last signed in at a console."""
     checklist_done: dict[str, str] = field(default_factory=dict)
@@ -83,6 +85,8 @@ class IncidentOpened(EventBase):
     type: Literal["incident.opened"] = "incident.opened"
     title: str
     level: int = 1
+    exercise: bool = False
+    """Opened by a console in exercise mode (a drill, the demo)."""
 
 
 @feature.event
@@ -133,7 +137,9 @@ def open_incident(state: IncidentState, cmd: OpenIncident, ctx: Context) -> Deci
         )
     base = ctx.base(state)
     base["incident_id"] = ctx.incident_id
-    return Accepted([IncidentOpened(**base, title=title, level=cmd.level)])
+    return Accepted(
+        [IncidentOpened(**base, title=title, level=cmd.level, exercise=ctx.policy.exercise)]
+    )
 
 
 @feature.decides(ActivatePlaybook)
@@ -188,6 +194,7 @@ def _opened(state: IncidentState, event: IncidentOpened) -> None:
     inc.level = event.level
     inc.opened_at = event.ts
     inc.opened_by = event.actor
+    inc.exercise = event.exercise
 
 
 @feature.applies(PlaybookActivated)
@@ -215,8 +222,10 @@ def _checked(state: IncidentState, event: ChecklistItemDone) -> None:
 @feature.describes(IncidentOpened)
 def _d_opened(event: IncidentOpened, lang: str) -> str:
     if lang == "en":
-        return f"Incident opened: {event.title} (level {event.level})"
-    return f"Hendelse åpnet: {event.title} (nivå {event.level})"
+        drill = ", an exercise" if event.exercise else ""
+        return f"Incident opened: {event.title} (level {event.level}{drill})"
+    drill = ", øvelse" if event.exercise else ""
+    return f"Hendelse åpnet: {event.title} (nivå {event.level}{drill})"
 
 
 @feature.describes(PlaybookActivated)
