@@ -18,12 +18,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from krise_tui.files import create_private
+
+if TYPE_CHECKING:  # numpy is imported when vectors are first asked for (in the services'
+    # worker threads), not while the console starts: it is a fifth of a second of import.
+    import numpy as np
+    import numpy.typing as npt
 
 
 class EmbeddingCache:
@@ -38,6 +40,8 @@ class EmbeddingCache:
         self._lock = threading.Lock()
 
     def __call__(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        import numpy as np
+
         keys = [hashlib.sha256(t.encode("utf-8")).hexdigest() for t in texts]
         found: dict[str, npt.NDArray[np.float32]] = {}
         with self._lock:
