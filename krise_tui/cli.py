@@ -384,8 +384,15 @@ def cmd_cap_export(args: argparse.Namespace) -> int:
     # is journaled); the configured one may be another incident type's.
     chosen = Path(settings.playbook)
     active, recorded = loaded.incident.playbook_hash, loaded.incident.playbook_path
-    if active is not None and playbook_hash(chosen) != active:
-        if recorded and Path(recorded).is_file() and playbook_hash(recorded) == active:
+
+    def is_active(path: Path) -> bool:
+        try:
+            return playbook_hash(path) == active
+        except OSError:  # not there (any more): not the one
+            return False
+
+    if active is not None and not is_active(chosen):
+        if recorded and is_active(Path(recorded)):
             chosen = Path(recorded)
             print(f"krise cap export: the incident's playbook: {chosen}", file=sys.stderr)
         else:
