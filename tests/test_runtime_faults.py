@@ -250,3 +250,29 @@ async def test_a_publish_the_broker_refuses_is_a_visible_failure(
         assert effect in runtime.state.outbox.pending()  # never marked done
     finally:
         await runtime.stop()
+
+
+async def test_a_real_console_does_not_carry_on_a_drill_s_journal(
+    make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    """A drill's incident was opened as an exercise and everything it sent said so; a
+    console that publishes for real refuses its journal (and leaves it as it was)."""
+    from krise_tui.journal.store import JournalError
+
+    settings = console_settings(make_settings, None)
+    drill = ConsoleRuntime(settings, signer=signer, start_bus=False, exercise=True)
+    await drill.start()
+    try:
+        assert drill.state.incident.exercise
+        count = drill.state.event_count
+    finally:
+        await drill.stop()
+    real = ConsoleRuntime(settings, signer=signer, start_bus=False)
+    with pytest.raises(JournalError, match="this journal is a drill's"):
+        await real.start()
+    await real.stop()  # as the console does on its way out: nothing to stop, no error
+    async with await Journal.open(settings.journal_path, read_only=True) as journal:
+        assert await journal.count() == count  # nothing added, and the file is free again
+    again = ConsoleRuntime(settings, signer=signer, start_bus=False, exercise=True)
+    await again.start()  # the drill itself carries on
+    await again.stop()

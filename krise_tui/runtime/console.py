@@ -56,7 +56,7 @@ from krise_tui.core.policy import MessagePolicy
 from krise_tui.core.rollcall import RollCall, StaffStatus, roll_call
 from krise_tui.core.state import IncidentState
 from krise_tui.journal.head import head_path
-from krise_tui.journal.store import Journal
+from krise_tui.journal.store import Journal, JournalError
 from krise_tui.playbook.loader import Problem, load_org
 from krise_tui.playbook.models import Org, Playbook
 from krise_tui.runtime.bridges import BridgeHost, Readiness
@@ -291,6 +291,14 @@ class ConsoleRuntime:
         try:
             state = await journal.load_state()
             last_snapshot = await journal.latest_snapshot_seq()
+            if state.incident.exercise and not self.exercise:
+                # What this console sends is not marked as an exercise, and it may reach
+                # the public: it does not carry on a drill's incident (nor its journal).
+                raise JournalError(
+                    f"{s.journal_path}: this journal is a drill's (its incident was opened "
+                    "as an exercise); a console that publishes for real does not continue "
+                    "it: start with another data directory or --journal"
+                )
         except BaseException:
             await journal.close()
             raise
