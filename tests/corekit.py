@@ -80,11 +80,16 @@ def make_ctx(
     )
 
 
-def run(state: IncidentState, command: object, ctx: Context) -> Accepted:
-    """Decide and fold; the command must be accepted."""
+def run(
+    state: IncidentState, command: object, ctx: Context, *, events: list[EventBase] | None = None
+) -> Accepted:
+    """Decide and fold; the command must be accepted. ``events`` collects what was
+    decided (to journal it afterwards)."""
     decision = decide(state, command, ctx)
     assert isinstance(decision, Accepted), decision
     fold(decision.events, state)
+    if events is not None:
+        events.extend(decision.events)
     return decision
 
 
@@ -115,18 +120,19 @@ def publish_text(
     *,
     now: datetime = NOW,
     policy: MessagePolicy = POLICY,
+    events: list[EventBase] | None = None,
 ) -> str:
-    """Draft (ola), approve (kari) and publish one bokmål message; its version id."""
+    """Draft (ola), approve (kari) and publish one bokmål message; its version id.
+    ``events`` collects what was decided."""
     variant = DraftVariant("nb", headline, body)
-    saved = run(state, SaveDraft((variant,)), make_ctx("ola", now=now, policy=policy))
+    ola, kari = make_ctx("ola", now=now, policy=policy), make_ctx("kari", now=now, policy=policy)
+    saved = run(state, SaveDraft((variant,)), ola, events=events)
     draft = saved.events[0]
     assert isinstance(draft, DraftSaved)
-    approved = run(
-        state, ApproveDraft(draft.draft_id, "kari"), make_ctx("kari", now=now, policy=policy)
-    )
+    approved = run(state, ApproveDraft(draft.draft_id, "kari"), kari, events=events)
     version = approved.events[0]
     assert isinstance(version, MessageApproved)
-    run(state, PublishVersion(version.version_id), make_ctx("kari", now=now, policy=policy))
+    run(state, PublishVersion(version.version_id), kari, events=events)
     return version.version_id
 
 

@@ -304,41 +304,21 @@ def test_the_command_marks_a_drill_s_version_as_an_exercise(
     import dataclasses
 
     from krise_tui.cli import main
-    from krise_tui.core.engine import decide
     from krise_tui.core.features.incident import ActivatePlaybook, OpenIncident
-    from krise_tui.core.features.messages import (
-        ApproveDraft,
-        DraftSaved,
-        DraftVariant,
-        MessageApproved,
-        PublishVersion,
-        SaveDraft,
-    )
-    from krise_tui.core.kernel import Accepted, EventBase
-    from krise_tui.core.state import IncidentState, fold
+    from krise_tui.core.kernel import EventBase
+    from krise_tui.core.state import IncidentState
     from krise_tui.journal.store import Journal
     from krise_tui.playbook.loader import playbook_hash
-    from tests.corekit import POLICY, WEB, make_ctx
+    from tests.corekit import POLICY, WEB, make_ctx, publish_text, run
 
     policy = dataclasses.replace(POLICY, exercise=drill)
     state = IncidentState()
     events: list[EventBase] = []
-
-    def step(command: object, actor: str) -> list[EventBase]:
-        decision = decide(state, command, make_ctx(actor, policy=policy))
-        assert isinstance(decision, Accepted), decision
-        fold(decision.events, state)
-        events.extend(decision.events)
-        return decision.events
-
-    step(OpenIncident("Drikkevannet"), "ola")
+    run(state, OpenIncident("Drikkevannet"), make_ctx("ola", policy=policy), events=events)
     water = PLAYBOOKS / "forurenset-drikkevann.yaml"
-    step(ActivatePlaybook("vann", "Drikkevann", playbook_hash(water), str(water)), "system")
-    (draft, *_) = step(SaveDraft((DraftVariant("nb", "Rv73 er stengt", f"Se {WEB}"),)), "ola")
-    assert isinstance(draft, DraftSaved)
-    (version, *_) = step(ApproveDraft(draft.draft_id, "kari"), "kari")
-    assert isinstance(version, MessageApproved)
-    step(PublishVersion(version.version_id), "kari")
+    activate = ActivatePlaybook("vann", "Drikkevann", playbook_hash(water), str(water))
+    run(state, activate, make_ctx("system", policy=policy), events=events)
+    publish_text(state, "Rv73 er stengt", f"Se {WEB}", policy=policy, events=events)
     journal = tmp_path / "journal.sqlite3"
 
     async def write() -> None:
