@@ -382,6 +382,23 @@ def test_cli_reads_jsonl_by_extension_or_content(
         assert rows == [["id", "batch"], ["a", "b1"], ["7", "b1"]]
 
 
+def test_cli_reads_quotes_inside_texts_as_ever(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Strict CSV refuses only broken quoting: a quote inside an unquoted text and a
+    doubled quote inside a quoted one are read as they always were."""
+    src = tmp_path / "q.csv"
+    src.write_text(
+        'id,text\n1,Han sa "nei" til meg\n2,"Hun sa ""ja"", og gikk"\n3,ab"c\n',
+        encoding="utf-8",
+    )
+    code, rows, err = run_cli(src, capsys)
+    assert code == 0, err
+    assert [row[0] for row in rows] == ["id", "1", "2", "3"]
+    posts = batch_cli.read_posts("q.csv", src.read_text(encoding="utf-8"))
+    assert [p.text for p in posts] == ['Han sa "nei" til meg', 'Hun sa "ja", og gikk', 'ab"c']
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
@@ -389,6 +406,18 @@ def test_cli_reads_jsonl_by_extension_or_content(
         ("q.csv", "", "q.csv:1: empty file"),
         ("q.csv", "id,text\n1,hei\n1,hallo\n", "q.csv:3: duplicate id '1' (first on line 2)"),
         ("q.csv", "id,text\n,hei\n", "q.csv:2: empty id"),
+        # A quote never closed would swallow every line after it into one question.
+        (
+            "q.csv",
+            'id,text\n1,hei\n2,"er vannet trygt?\n3,hallo\n',
+            "q.csv:3: a quoted text starts",
+        ),
+        (
+            "q.csv",
+            'id,text\n1,"er vannet trygt?\n2,hallo\n3,"siste"\n',
+            "q.csv:2: a quoted text starts on this line and runs on to line 4",
+        ),
+        ("q.csv", 'id,text\n1,"hei" du\n', "q.csv:2: text after a closing quote"),
         ("q.jsonl", '{"id": "a", "text": "hei"}\n{"id": "b", "text": \n', "q.jsonl:2: not valid"),
         ("q.jsonl", '{"id": "a"}\n', "q.jsonl:1: missing key text"),
         ("q.jsonl", '["a", "hei"]\n', "q.jsonl:1: expected a JSON object"),

@@ -365,6 +365,8 @@ def test_cli_defaults_to_five(
         ("id,text\nr1,x\n,y\n", "known.csv:3: the id is empty"),
         ("id,text\nr1,\n", "known.csv:2: the text of 'r1' is empty"),
         ("", "known.csv: the file is empty"),
+        ('id,text\nr1,"dammen\nr2,vannet\n', "known.csv:2: a quoted text starts on this line"),
+        ('id,text\nr1,"x" y\n', "known.csv:2: text after a closing quote"),
     ],
 )
 def test_cli_input_errors_name_file_and_line(

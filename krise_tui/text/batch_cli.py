@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from krise_tui.text import csvtext
+
 __all__ = ["InputError", "Post", "Subparsers", "add_parser", "read_posts", "run"]
 
 # Show a progress bar on a non-terminal stderr only for files at least this long.
@@ -100,13 +102,14 @@ def _read_jsonl(name: str, content: str) -> Iterator[Post]:
 
 
 def _read_csv(name: str, content: str) -> Iterator[Post]:
-    reader = csv.reader(io.StringIO(content, newline=""))
+    reader = csv.reader(io.StringIO(content, newline=""), strict=True)  # see csvtext
     try:
         header = next(reader)
     except StopIteration:
         raise InputError(f"{name}:1: empty file (expected a header row id,text)") from None
     except csv.Error as exc:
-        raise InputError(f"{name}:1: {exc}") from None
+        why = csvtext.problem(exc, start=1, end=reader.line_num)
+        raise InputError(f"{name}:1: {why}") from None
     columns = [h.strip().lower() for h in header]
     missing = [c for c in ("id", "text") if c not in columns]
     if missing:
@@ -122,7 +125,8 @@ def _read_csv(name: str, content: str) -> Iterator[Post]:
         except StopIteration:
             return
         except csv.Error as exc:
-            raise InputError(f"{name}:{start}: {exc}") from None
+            why = csvtext.problem(exc, start=start, end=reader.line_num)
+            raise InputError(f"{name}:{start}: {why}") from None
         if not any(cell.strip() for cell in row):
             continue
         if len(row) <= max(id_col, text_col):

@@ -19,6 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from krise_tui.text import csvtext
+
 if TYPE_CHECKING:
     from krise_tui.text.rumours import Match, RumourMatcher
 
@@ -57,13 +59,16 @@ def read_table(path: str | Path) -> list[tuple[str, str]]:
     name = str(path)
     try:
         with Path(path).open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
+            reader = csv.reader(handle, strict=True)  # see csvtext
             try:
                 header = next(reader)
             except StopIteration:
                 raise InputError(
                     f"{name}: the file is empty (expected a header: id,text)"
                 ) from None
+            except csv.Error as exc:
+                why = csvtext.problem(exc, start=1, end=reader.line_num)
+                raise InputError(f"{name}:1: {why}") from None
             columns = [c.strip().lower() for c in header]
             missing = [c for c in ("id", "text") if c not in columns]
             if missing:
@@ -74,8 +79,15 @@ def read_table(path: str | Path) -> list[tuple[str, str]]:
             id_col, text_col = columns.index("id"), columns.index("text")
             rows: list[tuple[str, str]] = []
             seen: set[str] = set()
-            for record in reader:
-                line = reader.line_num
+            while True:
+                line = reader.line_num + 1  # where the record starts (a text may span lines)
+                try:
+                    record = next(reader)
+                except StopIteration:
+                    break
+                except csv.Error as exc:
+                    why = csvtext.problem(exc, start=line, end=reader.line_num)
+                    raise InputError(f"{name}:{line}: {why}") from None
                 if not any(field.strip() for field in record):
                     continue  # blank line
                 if len(record) <= max(id_col, text_col):
