@@ -330,14 +330,36 @@ def cmd_broker_users(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lint_input(name: str | None) -> str:
+    """The text ``krise lint`` checks: the file ``name``, or stdin for None or ``-``.
+
+    Raises ValueError naming what could not be read (exit 2: 1 means blocked).
+    """
+    where = "stdin" if name in (None, "-") else str(name)
+    try:
+        data = sys.stdin.buffer.read() if name in (None, "-") else Path(str(name)).read_bytes()
+    except FileNotFoundError:
+        raise ValueError(f"{where}: no such file") from None
+    except IsADirectoryError:
+        raise ValueError(f"{where}: is a directory, not a text file") from None
+    except OSError as exc:
+        raise ValueError(f"{where}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
 def cmd_lint(args: argparse.Namespace) -> int:
-    """Lint a message text (file or stdin); exit 1 when it must not be approved."""
+    """Lint a message text (file or stdin); exit 1 when it must not be approved, 2 when
+    the text cannot be read."""
     from krise_tui.rules.lint import MessageVariant, lint_message
 
-    if args.file in (None, "-"):
-        text = sys.stdin.read()
-    else:
-        text = Path(args.file).read_text(encoding="utf-8")
+    try:
+        text = _lint_input(args.file)
+    except ValueError as exc:
+        print(f"krise lint: {exc}", file=sys.stderr)
+        return 2
     headline, _, body = text.partition("\n")
     report = lint_message(
         {args.language: MessageVariant(headline=headline.strip(), body=body)},
@@ -648,7 +670,9 @@ def build_parser() -> argparse.ArgumentParser:
     rumours_cli.add_parser(sub)
 
     p = sub.add_parser(
-        "lint", help="check a message before approval (exit 1 when blocked, e.g. an ID number)"
+        "lint",
+        help="check a message before approval (exit 1 when blocked, e.g. an ID number; "
+        "2 when the text cannot be read)",
     )
     p.add_argument("file", nargs="?", help="text file (first line = headline); - or none: stdin")
     p.add_argument("--language", default="nb", help="language of the text (default nb)")

@@ -60,3 +60,34 @@ def test_a_disguised_id_number_blocks_and_is_never_printed() -> None:
     assert out.returncode == 1
     assert "fødselsnummer 170572 *****" in out.stdout
     assert fnr[6:] not in out.stdout and arabic not in out.stdout
+
+
+def test_a_text_that_cannot_be_read_is_exit_2_not_blocked(tmp_path: Path) -> None:
+    """Exit 1 means "blocked": a script must not read a missing file as a blocked text."""
+    latin1 = tmp_path / "latin1.txt"
+    latin1.write_bytes("Strømbrudd\nStrømmen er borte.\n".encode("latin-1"))
+    cases = [
+        ((str(tmp_path / "nope.txt"),), "", "nope.txt: no such file"),
+        ((str(tmp_path),), "", "is a directory, not a text file"),
+        ((str(latin1),), "", "latin1.txt: not UTF-8 text"),
+    ]
+    for args, text, message in cases:
+        out = run_lint(text, *args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert out.stderr.startswith("krise lint: ") and message in out.stderr
+        assert "Traceback" not in out.stderr and out.stdout == ""
+    stdin = subprocess.run(
+        [KRISE, "lint", "-"], input=latin1.read_bytes(), capture_output=True, check=False
+    )
+    assert stdin.returncode == 2
+    assert b"krise lint: stdin: not UTF-8 text" in stdin.stderr
+
+
+def test_a_byte_order_mark_is_not_part_of_the_headline(tmp_path: Path) -> None:
+    fnr = complete("150390124")
+    assert fnr is not None
+    message = tmp_path / "melding.txt"
+    message.write_bytes(f"\ufeffSavnet\nPersonnummer {fnr}\n".encode())
+    out = run_lint("", str(message))
+    assert out.returncode == 1
+    assert "fødselsnummer" in out.stdout and "\ufeff" not in out.stdout
