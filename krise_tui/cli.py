@@ -486,6 +486,9 @@ def cmd_journal_verify(args: argparse.Namespace) -> int:
     if (problem := directory_problem(path)) is not None:
         print(f"krise journal verify: {problem}", file=sys.stderr)
         return 2
+    if not path.exists():  # nothing to check: not a broken journal (exit 1)
+        print(f"krise journal verify: {path}: no such file", file=sys.stderr)
+        return 2
     key = Path(args.public_key) if args.public_key else None
     if key is None and not args.no_head:
         key = public_key_for(path, _settings(args).public_key_path)

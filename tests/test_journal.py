@@ -217,6 +217,19 @@ def test_a_directory_given_as_a_journal_is_named_with_the_journal_inside(
     assert not (tmp_path / "out").exists()
 
 
+def test_a_journal_that_is_not_there_is_exit_2_never_broken(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Exit 1 from verify means a broken chain: a mistyped path is not one."""
+    missing = tmp_path / "jounral.sqlite3"
+    for argv in (["journal", "verify"], ["journal", "show", "--json"], ["journal", "export"]):
+        extra = ["--noark5", str(tmp_path / "out")] if argv[1] == "export" else []
+        assert main([*argv, str(missing), *extra]) == 2, argv
+        err = capsys.readouterr().err
+        assert f"{missing}: no such" in err and "BROKEN" not in err, (argv, err)
+    assert not missing.exists() and not (tmp_path / "out").exists()
+
+
 async def test_verify_detects_an_edited_row(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
