@@ -529,6 +529,7 @@ def cmd_journal_show(args: argparse.Namespace) -> int:
     from krise_tui.core.describe import describe
     from krise_tui.core.events import event_from_json
     from krise_tui.journal.store import Journal, JournalRow
+    from krise_tui.printable import printable
 
     path = Path(args.path)
     if not path.exists():
@@ -563,7 +564,10 @@ def cmd_journal_show(args: argparse.Namespace) -> int:
                     print(as_json(row))
                 else:
                     event = event_from_json(row.body)
-                    print(f"{row.seq:>6}  {row.ts[:19]}  {describe(event, args.lang or 'nb')}")
+                    # Posts are residents' text: nothing in one may act on this terminal
+                    # or start a line of its own.
+                    said = printable(describe(event, args.lang or "nb"))
+                    print(f"{row.seq:>6}  {row.ts[:19]}  {said}")
 
     try:
         asyncio.run(run())

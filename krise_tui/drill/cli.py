@@ -35,11 +35,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from rich.console import Console
+from rich.text import Text
 
 from krise_tui.drill.player import DrillResult, DrillStuck, LogEntry, Player, default_cache_dir
 from krise_tui.drill.scenario import ScenarioError, check_scenario, load_scenario
 from krise_tui.drill.scoring import Scorecard, fmt_offset, score
 from krise_tui.drill.sinks import DrillRefused
+from krise_tui.printable import printable
 
 if TYPE_CHECKING:
     from krise_tui.drill.demo import DemoPlan
@@ -235,8 +237,14 @@ async def _run(args: argparse.Namespace, stream: TextIO) -> int:
     if not args.quiet:
         player.on_log(lambda entry: _print_entry(console, entry))
     console.print(
-        f"ØVELSE [bold]{scenario.title}[/] ({scenario.id}) · dreiebok {loaded.playbook.id} · "
-        f"svar: {response or 'ingen (ingen svarer)'} · fart: {args.speed}"
+        Text.assemble(
+            "ØVELSE ",
+            (printable(scenario.title), "bold"),
+            printable(
+                f" ({scenario.id}) · dreiebok {loaded.playbook.id} · "
+                f"svar: {response or 'ingen (ingen svarer)'} · fart: {args.speed}"
+            ),
+        )
     )
     result = await player.run()
     card = await score_result(result)
@@ -284,9 +292,15 @@ async def score_result(result: DrillResult) -> Scorecard:
 
 
 def _print_entry(console: Console, entry: LogEntry) -> None:
-    mark = "" if entry.ok else "[red]✗[/] "
-    detail = f" [dim]({entry.detail})[/]" if entry.detail else ""
-    console.print(f"{fmt_offset(entry.offset):>10} {entry.kind:<7} {mark}{entry.text}{detail}")
+    """One line of the timeline; the inject's text is a resident's or a platform's, never
+    markup and never acting on the terminal (see :func:`krise_tui.drill.report.plain`)."""
+    line = Text(f"{fmt_offset(entry.offset):>10} {entry.kind:<7} ")
+    if not entry.ok:
+        line.append("✗ ", style="red")
+    line.append(printable(entry.text))
+    if entry.detail:
+        line.append(printable(f" ({entry.detail})"), style="dim")
+    console.print(line)
 
 
 def _journal_in(path: Path) -> Path:

@@ -17,9 +17,11 @@ from pathlib import Path
 import jinja2
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from krise_tui.drill.plots import Figure, curve_figure, timeline_figure
 from krise_tui.drill.scoring import Scorecard, fmt_duration, fmt_offset
+from krise_tui.printable import printable
 from krise_tui.timefmt import format_datetime
 
 STATUS_WORDS = {"met": "nådd", "missed": "ikke nådd", "pending": "venter"}
@@ -253,13 +255,20 @@ def write_report(card: Scorecard, path: Path) -> list[Path]:
     return [markdown, html, *written]
 
 
+def plain(text: str) -> Text:
+    """Text from a scenario, a resident or a platform, for a Rich table or line: never
+    read as markup (a post's ``[/b]`` stopped the report; ``[x]`` vanished) and with
+    nothing in it that acts on the terminal (:func:`krise_tui.printable.printable`)."""
+    return Text(printable(text))
+
+
 def print_report(card: Scorecard, console: Console | None = None) -> None:
     """The report in the terminal: objectives, batches, rumours, freeze, failures."""
     out = console or Console()
     off, dur = fmt_offset, fmt_duration
-    heading = f"Øvingsrapport: {card.title}"
+    heading = plain(f"Øvingsrapport: {card.title}")
     if card.response:
-        heading += f" (svar «{card.response}»)"
+        heading.append(printable(f" (svar «{card.response}»)"))
     out.rule(heading)
     table = Table(title=f"Mål: {card.met} av {len(card.objectives)} nådd", expand=True)
     for column in ("Mål", "Resultat", "Frist", "Oppnådd", "Detaljer"):
@@ -267,7 +276,13 @@ def print_report(card: Scorecard, console: Console | None = None) -> None:
     for o in card.objectives:
         mark = f"{_STATUS_MARKS[o.status]} {STATUS_WORDS[o.status]}"
         style = {"met": "green", "missed": "bold red", "pending": "yellow"}[o.status]
-        table.add_row(o.title, f"[{style}]{mark}[/]", off(o.deadline), off(o.achieved), o.detail)
+        table.add_row(
+            plain(o.title),
+            Text(mark, style=style),
+            off(o.deadline),
+            off(o.achieved),
+            plain(o.detail),
+        )
     out.print(table)
     out.print(f"Tid til første melding: [bold]{dur(card.first_message)}[/]   Innlegg: {card.posts}")
     if card.batches:
@@ -276,7 +291,7 @@ def print_report(card: Scorecard, console: Console | None = None) -> None:
             batches.add_column(column, overflow="fold")
         for b in card.batches:
             batches.add_row(
-                f"{b.title[:50]} ({b.batch_id})",
+                plain(f"{b.title[:50]} ({b.batch_id})"),
                 str(b.questions),
                 off(b.opened),
                 off(b.answered) + (" (foreløpig)" if b.kind == "preliminary" else ""),
@@ -290,7 +305,7 @@ def print_report(card: Scorecard, console: Console | None = None) -> None:
             rumours.add_column(column, overflow="fold")
         for r in card.rumours:
             rumours.add_row(
-                f"{r.claim[:60]} ({r.rumour_id})",
+                plain(f"{r.claim[:60]} ({r.rumour_id})"),
                 off(r.first_seen),
                 off(r.corrected),
                 dur(r.time_to_correction),
@@ -308,10 +323,13 @@ def print_report(card: Scorecard, console: Console | None = None) -> None:
         for column in ("Kanal", "Hva", "Feilet", "Årsak", "Sendt på nytt", "Levert"):
             failures.add_column(column, overflow="fold")
         for fr in failure_rows(card):
-            failures.add_row(fr.channel, fr.what, fr.failed, fr.reason, fr.outcome, fr.delivered)
+            failures.add_row(
+                *(plain(c) for c in (fr.channel, fr.what, fr.failed, fr.reason, fr.outcome)),
+                plain(fr.delivered),
+            )
         out.print(failures)
     for row in card.refused_actions:
-        out.print(f"[red]✗[/] {off(row.at)} avvist: {row.text}")
+        out.print(Text.assemble(("✗", "red"), f" {off(row.at)} avvist: ", plain(row.text)))
 
 
 def _ascii_curve(points: list[tuple[timedelta, float]], since: timedelta, end: timedelta) -> str:
