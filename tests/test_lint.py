@@ -167,12 +167,14 @@ def test_no_finding_ever_contains_a_disguised_number(
     text = f"Vi tror det er rykter om {written}. Ring 999 88 777 eller kari@eksempel.no"
     variant = MessageVariant(headline=text, body="") if in_headline else MessageVariant(body=text)
     report = lint({language: variant}, required_languages=["nb", "sma"])
-    assert [f.code for f in report.blocks] == [LintCode.ID_NUMBER]
+    # A disguise made of control or direction characters is blocked for those as well.
+    codes = [f.code for f in report.blocks if f.code != LintCode.CONTROL_CHARACTER]
+    assert codes == [LintCode.ID_NUMBER]
     for finding in report.findings:
         for shown in (finding.message_nb, finding.message_en, finding.excerpt or "", repr(finding)):
             assert digits not in folded_digits(shown), shown
     free = lint_free_text(text, field="answer", lang=language)
-    assert len(free) == 1
+    assert [f.code for f in free if f.code != LintCode.CONTROL_CHARACTER] == [LintCode.ID_NUMBER]
     assert digits not in folded_digits(repr(free))
 
 
@@ -546,3 +548,51 @@ def test_blocks_come_first_then_language_and_place() -> None:
     assert [line[0] for line in report.render("en")] == ["✗", "⚠", "⚠", "⚠", "⚠"]
     assert len(report.blocks) == 1
     assert len(report.warnings) == 4
+
+
+# --- characters that act instead of being read ---------------------------------------------
+
+
+def test_a_control_character_is_a_hard_block_naming_it_and_where() -> None:
+    body = "Rv73 er stengt.\nRing oss \x1b]0;x\x07 på 22 22 22 22\x1b[2J"
+    report = lint({"nb": MessageVariant(headline="Flom", body=body)}, required_languages=["nb"])
+    [block] = [f for f in report.blocks if f.code == LintCode.CONTROL_CHARACTER]
+    assert block.override is Override.NOT_ALLOWED and report.hard_blocked
+    assert (block.field, block.line, block.start) == ("body", 2, body.index("\x1b"))
+    assert block.message_nb == (
+        "usynlig styretegn U+001B ESCAPE (linje 2) og 2 til – fjern det før teksten sendes"
+    )
+    assert block.message_en.startswith("invisible control character U+001B ESCAPE (line 2)")
+
+
+def test_a_direction_control_blocks_unless_overridden_with_a_reason() -> None:
+    headline = "Flom \u2066i sentrum\u2069"
+    report = lint({"nb": MessageVariant(headline=headline, body="Se nettsiden.")})
+    [block] = report.blocks
+    assert block.code == LintCode.CONTROL_CHARACTER and block.field == "headline"
+    assert block.override is Override.WITH_REASON and not report.hard_blocked
+    assert "U+2066 LEFT-TO-RIGHT ISOLATE (overskrift) og 1 til" in block.message_nb
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Linje én\r\nlinje to\tmed tab",  # pasted from Windows
+        "Myklebust\x0bsoft break from Word\x85NEL",
+        "مرحبا \u200f123\u200e and \u061c",  # the marks right-to-left text needs
+        "kl. 12\u00a000 \u00adsoft hyphen, 👨\u200d👩\u200d👧",
+    ],
+)
+def test_white_space_and_the_marks_languages_need_pass(text: str) -> None:
+    report = lint({"nb": MessageVariant(headline="Flom", body=text)})
+    assert LintCode.CONTROL_CHARACTER not in [f.code for f in report.findings]
+    assert lint_free_text(text, field="answer") == []
+
+
+def test_free_texts_are_checked_for_control_characters_too() -> None:
+    [finding] = lint_free_text("Svar:\nkom hit \x07", field="answer")
+    assert finding.code == LintCode.CONTROL_CHARACTER and finding.line == 2
+    assert finding.message_nb == (
+        "usynlig styretegn U+0007 BELL (i svaret på spørsmålene, linje 2) – "
+        "fjern det før teksten sendes"
+    )

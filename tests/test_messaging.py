@@ -131,6 +131,31 @@ def test_id_numbers_block_and_are_never_journaled(state: IncidentState, signer: 
     assert not state.messages.drafts and not state.messages.versions
 
 
+def test_control_characters_block_and_direction_controls_need_a_reason(
+    state: IncidentState, signer: Signer
+) -> None:
+    """An escape sequence pasted into a message would act on staff terminals and garble
+    SMS: never approved. A right-to-left override reorders what readers see: only with a
+    reason (a right-to-left language may need one)."""
+    escaped = DraftVariant("nb", NB.headline, f"Rv73 er stengt.\x1b[2J Se {WEB}")
+    draft_id = draft(state, signer, escaped, SMA)  # a draft may hold it, to be mended
+    decision = decide(state, ApproveDraft(draft_id, "kari", SMA_REASON), ctx(signer, "kari"))
+    assert isinstance(decision, Rejection)
+    assert "U+001B ESCAPE" in decision.reason and "remove it" in decision.reason
+    override = (*SMA_REASON, ("control-character", "nb", "Det er med vilje"))
+    again = decide(state, ApproveDraft(draft_id, "kari", override), ctx(signer, "kari"))
+    assert isinstance(again, Rejection)  # no reason makes it sendable
+    reversed_ = DraftVariant("nb", NB.headline, f"Ring \u202e777 88 999\u202c. Se {WEB}")
+    draft_id = draft(state, signer, reversed_, SMA)
+    decision = decide(state, ApproveDraft(draft_id, "kari", SMA_REASON), ctx(signer, "kari"))
+    assert isinstance(decision, Rejection) and "control-character [nb]" in decision.reason
+    (event,) = run(state, ApproveDraft(draft_id, "kari", override), ctx(signer, "kari")).events
+    assert isinstance(event, MessageApproved)
+    assert {"code": "control-character", "lang": "nb", "reason": "Det er med vilje"} in (
+        event.overrides
+    )
+
+
 def test_missing_required_language_needs_an_override(state: IncidentState, signer: Signer) -> None:
     draft_id = draft(state, signer)
     decision = decide(state, ApproveDraft(draft_id, "kari"), ctx(signer, "kari"))

@@ -30,6 +30,7 @@ letters do not hide a number. Spans always refer to the text as given.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -72,6 +73,7 @@ class LintCode(StrEnum):
     MISSING_LANGUAGE = "missing-language"
     PLACEHOLDER = "placeholder"
     SPECULATION = "speculation"
+    CONTROL_CHARACTER = "control-character"
 
 
 class VariantText(Protocol):
@@ -226,6 +228,22 @@ _SPECULATION = re.compile(
     r"(?<!\w)(?:" + "|".join(SPECULATION_PATTERNS) + r")(?!\w)", re.IGNORECASE
 )
 _PLACEHOLDER = re.compile(r"\{\{?[ ]*\w[\w. -]{0,40}?[ ]*\}\}?")
+_CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f-\x84\x86-\x9f]")
+"""Control characters that are not white space (ESC, BEL, NUL, C1 …): nothing a text to
+the public needs; they act on terminals and garble SMS (tab, line breaks, the vertical
+tab Word pastes for a soft break, and NEL are white space and pass)."""
+_CONTROL_NAMES = {
+    "\x00": "NUL",
+    "\x07": "BELL",
+    "\x08": "BACKSPACE",
+    "\x1b": "ESCAPE",
+    "\x7f": "DELETE",
+}
+"""Names for the control characters most often met (Unicode gives them none)."""
+_DIRECTION = re.compile("[\u202a-\u202e\u2066-\u2069]")
+"""Bidirectional embeddings, overrides and isolates: they reorder how the text around
+them is shown (a reversed phone number, a hidden word). The marks LRM, RLM and ALM that
+right-to-left languages need are not among them."""
 
 
 def _where(field: Field, line: int) -> tuple[str, str]:
@@ -299,7 +317,8 @@ def lint_free_text(
     field_nb: str | None = None,
     field_en: str | None = None,
 ) -> list[LintFinding]:
-    """The ID-number block for a free text that leaves the console but is not a message.
+    """The ID-number block (and the control-character one, see :func:`lint_message`) for a
+    free text that leaves the console but is not a message.
 
     DOMAIN rule 16 applies to everything the public or the staff may read or the journal
     keeps: freeze and lift reasons, notices, CAP texts, answers to questions, rumour
@@ -322,11 +341,16 @@ def lint_free_text(
             which are otherwise named "feltet «key»" / "the field “key”".
     """
     found = find_id_numbers(text)
-    if not found:
-        return []
     nb_field, en_field = _field_phrases(field, field_nb, field_en)
     multiline = "\n" in text
-    findings: list[LintFinding] = []
+
+    def where(at: int) -> tuple[str, str]:
+        if not multiline:
+            return f"i {nb_field}", f"in {en_field}"
+        line = line_of(text, at)
+        return f"i {nb_field}, linje {line}", f"in {en_field}, line {line}"
+
+    findings = _invisible_findings(text, language=lang, field=field, where=where)
     for number in found:
         nb_where = f" (linje {number.line})" if multiline else ""
         en_where = f" (line {number.line})" if multiline else ""
@@ -355,6 +379,54 @@ def lint_free_text(
                 start=number.start,
                 end=number.end,
                 excerpt=number.redacted,
+                override=override,
+            )
+        )
+    return findings
+
+
+def _invisible_findings(
+    text: str, *, language: str, field: str, where: Callable[[int], tuple[str, str]]
+) -> list[LintFinding]:
+    """A block for the first control character in ``text`` (never sendable) and one for
+    the first bidirectional control (sendable with a reason: a right-to-left text may need
+    one), each naming the character, where it is, and how many more there are."""
+    findings: list[LintFinding] = []
+    for pattern, override in ((_CONTROL, Override.NOT_ALLOWED), (_DIRECTION, Override.WITH_REASON)):
+        matches = list(pattern.finditer(text))
+        if not matches:
+            continue
+        first = matches[0]
+        char = first.group()
+        name = unicodedata.name(char, "") or _CONTROL_NAMES.get(char, "")
+        shown = f"U+{ord(char):04X} {name}".rstrip()
+        nb_where, en_where = where(first.start())
+        more_nb = f" og {len(matches) - 1} til" if len(matches) > 1 else ""
+        more_en = f" and {len(matches) - 1} more" if len(matches) > 1 else ""
+        if override is Override.NOT_ALLOWED:
+            nb = f"usynlig styretegn {shown} ({nb_where}){more_nb} – fjern det før teksten sendes"
+            en = f"invisible control character {shown} ({en_where}){more_en} – remove it"
+        else:
+            nb = (
+                f"retningstegn {shown} ({nb_where}){more_nb} snur eller skjuler tekst – "
+                "fjern det, eller overstyr med begrunnelse"
+            )
+            en = (
+                f"direction control {shown} ({en_where}){more_en} reorders or hides text – "
+                "remove it, or override with a reason"
+            )
+        findings.append(
+            LintFinding(
+                severity=Severity.BLOCK,
+                code=LintCode.CONTROL_CHARACTER,
+                language=language,
+                message_nb=nb,
+                message_en=en,
+                field=field,
+                line=line_of(text, first.start()),
+                start=first.start(),
+                end=first.end(),
+                excerpt=shown,
                 override=override,
             )
         )
@@ -408,6 +480,12 @@ def _lint_field(
 ) -> list[LintFinding]:
     ids = find_id_numbers(text)
     findings = [_id_finding(language, field, found) for found in ids]
+    findings += _invisible_findings(
+        text,
+        language=language,
+        field=field,
+        where=lambda at: _where(field, line_of(text, at)),
+    )
     for contact in find_contacts(
         text, allowed_phones=allowed_phones, allowed_emails=allowed_emails
     ):
