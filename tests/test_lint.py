@@ -589,10 +589,16 @@ def test_white_space_and_the_marks_languages_need_pass(text: str) -> None:
     assert lint_free_text(text, field="answer") == []
 
 
-def test_free_texts_are_checked_for_control_characters_too() -> None:
+def test_free_texts_that_go_out_are_checked_for_control_characters_too() -> None:
     [finding] = lint_free_text("Svar:\nkom hit \x07", field="answer")
     assert finding.code == LintCode.CONTROL_CHARACTER and finding.line == 2
     assert finding.message_nb == (
         "usynlig styretegn U+0007 BELL (i svaret på spørsmålene, linje 2) – "
         "fjern det før teksten sendes"
     )
+    assert [f.code for f in lint_free_text("Frys \u202e", field="freeze-notice")] == [
+        LintCode.CONTROL_CHARACTER
+    ]
+    # A rumour's claim copied from a hostile post stays in the journal: only ID numbers.
+    assert lint_free_text("Dammen \x1b[2J brast", field="rumour-claim") == []
+    assert lint_free_text("skjult: \x1b[2J", field="hide-reason") == []

@@ -58,6 +58,11 @@ HOSTILE = (
 """Markup, a terminal escape, a bell, a bidi override, and Markdown syntax of every kind."""
 UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 SEEN = clean(HOSTILE)
+APPROVABLE = re.sub("[\x00-\x08\x0e-\x1f\x7f-\x9f]", "", HOSTILE)
+"""The hostile text as a message can be approved: the lint blocks control characters
+(the post, the receipt's reason and the rumour keep them); the bidi override passes with
+a reason."""
+BIDI_REASON = (("control-character", "nb", "Testen vil ha et retningstegn med"),)
 """The hostile text as the report must show it: every character kept except the unsafe."""
 REPORT_ELEMENTS = {
     "html", "head", "meta", "title", "style", "body", "header", "main", "footer", "section",
@@ -96,10 +101,11 @@ def hostile_incident() -> tuple[IncidentState, list[EventBase]]:
         events.extend(decided)
         return decided
 
-    saved = go(SaveDraft((DraftVariant("nb", HOSTILE, f"{HOSTILE}\n\nLes mer på {WEB}"),)))
+    message = DraftVariant("nb", APPROVABLE, f"{APPROVABLE}\n\nLes mer på {WEB}")
+    saved = go(SaveDraft((message,)))
     draft = saved[0]
     assert isinstance(draft, DraftSaved)
-    approved = go(ApproveDraft(draft.draft_id, "kari"), "kari", 61)[0]
+    approved = go(ApproveDraft(draft.draft_id, "kari", BIDI_REASON), "kari", 61)[0]
     assert isinstance(approved, MessageApproved)
     go(PublishVersion(approved.version_id), "kari", 62)
     web = next(d for d in state.messages.ledger() if d.channel == "nettside")

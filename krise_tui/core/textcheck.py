@@ -3,9 +3,10 @@
 Message variants go through the full approval lint (:mod:`krise_tui.rules.lint`); the
 other texts that reach the public or the staff — freeze and lift reasons, notices, CAP
 texts, answers, corrections — are checked with :func:`~krise_tui.rules.lint.lint_free_text`
-for national identity numbers, a hard block everywhere. Inbound posts are stored with
-any ID number masked (:func:`~krise_tui.rules.idnumbers.mask_id_numbers`), so a number
-can never be re-published by quoting.
+for national identity numbers, a hard block everywhere, and those that go out for
+control characters. Inbound posts are stored with any ID number masked
+(:func:`~krise_tui.rules.idnumbers.mask_id_numbers`), so a number can never be
+re-published by quoting.
 """
 
 from __future__ import annotations

@@ -301,6 +301,24 @@ FREE_TEXT_FIELDS: Mapping[str, tuple[str, str]] = {
 """Free-text fields :func:`lint_free_text` can name: key → (nb, en) noun phrase, definite
 form, as it reads after "i" / "in"."""
 
+OUTWARD_FREE_TEXT = frozenset(
+    {
+        "freeze-reason",
+        "lift-reason",
+        "freeze-notice",
+        "notice",
+        "cap-headline",
+        "cap-description",
+        "cap-instruction",
+        "cap-area",
+        "answer",
+        "rumour-correction",
+    }
+)
+"""The free texts that reach the public or the staff: checked for control characters as
+well. The others (a rumour's claim copied from a post, hide and override reasons) stay
+in the journal, where such a character is shown, never acted on."""
+
 
 def _field_phrases(field: str, field_nb: str | None, field_en: str | None) -> tuple[str, str]:
     known = FREE_TEXT_FIELDS.get(field)
@@ -317,8 +335,9 @@ def lint_free_text(
     field_nb: str | None = None,
     field_en: str | None = None,
 ) -> list[LintFinding]:
-    """The ID-number block (and the control-character one, see :func:`lint_message`) for a
-    free text that leaves the console but is not a message.
+    """The ID-number block for a free text that leaves the console but is not a message,
+    and for one that reaches the public or the staff (:data:`OUTWARD_FREE_TEXT`) the
+    control-character block of :func:`lint_message`.
 
     DOMAIN rule 16 applies to everything the public or the staff may read or the journal
     keeps: freeze and lift reasons, notices, CAP texts, answers to questions, rumour
@@ -350,7 +369,11 @@ def lint_free_text(
         line = line_of(text, at)
         return f"i {nb_field}, linje {line}", f"in {en_field}, line {line}"
 
-    findings = _invisible_findings(text, language=lang, field=field, where=where)
+    findings = (
+        _invisible_findings(text, language=lang, field=field, where=where)
+        if field in OUTWARD_FREE_TEXT
+        else []
+    )
     for number in found:
         nb_where = f" (linje {number.line})" if multiline else ""
         en_where = f" (line {number.line})" if multiline else ""
