@@ -378,6 +378,9 @@ def test_a_link_to_the_website_host_counts(text: str) -> None:
         "Se hattfjelldal.kommune.no.example.com",
         "Se nothattfjelldal.kommune.no",
         "Se krise.hattfjelldal.kommune.no",
+        "Se https://evil.example/www.hattfjelldal.kommune.no",  # the host in another's path
+        "Se https://evil.example/?u=hattfjelldal.kommune.no",
+        "Skriv til post@hattfjelldal.kommune.no",  # an address, not a link
     ],
 )
 def test_other_hosts_do_not_count(text: str) -> None:

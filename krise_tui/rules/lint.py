@@ -565,7 +565,10 @@ def links_to(text: str, website_url: str) -> bool:
     host = website_host(website_url)
     if not host:
         return False
-    pattern = r"(?<![\w.-])(?:https?://)?(?:www\.)?" + re.escape(host) + r"(?![\w-]|\.[\w-])"
+    # Not inside another address: not after a path's "/", a query's "=", "&" or "?", a
+    # user's "@", or a longer name's "." or "-".
+    inside = r"(?<![\w.@/=?&#%+~-])"
+    pattern = inside + r"(?:https?://)?(?:www\.)?" + re.escape(host) + r"(?![\w-]|\.[\w-])"
     return re.search(pattern, text, re.IGNORECASE) is not None
 
 
