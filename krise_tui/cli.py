@@ -36,6 +36,7 @@ from krise_tui.config import Settings, load_settings
 from krise_tui.files import create_private
 from krise_tui.journal.store import JournalError
 from krise_tui.playbook.loader import PlaybookError
+from krise_tui.printable import printable
 from krise_tui.signals import stop_on_signals
 
 log = logging.getLogger("krise")
@@ -50,19 +51,32 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(**overrides)
 
 
+class InertFormatter(logging.Formatter):
+    """Log lines that residents' text cannot act in: a post logged with an escape
+    sequence would clear the screen of whoever runs ``tail -f krise.log``, and a line
+    break in one would forge a log line. The message is one line with such characters
+    shown as escapes (:func:`krise_tui.printable.printable`); a traceback keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return printable(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return printable(super().formatException(ei), one_line=False)
+
+
 def _setup_logging(settings: Settings, *, to_file: bool) -> None:
     level = os.environ.get("KRISE_LOG_LEVEL", "INFO").upper()
+    handler: logging.Handler
     if to_file:
         # The log can hold citizens' posts: readable by its owner only.
         log_file = settings.data_dir / "krise.log"
         create_private(log_file)
-        logging.basicConfig(
-            filename=log_file,
-            level=level,
-            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        )
+        handler = logging.FileHandler(log_file)
+        handler.setFormatter(InertFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     else:
-        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s")
+        handler = logging.StreamHandler()
+        handler.setFormatter(InertFormatter("%(asctime)s %(levelname)s %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 # --- subcommands ---------------------------------------------------------------------------
@@ -529,7 +543,6 @@ def cmd_journal_show(args: argparse.Namespace) -> int:
     from krise_tui.core.describe import describe
     from krise_tui.core.events import event_from_json
     from krise_tui.journal.store import Journal, JournalRow
-    from krise_tui.printable import printable
 
     path = Path(args.path)
     if not path.exists():

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import subprocess
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -134,3 +136,24 @@ def test_the_after_action_report_prints_residents_and_platforms_texts_as_they_ar
         assert shown in out, shown
     assert "avvist [/i] \\x07" in out
     assert "\x1b[2J" not in out and "\x07" not in out
+
+
+def test_the_log_shows_residents_text_inert_and_on_its_line(tmp_path: Path) -> None:
+    """``krise.log`` as the console writes it (a process of its own: logging is global)."""
+    script = (
+        "import logging\n"
+        "from krise_tui.cli import _setup_logging\n"
+        "from krise_tui.config import load_settings\n"
+        f"_setup_logging(load_settings(data_dir={str(tmp_path)!r}), to_file=True)\n"
+        f"logging.getLogger('krise').warning('rejected post: %s', {HOSTILE!r})\n"
+        "try:\n"
+        "    raise ValueError('bad \\x1b[2J')\n"
+        "except ValueError:\n"
+        "    logging.getLogger('krise').exception('failed')\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)
+    log = (tmp_path / "krise.log").read_text(encoding="utf-8")
+    assert "\x1b" not in log and "\x07" not in log and "\u202e" not in log
+    lines = log.splitlines()
+    assert lines[0].endswith("WARNING krise: rejected post: " + printable(HOSTILE))
+    assert "failed" in lines[1] and lines[-1] == "ValueError: bad \\x1b[2J"
