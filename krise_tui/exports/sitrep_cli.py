@@ -33,7 +33,6 @@ from krise_tui.files import atomic_write
 from krise_tui.journal.store import Journal, JournalError
 from krise_tui.playbook.loader import PlaybookError, load_org, load_playbook
 from krise_tui.playbook.models import Org
-from krise_tui.printable import printable
 from krise_tui.timefmt import DEFAULT_TIMEZONE
 
 HISTORY_TYPES = frozenset({"delivery.receipt", "outbox.attempt_failed"})
@@ -208,13 +207,12 @@ def run(args: argparse.Namespace) -> int:
         "correction_deadline": ctx.correction_deadline,
         "history": history,
     }
-    # The report quotes residents' posts: on a terminal nothing in them may act.
     if args.html is None:
-        sys.stdout.write(printable(sitrep_markdown(state, **options), one_line=False))
+        sys.stdout.write(sitrep_markdown(state, **options))
         return 0
     html = sitrep_html(state, **options)
     if args.html == "-":
-        sys.stdout.write(printable(html, one_line=False))
+        sys.stdout.write(html)
         return 0
     # Private: the report quotes residents' posts, like the journal it is made from.
     out = Path(args.html)
