@@ -33,7 +33,7 @@ from krise_tui.bus.broker import (
 )
 from krise_tui.bus.envelope import KeyFileError, write_key_pair
 from krise_tui.config import Settings, load_settings
-from krise_tui.files import create_private
+from krise_tui.files import UnreadableInput, create_private, read_text_input
 from krise_tui.journal.store import JournalError
 from krise_tui.playbook.loader import PlaybookError
 from krise_tui.printable import printable
@@ -344,34 +344,14 @@ def cmd_broker_users(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lint_input(name: str | None) -> str:
-    """The text ``krise lint`` checks: the file ``name``, or stdin for None or ``-``.
-
-    Raises ValueError naming what could not be read (exit 2: 1 means blocked).
-    """
-    where = "stdin" if name in (None, "-") else str(name)
-    try:
-        data = sys.stdin.buffer.read() if name in (None, "-") else Path(str(name)).read_bytes()
-    except FileNotFoundError:
-        raise ValueError(f"{where}: no such file") from None
-    except IsADirectoryError:
-        raise ValueError(f"{where}: is a directory, not a text file") from None
-    except OSError as exc:
-        raise ValueError(f"{where}: cannot read ({exc.strerror or exc})") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{where}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-
-
 def cmd_lint(args: argparse.Namespace) -> int:
     """Lint a message text (file or stdin); exit 1 when it must not be approved, 2 when
     the text cannot be read."""
     from krise_tui.rules.lint import MessageVariant, lint_message
 
     try:
-        text = _lint_input(args.file)
-    except ValueError as exc:
+        _, text = read_text_input(args.file)
+    except UnreadableInput as exc:  # exit 2: 1 means blocked
         print(f"krise lint: {exc}", file=sys.stderr)
         return 2
     headline, _, body = text.partition("\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -67,3 +68,35 @@ def create_private(path: Path) -> None:
     except FileExistsError:
         return
     os.close(fd)
+
+
+class UnreadableInput(ValueError):
+    """A file (or stdin) given to a command cannot be read as text; the message names it
+    and says why."""
+
+
+def read_text_input(
+    path: str | Path | None, *, kind: str = "text file", stdin_name: str = "stdin"
+) -> tuple[str, str]:
+    """``(name, text)`` of the file ``path`` given on a command line (None or ``-``:
+    standard input), read as UTF-8 (a byte-order mark dropped).
+
+    Raises :class:`UnreadableInput` saying what is wrong: no such file, a directory (not
+    a ``kind``), unreadable, or not UTF-8 (the reason and the byte).
+    """
+    stdin = path is None or str(path) == "-"
+    name = stdin_name if stdin else str(path)
+    try:
+        data = sys.stdin.buffer.read() if stdin else Path(str(path)).read_bytes()
+    except FileNotFoundError:
+        raise UnreadableInput(f"{name}: no such file") from None
+    except IsADirectoryError:
+        raise UnreadableInput(f"{name}: is a directory, not a {kind}") from None
+    except OSError as exc:
+        raise UnreadableInput(f"{name}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return name, data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UnreadableInput(
+            f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})"
+        ) from None

@@ -18,14 +18,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol, TextIO
 
+from krise_tui.files import UnreadableInput, read_text_input
 from krise_tui.text import csvtext
 
 __all__ = ["InputError", "Post", "Subparsers", "add_parser", "read_posts", "run"]
@@ -102,36 +101,27 @@ def _read_jsonl(name: str, content: str) -> Iterator[Post]:
 
 
 def _read_csv(name: str, content: str) -> Iterator[Post]:
-    reader = csv.reader(io.StringIO(content, newline=""), strict=True)  # see csvtext
+    rows = csvtext.records(name, content)
     try:
-        header = next(reader)
-    except StopIteration:
-        raise InputError(f"{name}:1: empty file (expected a header row id,text)") from None
-    except csv.Error as exc:
-        why = csvtext.problem(exc, start=1, end=reader.line_num)
-        raise InputError(f"{name}:1: {why}") from None
-    columns = [h.strip().lower() for h in header]
-    missing = [c for c in ("id", "text") if c not in columns]
-    if missing:
-        raise InputError(
-            f"{name}:1: header lacks column {', '.join(missing)} (found: {','.join(header)})"
-        )
-    id_col, text_col = columns.index("id"), columns.index("text")
-    while True:
-        # line_num is where the record ends; a quoted text may span several lines.
-        start = reader.line_num + 1
-        try:
-            row = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            why = csvtext.problem(exc, start=start, end=reader.line_num)
-            raise InputError(f"{name}:{start}: {why}") from None
-        if not any(cell.strip() for cell in row):
-            continue
-        if len(row) <= max(id_col, text_col):
-            raise InputError(f"{name}:{start}: expected {len(header)} fields, got {len(row)}")
-        yield Post(row[id_col], row[text_col], start)
+        first = next(rows, None)
+        if first is None:
+            raise InputError(f"{name}:1: empty file (expected a header row id,text)")
+        header = first[1]
+        columns = [h.strip().lower() for h in header]
+        missing = [c for c in ("id", "text") if c not in columns]
+        if missing:
+            raise InputError(
+                f"{name}:1: header lacks column {', '.join(missing)} (found: {','.join(header)})"
+            )
+        id_col, text_col = columns.index("id"), columns.index("text")
+        for start, row in rows:
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) <= max(id_col, text_col):
+                raise InputError(f"{name}:{start}: expected {len(header)} fields, got {len(row)}")
+            yield Post(row[id_col], row[text_col], start)
+    except csvtext.CsvProblem as exc:
+        raise InputError(str(exc)) from None
 
 
 def read_posts(name: str, content: str) -> list[Post]:
@@ -153,19 +143,10 @@ def read_posts(name: str, content: str) -> list[Post]:
 
 
 def _load(path: str) -> tuple[str, str]:
-    if path == "-":
-        return "<stdin>", sys.stdin.read()
-    file = Path(path)
     try:
-        return path, file.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{path}: is a directory") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except OSError as exc:
-        raise InputError(f"{path}: {exc.strerror}") from None
+        return read_text_input(path, kind="CSV or JSONL file", stdin_name="<stdin>")
+    except UnreadableInput as exc:
+        raise InputError(str(exc)) from None
 
 
 def _write(out: TextIO, rows: list[tuple[str, str]]) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from krise_tui.files import UnreadableInput, read_text_input
 from krise_tui.text import csvtext
 
 if TYPE_CHECKING:
@@ -56,61 +57,44 @@ def read_table(path: str | Path) -> list[tuple[str, str]]:
     that is missing or not UTF-8, a header without the columns, an empty id or text, a
     duplicate id, a row with too few fields.
     """
-    name = str(path)
     try:
-        with Path(path).open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle, strict=True)  # see csvtext
-            try:
-                header = next(reader)
-            except StopIteration:
+        name, content = read_text_input(path, kind="CSV file")
+    except UnreadableInput as exc:
+        raise InputError(str(exc)) from None
+    records = csvtext.records(name, content)
+    rows: list[tuple[str, str]] = []
+    try:
+        first = next(records, None)
+        if first is None:
+            raise InputError(f"{name}: the file is empty (expected a header: id,text)")
+        header = first[1]
+        columns = [c.strip().lower() for c in header]
+        missing = [c for c in ("id", "text") if c not in columns]
+        if missing:
+            raise InputError(
+                f"{name}:1: the header has no {' and no '.join(missing)} column "
+                f"(found: {','.join(header)})"
+            )
+        id_col, text_col = columns.index("id"), columns.index("text")
+        seen: set[str] = set()
+        for line, record in records:
+            if not any(field.strip() for field in record):
+                continue  # blank line
+            if len(record) <= max(id_col, text_col):
                 raise InputError(
-                    f"{name}: the file is empty (expected a header: id,text)"
-                ) from None
-            except csv.Error as exc:
-                why = csvtext.problem(exc, start=1, end=reader.line_num)
-                raise InputError(f"{name}:1: {why}") from None
-            columns = [c.strip().lower() for c in header]
-            missing = [c for c in ("id", "text") if c not in columns]
-            if missing:
-                raise InputError(
-                    f"{name}:1: the header has no {' and no '.join(missing)} column "
-                    f"(found: {','.join(header)})"
+                    f"{name}:{line}: expected {len(header)} fields, found {len(record)}"
                 )
-            id_col, text_col = columns.index("id"), columns.index("text")
-            rows: list[tuple[str, str]] = []
-            seen: set[str] = set()
-            while True:
-                line = reader.line_num + 1  # where the record starts (a text may span lines)
-                try:
-                    record = next(reader)
-                except StopIteration:
-                    break
-                except csv.Error as exc:
-                    why = csvtext.problem(exc, start=line, end=reader.line_num)
-                    raise InputError(f"{name}:{line}: {why}") from None
-                if not any(field.strip() for field in record):
-                    continue  # blank line
-                if len(record) <= max(id_col, text_col):
-                    raise InputError(
-                        f"{name}:{line}: expected {len(header)} fields, found {len(record)}"
-                    )
-                row_id, text = record[id_col].strip(), record[text_col]
-                if not row_id:
-                    raise InputError(f"{name}:{line}: the id is empty")
-                if not text.strip():
-                    raise InputError(f"{name}:{line}: the text of {row_id!r} is empty")
-                if row_id in seen:
-                    raise InputError(f"{name}:{line}: duplicate id {row_id!r}")
-                seen.add(row_id)
-                rows.append((row_id, text))
-    except FileNotFoundError:
-        raise InputError(f"{name}: no such file") from None
-    except IsADirectoryError:
-        raise InputError(f"{name}: is a directory, not a CSV file") from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except csv.Error as exc:
-        raise InputError(f"{name}: not valid CSV: {exc}") from None
+            row_id, text = record[id_col].strip(), record[text_col]
+            if not row_id:
+                raise InputError(f"{name}:{line}: the id is empty")
+            if not text.strip():
+                raise InputError(f"{name}:{line}: the text of {row_id!r} is empty")
+            if row_id in seen:
+                raise InputError(f"{name}:{line}: duplicate id {row_id!r}")
+            seen.add(row_id)
+            rows.append((row_id, text))
+    except csvtext.CsvProblem as exc:
+        raise InputError(str(exc)) from None
     return rows
 
 
