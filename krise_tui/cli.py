@@ -38,6 +38,7 @@ from krise_tui.journal.store import JournalError
 from krise_tui.playbook.loader import PlaybookError
 from krise_tui.printable import printable
 from krise_tui.signals import stop_on_signals
+from krise_tui.timefmt import DEFAULT_TIMEZONE
 
 log = logging.getLogger("krise")
 
@@ -194,7 +195,7 @@ def cmd_staff(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     _setup_logging(settings, to_file=True)
-    department, website = args.dept, None
+    department, website, timezone = args.dept, None, DEFAULT_TIMEZONE
     if settings.org_file is not None:
         from krise_tui.playbook.loader import load_org
         from krise_tui.runtime import roster_from_org
@@ -202,8 +203,8 @@ def cmd_staff(args: argparse.Namespace) -> int:
         org = load_org(settings.org_file)
         settings = settings.model_copy(update={"org": org.slug, "org_name": org.name})
         department = department or (roster_from_org(org) or {}).get(args.id)
-        website = str(org.website)
-    runtime = StaffRuntime(settings, args.id, department=department)
+        website, timezone = str(org.website), org.timezone
+    runtime = StaffRuntime(settings, args.id, department=department, timezone=timezone)
     StaffApp(runtime, settings.org_name, website).run()
     return 0
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import aiomqtt
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from krise_tui.bus import topics
 from krise_tui.bus.broker import MosquittoBroker
 from krise_tui.bus.envelope import Signer, Verifier
+from krise_tui.bus.session import LinkState
 from krise_tui.config import Settings
 from krise_tui.core.features.freeze import (
     ExtendFreeze,
@@ -479,3 +481,120 @@ def test_terminal_shows_the_notice_in_the_staff_members_language(
         assert term.view.freeze is not None
         assert term.view.freeze.message == "Rv73 er stengt.\nOmkjøring via Fv. 240."
         assert expected in render_notice(term.view, "Testby", lang=lang)
+
+
+def test_terminal_shows_times_in_the_municipality_zone_not_the_machines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A terminal on a machine set to UTC (a server, a container) showed a freeze "since
+    08:20" that the console, in the org's zone, showed as 09:20."""
+    import time
+
+    from krise_tui.staff.app import render_ack, render_notice, render_status
+    from krise_tui.staff.runtime import ShownFreeze, StaffView
+
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        for at, oslo in (
+            (datetime(2026, 12, 3, 8, 20, tzinfo=UTC), "09:20"),  # CET
+            (datetime(2026, 6, 3, 8, 20, tzinfo=UTC), "10:20"),  # CEST
+        ):
+            view = StaffView(
+                freeze=ShownFreeze(
+                    seq=1,
+                    reason="Flom",
+                    since=at,
+                    expires_at=at + timedelta(hours=2),
+                    departments=[],
+                    message=None,
+                    message_version=None,
+                    notice={},
+                    issued_at=at,
+                ),
+                acked_seq=1,
+                acked_at=at,
+                last_update=at,
+            )
+            notice = render_notice(view, "Testby")
+            assert f"siden {oslo} " in notice
+            until = f"{(at + timedelta(hours=2)).astimezone(ZoneInfo('Europe/Oslo')):%d.%m %H:%M}"
+            assert f"varer til {until}" in notice
+            assert render_ack(view) == f"✓ Kvittert {oslo} – takk."
+            status = render_status(view, LinkState.CONNECTED, "ansatt-001", "nb", "Europe/Oslo")
+            assert f"sist oppdatert {oslo}" in status
+            assert "08:20" not in notice + render_ack(view) + status
+            # Another municipality's zone, from its org file.
+            assert f"since {at:%H:%M} " in render_notice(view, "X", lang="en", tz="UTC")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+def test_terminal_speaks_english_with_lang_en() -> None:
+    """``--lang en`` gave the leadership's English notice inside Norwegian words."""
+    from krise_tui.staff.app import render_ack, render_notice, render_status
+    from krise_tui.staff.runtime import ShownFreeze, StaffView
+
+    view = StaffView(
+        freeze=ShownFreeze(
+            seq=2,
+            reason="Flood",
+            since=NOW,
+            expires_at=None,
+            departments=["skole"],
+            message="Rv73 is closed.",
+            message_version="abc",
+            notice={"en": "The crisis team speaks."},
+            issued_at=NOW,
+        ),
+        reminded_at=NOW,
+    )
+    notice = render_notice(view, "Testby", "https://www.testby.kommune.no", lang="en")
+    assert "TESTBY – THE CRISIS LEADERSHIP HAS FROZEN POSTING" in notice
+    assert "applies to: skole" in notice
+    assert "Reason: Flood" in notice
+    assert "«Rv73 is closed.»" in notice
+    assert "Refer them to https://www.testby.kommune.no" in notice
+    ack = render_ack(view, "en")
+    assert ack.startswith("REMINDER:") and ack.endswith("[ Enter ] I have read and understood")
+    status = render_status(view, LinkState.DISCONNECTED, "ansatt-001", "en", "Europe/Oslo")
+    assert status == "no message · DISCONNECTED – retrying · ansatt-001"
+    for norwegian in ("FRYST", "gjelder", "Grunn", "Henvis", "ytringsfrihet", "PÅMINNELSE"):
+        assert norwegian not in notice + ack + status
+    lifted = StaffView(current_message="Rv73 is open again.", message_issued_at=NOW)
+    assert "Posting is not frozen" in render_notice(lifted, "Testby", lang="en")
+    assert "Publisering er ikke fryst" in render_notice(lifted, "Testby")
+
+
+async def test_staff_app_in_english_acknowledges_and_warns_in_english(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    from textual.widgets import Static
+
+    from krise_tui.staff.app import StaffApp
+
+    console = await start_console(mosquitto, make_settings, signer)
+    try:
+        await console.submit(Freeze("Flood in the centre"))
+        runtime = StaffRuntime(
+            make_settings(mosquitto.endpoint, user="ansatt-001", lang="en"),
+            "ansatt-001",
+            verifier=Verifier([signer.public_key], org="test"),
+        )
+        app = StaffApp(runtime, "Testby")
+        async with app.run_test(size=(100, 24)) as pilot:
+            text = lambda sel: str(app.query_one(sel, Static).render())  # noqa: E731
+            await eventually(lambda: "HAS FROZEN POSTING" in text("#notice"), what="notice")
+            assert "[ Enter ] I have read and understood" in text("#ackline")
+            assert "signed by the crisis leadership ✓" in text("#statusline")
+            described = {a.binding.description for a in app.screen.active_bindings.values()}
+            assert {"acknowledge", "quit"} <= described, described
+            await pilot.press("enter")
+            await eventually(lambda: "✓ Acknowledged" in text("#ackline"), what="acknowledged")
+            runtime.handle(topics.freeze("test"), b'{"not": "signed"}')
+            await pilot.pause()
+            assert text("#warning").startswith("Invalid message on krise/v1/test/")
+            await pilot.press("ctrl+q")
+    finally:
+        await console.stop()

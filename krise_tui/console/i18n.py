@@ -9,10 +9,10 @@ Times are shown in the municipality's time zone (:mod:`krise_tui.timefmt`).
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from krise_tui import bindings
 from krise_tui.timefmt import DEFAULT_TIMEZONE, format_datetime, format_time
 
 BINDING_EN: dict[str, str] = {
@@ -91,18 +91,8 @@ def binding_text(description: str, lang: str) -> str:
 
 def translate_bindings(node: Any, lang: str) -> None:
     """Give a screen's (or the app's) bindings their English descriptions."""
-    if lang != "en":
-        return
-    table = node._bindings.key_to_bindings
-    for key, bindings in list(table.items()):
-        table[key] = [
-            replace(
-                b,
-                description=binding_text(b.description, lang),
-                tooltip=binding_text(b.tooltip, lang) if b.tooltip else b.tooltip,
-            )
-            for b in bindings
-        ]
+    if lang == "en":
+        bindings.translate_bindings(node, BINDING_EN)
 
 
 class Tr:

@@ -41,6 +41,7 @@ from krise_tui.bus.session import (
 from krise_tui.clock import Clock, SystemClock
 from krise_tui.config import Settings
 from krise_tui.files import atomic_write
+from krise_tui.timefmt import DEFAULT_TIMEZONE, format_datetime
 from krise_tui.wire.staff import (
     FREEZE_TYPE,
     MESSAGE_TYPE,
@@ -127,6 +128,9 @@ class StaffRuntime:
     """The console's public key(s); default: read from ``settings.public_key_path``."""
     state_file: Path | None = None
     """Where the replay tracker is kept across restarts (default: under the data dir)."""
+    timezone: str = DEFAULT_TIMEZONE
+    """The municipality's time zone (the org file's ``timezone``): every time this
+    terminal shows is wall time there, as on the console, whatever the machine's zone."""
 
     def __post_init__(self) -> None:
         self.view = StaffView()
@@ -219,14 +223,18 @@ class StaffRuntime:
         if result.status is VerifyStatus.DUPLICATE:
             return
         if not result.ok or result.envelope is None:
-            self._warn(f"Ugyldig melding på {topic} – ignorert ({result.reason})")
+            self._warn(
+                f"Ugyldig melding på {topic} – ignorert ({result.reason})",
+                f"Invalid message on {topic} – ignored ({result.reason})",
+            )
             return
         env = result.envelope
         age = self.clock.now() - env.issued_at
         if age > MAX_AGE:
+            issued = format_datetime(env.issued_at, self.timezone, self.settings.lang)
             self._warn(
-                f"For gammel melding på {topic} (utstedt {env.issued_at:%d.%m.%Y %H:%M} UTC) "
-                "– ignorert"
+                f"For gammel melding på {topic} (utstedt {issued}) – ignorert",
+                f"Message too old on {topic} (issued {issued}) – ignored",
             )
             return
         kind = parsed.kind if parsed is not None else ""
@@ -238,11 +246,16 @@ class StaffRuntime:
             elif kind == "staff.remind" and env.type == REMINDER_TYPE:
                 self._apply_reminder(env, Reminder.model_validate(env.body))
             else:
-                self._warn(f"Uventet meldingstype {env.type!r} på {topic} – ignorert")
+                self._warn(
+                    f"Uventet meldingstype {env.type!r} på {topic} – ignorert",
+                    f"Unexpected message type {env.type!r} on {topic} – ignored",
+                )
                 return
         except ValidationError as exc:
+            problem = exc.errors()[0]["msg"]
             self._warn(
-                f"Signert melding på {topic} har feil innhold – ignorert ({exc.errors()[0]['msg']})"
+                f"Signert melding på {topic} har feil innhold – ignorert ({problem})",
+                f"Signed message on {topic} has invalid content – ignored ({problem})",
             )
             return
         self.verifier.tracker.record(env)
@@ -260,7 +273,10 @@ class StaffRuntime:
     def _apply_message(self, env: Envelope, body: CurrentMessage) -> None:
         text = self._in_my_language(body.variants)
         if text is None:
-            self._warn("Gjeldende budskap mangler norsk tekst – ignorert")
+            self._warn(
+                "Gjeldende budskap mangler norsk tekst – ignorert",
+                "The current message has no Norwegian text – ignored",
+            )
             return
         self.view.current_message = text
         self.view.message_version = body.version_id
@@ -326,7 +342,10 @@ class StaffRuntime:
             self._changed()
             return False
         except PublishRefusedError as exc:
-            self._warn(f"Megleren avviste kvitteringen ({exc.reason}) – kontakt IT")
+            self._warn(
+                f"Megleren avviste kvitteringen ({exc.reason}) – kontakt IT",
+                f"The broker refused the acknowledgement ({exc.reason}) – contact IT",
+            )
             return False
         self.view.ack_pending = None
         self.view.acked_seq = seq
@@ -334,7 +353,9 @@ class StaffRuntime:
         self._changed()
         return True
 
-    def _warn(self, text: str) -> None:
+    def _warn(self, nb: str, en: str) -> None:
+        """Warn on the terminal in its language (bokmål unless ``--lang en``), and log."""
+        text = en if self.settings.lang == "en" else nb
         log.warning(text)
         self.view.warnings.append(text)
         del self.view.warnings[:-20]
