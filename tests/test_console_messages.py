@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from textual.widgets import DataTable, Input, Select, Static, TextArea
 
@@ -91,6 +92,10 @@ async def test_compose_lint_approve_publish_and_ledger(
                 for i in range(table.row_count)}  # fmt: skip
         assert next(iter(rows)) == "nettside"  # the website first
         assert rows["ansatte"] == "✓ levert"
+        # No bridge can take it from the broker: the row says so, not just "handed over".
+        assert rows["facebook"].startswith(("○ i kø – kan ikke startes:", "… overlevert – kan"))
+        assert "KRISE_FACEBOOK_TOKEN" in rows["facebook"]
+        assert "kan ikke startes" not in rows["ansatte"] + rows["nettside"]
         await pilot.press("u")  # update: the editor opens with the published text
         await step(lambda: isinstance(app.screen, ComposeScreen), what="update editor")
         update = app.screen
@@ -99,6 +104,88 @@ async def test_compose_lint_approve_publish_and_ledger(
         assert update.query_one("#headline-nb", Input).value == "Flom i sentrum"
         await pilot.press("escape")
         await pilot.press("ctrl+q")
+
+
+async def _to_approval(pilot: Any, app: ConsoleApp, author: str) -> ApproveScreen:
+    """Sign in as ``author``, write a clean message, and hand it over for approval."""
+    await ready(pilot, app, author)
+    await pilot.press("n")
+    await step(lambda: isinstance(app.screen, ComposeScreen), what="compose")
+    screen = app.screen
+    screen.query_one("#headline-nb", Input).value = "Flom i sentrum"
+    screen.query_one("#body-nb", TextArea).text = "Les mer på https://www.eksempel.kommune.no"
+    await pilot.press("ctrl+g")
+    await step(lambda: isinstance(app.screen, ApproveScreen), what="approval")
+    approve = app.screen
+    assert isinstance(approve, ApproveScreen)
+    return approve
+
+
+def _sample_console(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> ConsoleRuntime:
+    settings = make_settings(
+        mosquitto.endpoint,
+        org_file=ROOT / "playbooks" / "orgs" / "eksempel.yaml",
+        playbook=ROOT / "playbooks" / "flom-og-skred.yaml",
+    )
+    return ConsoleRuntime(settings, signer=signer)
+
+
+async def test_approval_by_another_person_has_no_break_glass_field(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    """Tried by hand: after picking the approver, Tab went to the break-glass field (shown
+    always, though it applies only to the author approving their own message), and the
+    approver's passphrase was typed there in clear text; Enter in it did nothing."""
+    runtime = _sample_console(mosquitto, make_settings, signer)
+    app = ConsoleApp(runtime)
+    async with app.run_test(size=(120, 40)) as pilot:
+        approve = await _to_approval(pilot, app, "jon")
+        glass = approve.query_one("#break-glass", Input)
+        passphrase = approve.query_one("#passphrase", Input)
+        assert not glass.display
+        await pilot.press("enter", "down", "enter")  # the list: Siri, the only approver
+        await step(lambda: approve.query_one("#approver", Select).value == "siri", what="siri")
+        assert app.focused is passphrase and not glass.display
+        await pilot.press("tab")
+        assert app.focused is not glass  # on to the buttons, never into a hidden field
+        passphrase.focus()
+        await pilot.press("enter")  # nothing typed yet: said, and not a wrong attempt
+        await step(lambda: bool(app._notifications), what="a notice")
+        assert "Skriv passfrasen" in str(list(app._notifications)[-1].message)
+        assert not runtime.identity._failures.get("siri")  # no failed attempt counted
+        assert not runtime.state.messages.versions
+        await pilot.press(*"passord-siri", "enter")
+        await step(lambda: isinstance(app.screen, ConfirmScreen), what="approved")
+        version = next(iter(runtime.state.messages.versions.values()))
+        assert version.approver == "siri" and version.break_glass_reason is None
+        await pilot.press("n", "ctrl+q")
+
+
+async def test_the_author_approving_their_own_message_is_asked_why(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    runtime = _sample_console(mosquitto, make_settings, signer)
+    app = ConsoleApp(runtime)
+    async with app.run_test(size=(120, 40)) as pilot:
+        approve = await _to_approval(pilot, app, "siri")
+        glass = approve.query_one("#break-glass", Input)
+        assert not glass.display
+        approve.query_one("#approver", Select).value = "siri"
+        await step(lambda: glass.display, what="the break-glass field")
+        approve.query_one("#passphrase", Input).focus()
+        await pilot.press(*"passord-siri", "enter")
+        await step(lambda: bool(app._notifications), what="a refusal")
+        assert "begrunnelse" in str(list(app._notifications)[-1].message)
+        glass.focus()
+        await pilot.press(*"Jon er utilgjengelig")
+        approve.query_one("#passphrase", Input).value = "passord-siri"
+        await pilot.press("enter")  # Enter in the reason field approves too
+        await step(lambda: isinstance(app.screen, ConfirmScreen), what="approved")
+        version = next(iter(runtime.state.messages.versions.values()))
+        assert version.break_glass_reason == "Jon er utilgjengelig"
+        await pilot.press("n", "ctrl+q")
 
 
 async def test_a_drill_s_console_asks_the_police_as_an_exercise(

@@ -85,6 +85,11 @@ class OperatorIdentity:
             operator = self.check(operator_id)
         except UnknownOperatorError as exc:
             return Rejection(str(exc), f"{operator_id!r} står ikke i org-fila")
+        if not passphrase:  # nothing typed (Enter in another field): not an attempt
+            return Rejection(
+                f"type {operator.full_name}'s passphrase",
+                f"skriv passfrasen til {operator.full_name}",
+            )
         wait = self.locked_for(operator_id)
         if wait > 0:
             return Rejection(

@@ -41,6 +41,7 @@ from krise_tui.console.screens.base import Dialog, Localised, ViewScreen
 from krise_tui.console.screens.dialogs import ConfirmScreen
 from krise_tui.console.text import PlainTable, delivery_word
 from krise_tui.core.features.messages import (
+    DeliveryStatus,
     DraftVariant,
     PublishVersion,
     RetryDelivery,
@@ -223,10 +224,13 @@ class ComposeScreen(Localised, Screen[DraftReady | None]):
         nb = variants[0]
         if nb.headline or nb.body:
             sms = sms_info(f"{nb.headline}\n{nb.body}".strip())
+            one = sms.segments == 1
             lines.append(
                 tr(
-                    f"\nsms  {sms.segments} SMS-deler ({sms.encoding}) · {sms.chars} tegn",
-                    f"\nsms  {sms.segments} segment(s) ({sms.encoding}) · {sms.chars} characters",
+                    f"\nsms  {sms.segments} SMS-{'del' if one else 'deler'} ({sms.encoding})"
+                    f" · {sms.chars} tegn",
+                    f"\nsms  {sms.segments} {'segment' if one else 'segments'} ({sms.encoding})"
+                    f" · {sms.chars} characters",
                 )
             )
         names = ", ".join(c.id for c in policy.ordered([c.id for c in policy.channels]))
@@ -320,19 +324,29 @@ class ApproveScreen(Dialog):
                     + finding.message(tr.lang),
                     id=f"override-{i}",
                 )
-            yield Input(
+            glass = Input(
                 placeholder=tr(
-                    "Bare hvis du godkjenner din egen melding: begrunnelse (nødprosedyre)",
-                    "Only when approving your own message: reason (break-glass)",
+                    "Du godkjenner din egen melding: begrunnelse (nødprosedyre)",
+                    "You are approving your own message: reason (break-glass)",
                 ),
                 id="break-glass",
             )
+            glass.display = False  # shown only when the author is chosen as approver
+            self.author = draft.author
+            yield glass
             with Horizontal(classes="dialog-buttons"):
                 yield Button(tr("Godkjenn", "Approve"), id="approve", variant="primary")
                 yield Button(tr("Avbryt (esc)", "Cancel (esc)"), id="cancel")
 
     @on(Select.Changed, "#approver")
-    def _approver_chosen(self) -> None:
+    def _approver_chosen(self, event: Select.Changed) -> None:
+        # The break-glass reason is asked for only when it applies: the author approving
+        # their own message. Shown always, it caught a Tab from the approver list, and
+        # the approver's passphrase was typed into it in clear text.
+        glass = self.query_one("#break-glass", Input)
+        glass.display = event.value == self.author
+        if not glass.display:
+            glass.value = ""
         self.query_one("#passphrase", Input).focus()
 
     def action_cancel(self) -> None:
@@ -343,7 +357,7 @@ class ApproveScreen(Dialog):
         self.dismiss(None)
 
     @on(Button.Pressed, "#approve")
-    @on(Input.Submitted, "#passphrase")
+    @on(Input.Submitted)
     def _approve_pressed(self) -> None:
         self._approve()
 
@@ -360,6 +374,10 @@ class ApproveScreen(Dialog):
             overrides.append((finding.code, finding.language, reason))
         glass = self.query_one("#break-glass", Input).value.strip() or None
         passphrase = self.query_one("#passphrase", Input)
+        if not passphrase.value:
+            passphrase.focus()
+            self.notify(tr("Skriv passfrasen.", "Type the passphrase."), severity="error")
+            return
         decision = await self.rt.approve(
             self.draft_id,
             approver=approver,
@@ -378,6 +396,10 @@ class ApproveScreen(Dialog):
             return
         assert isinstance(decision, Accepted)
         self.dismiss(ApprovalResult(str(decision.events[0].version_id)))  # type: ignore[attr-defined]
+
+
+WAITING = frozenset({DeliveryStatus.QUEUED, DeliveryStatus.HANDED})
+"""Delivery states that still wait for the channel's bridge to act."""
 
 
 def publish_question(runtime: ConsoleRuntime, version_id: str, tr: object) -> str:
@@ -466,10 +488,16 @@ class MessagesScreen(ViewScreen):
         table = self.query_one("#deliveries", DataTable)
         cursor = table.cursor_row
         table.clear()
+        blocked = {r.channel: r for r in self.rt.readiness() if not r.ready}
         for d in msgs.ledger():
+            word = delivery_word(d, tr)
+            why = blocked.get(d.channel)
+            if why is not None and d.status in WAITING:
+                # "overlevert" alone read as on its way; nothing takes it from the broker
+                word += f" – {why.reason if tr.lang == 'nb' else why.reason_en}"
             table.add_row(
                 d.channel,
-                Text(delivery_word(d, tr)),
+                Text(word),
                 str(d.attempts),
                 tr.time(d.updated_at),
                 key=d.effect_id,

@@ -710,6 +710,12 @@ class AnswerScreen(Dialog):
             )
             return
         passphrase = self.query_one("#passphrase", Input)
+        if not passphrase.value:
+            passphrase.focus()
+            self.notify(
+                tr("Lagret. Skriv passfrasen.", "Saved. Type the passphrase."), severity="error"
+            )
+            return
         decision = await self.rt.approve_answer(
             self.answer_id, approver=approver, passphrase=passphrase.value
         )
