@@ -349,7 +349,7 @@ def test_a_real_platform_endpoint_refuses_the_drill_before_anything_starts(
     args = parse(["drill", "run", str(real), "--headless", "--dir", str(workdir / "never2")])
     err = io.StringIO()
     with redirect_stderr(err):
-        assert cli.run(args, out=io.StringIO()) == 1
+        assert cli.run(args, out=io.StringIO()) == 2  # cannot run, not "scored badly"
     assert problems[0] in err.getvalue()
     # …and the player refuses a scenario made in code, before it starts anything.
     loaded = load_scenario(tiny)
@@ -471,6 +471,20 @@ def test_the_command_line_runs_checks_records_and_reports(
     lines = out.getvalue().splitlines()
     assert lines[0].startswith(f"{broken}:7:1: duration: ")
     assert lines[-1] == f"{tiny}: OK"
+    # A drill that cannot run exits 2; one that runs and scores otherwise than its
+    # response expects exits 1: a CI job tells a broken scenario from a regression.
+    capsys.readouterr()
+    assert cli.run(parse(["drill", "run", str(broken), "--headless"]), out=io.StringIO()) == 2
+    assert f"{broken}:7:1: duration: " in capsys.readouterr().err
+    wrong = workdir / "wrong-expectation.yaml"
+    wrong.write_text(
+        TINY.replace("  god:\n", "  god:\n    expect: {missed: [kvittering]}\n"),
+        encoding="utf-8",
+    )
+    out = io.StringIO()
+    args = parse(["drill", "run", str(wrong), "--headless", "--quiet", "--cache", str(cache)])
+    assert cli.run(args, out=out) == 1
+    assert "Ikke som forventet" in out.getvalue()
 
     recorded = workdir / "cli" / "opptak.yaml"
     out = io.StringIO()
@@ -494,7 +508,7 @@ def test_the_command_line_runs_checks_records_and_reports(
     other.write_text(TINY.replace(f"id: {loaded_id(tiny)}", "id: en-annen"), encoding="utf-8")
     args = parse(["drill", "report", str(workdir / "cli-run"), "--scenario", str(other)])
     capsys.readouterr()
-    assert cli.run(args, out=io.StringIO()) == 1  # said, not a traceback
+    assert cli.run(args, out=io.StringIO()) == 2  # said, not a traceback
     assert "played from the scenario 'liten-flom'" in capsys.readouterr().err
 
 

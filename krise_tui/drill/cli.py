@@ -12,8 +12,10 @@
 directory, every channel a local sink), prints the timeline as it goes, the final state
 hash and the scored report; ``--report PATH`` also writes ``PATH.md`` and ``PATH.html``.
 ``--headless`` runs the leadership's scripted response (the first one, or
-``--response``) and exits 1 when the score is not what the response ``expect``s, so CI
-can run drills. Without a response nobody answers: the score shows what that costs.
+``--response``) and exits 1 when the score is not what the response ``expect``s (or the
+drill got stuck), so CI can run drills; 2 when it could not run at all (an invalid or
+unreadable scenario, one that would reach a real platform, bad options). Without a
+response nobody answers: the score shows what that costs.
 
 Hook them into the main parser with :func:`add_parser` and :func:`add_demo_parser` (which
 takes the console's function that shows a demo plan); each sets ``func`` (:func:`run`,
@@ -64,7 +66,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--headless",
         action="store_true",
         help="nobody at the console: play a scripted response (the first one unless "
-        "--response) and exit 1 when the score is not what it expects",
+        "--response) and exit 1 when the score is not what it expects, 2 when the drill "
+        "cannot run (an invalid scenario)",
     )
     r.add_argument(
         "--speed",
@@ -178,14 +181,14 @@ def run(args: argparse.Namespace, *, out: TextIO | None = None) -> int:
                 return asyncio.run(_record(args, stream))
             if command == "report":
                 return asyncio.run(_report(args, stream))
-    except ScenarioError as exc:
+    except ScenarioError as exc:  # could not run: 2, apart from "not as expected" (1)
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        return 1
-    except DrillRefused as exc:
+        return 2
+    except (DrillRefused, FileExistsError, ValueError) as exc:
         print(f"krise drill: {exc}", file=sys.stderr)
         return 2
-    except (DrillStuck, FileExistsError, ValueError) as exc:
+    except DrillStuck as exc:  # it ran, and the console under drill failed to go on
         print(f"krise drill: {exc}", file=sys.stderr)
         return 1
     raise ValueError(f"unknown drill command {command!r}")
