@@ -276,3 +276,55 @@ async def test_a_real_console_does_not_carry_on_a_drill_s_journal(
     again = ConsoleRuntime(settings, signer=signer, start_bus=False, exercise=True)
     await again.start()  # the drill itself carries on
     await again.stop()
+
+
+async def test_a_full_journal_is_said_nothing_is_lost_and_intake_resumes(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    """The disk fills up in the middle of an incident (SQLite's page limit stands in for
+    the disk: the same SQLITE_FULL error). Posts stopped being journaled and nobody at
+    the console could tell: the writer only logged and retried. Now the banner says so
+    while it lasts; nothing is acknowledged meanwhile, so every post comes in once it
+    can be written, exactly once."""
+    import sqlite3
+
+    runtime = await started(mosquitto, make_settings, signer)
+    assert runtime.journal is not None
+
+    def limit(con: sqlite3.Connection, pages: int | None) -> None:
+        if pages is None:
+            pages = con.execute("PRAGMA page_count").fetchone()[0]
+        con.execute(f"PRAGMA max_page_count = {int(pages)}")
+
+    try:
+        async with client_for(mosquitto.endpoint, "bridge-testchan") as bridge:
+            await bridge.publish(
+                topics.channel_in(ORG, "testchan"), json.dumps({"id": "før", "text": "x"}), qos=1
+            )
+            await eventually(lambda: "testchan:før" in runtime.state.inbound.posts, what="post")
+            await runtime.journal._call(limit, None)  # the disk is full from now on
+            for i in range(40):
+                body = json.dumps({"id": f"under-{i}", "text": "Er vannet trygt? " * 40})
+                await bridge.publish(topics.channel_in(ORG, "testchan"), body, qos=1)
+            await eventually(lambda: "journal" in runtime.concerns, what="the banner")
+            said = runtime.concerns["journal"]
+            assert "Journalen kan ikke skrives (database or disk is full)" in said
+            assert not any(k.startswith("testchan:under-") for k in runtime.state.inbound.posts)
+            with pytest.raises(sqlite3.OperationalError, match="full"):
+                await runtime.submit(Freeze("Flom"))  # the operator's command fails loudly
+            assert runtime.state.freeze.current is None
+            await runtime.journal._call(limit, 1_000_000)  # space again
+            await eventually(
+                lambda: (
+                    sum(k.startswith("testchan:under-") for k in runtime.state.inbound.posts) == 40
+                ),
+                what="every post journaled",
+                timeout=30,
+            )
+            await eventually(lambda: "journal" not in runtime.concerns, what="banner cleared")
+    finally:
+        await runtime.stop()
+    async with await Journal.open(runtime.settings.journal_path) as journal:
+        events = await journal.read_events()
+    ids = [e.post.id for e in events if isinstance(e, PostReceived)]
+    assert sorted(ids) == sorted(["før", *(f"under-{i}" for i in range(40))])  # once each

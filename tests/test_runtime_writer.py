@@ -187,6 +187,47 @@ async def test_a_bus_burst_decides_each_message_against_the_ones_before_it(
         await journal.close()
 
 
+async def test_a_snapshot_that_cannot_be_written_fails_no_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills up: small rows still fit, the snapshot (the largest write there
+    is) does not. The command that crossed the snapshot interval was committed, yet its
+    caller got the error and nobody heard of its events (the outbox would not have sent
+    what it asked for until a restart). Now only the snapshot is missing."""
+    import sqlite3
+
+    from krise_tui.runtime import writer as writer_module
+
+    monkeypatch.setattr(writer_module, "SNAPSHOT_EVERY", 10)
+    journal, writer = await open_writer(tmp_path / "j.sqlite3")
+    heard: list[EventBase] = []
+    writer.on_state(lambda _state, events: heard.extend(events))
+    try:
+        await writer.submit(OpenIncident("Flom"))
+        for n in range(5):  # a state larger than a few rows
+            body = f"Melding {n}: " + "Rv73 er stengt ved Svenskvollen. " * 100 + WEB
+            assert isinstance(
+                await writer.submit(SaveDraft((DraftVariant("nb", f"Lang {n}", body),))),
+                Accepted,
+            )
+
+        def nearly_full(con: sqlite3.Connection) -> None:
+            pages = con.execute("PRAGMA page_count").fetchone()[0]
+            con.execute(f"PRAGMA max_page_count = {pages + 3}")
+
+        await journal._call(nearly_full)
+        before = writer.state.event_count
+        for n in range(8):  # crosses seq 10: a snapshot is due, and cannot be written
+            assert isinstance(await writer.submit(draft(n)), Accepted)
+        assert writer.state.event_count == before + 8
+        assert sum(isinstance(e, DraftSaved) for e in heard) == 5 + 8
+        assert await journal.latest_snapshot_seq() == 0
+        assert writer.trouble is None  # the journal itself is written
+        assert state_hash(await journal.load_state()) == state_hash(writer.state)
+    finally:
+        await journal.close()
+
+
 class HeldPublisher:
     """A bus session whose PUBACKs come only when the test says so."""
 

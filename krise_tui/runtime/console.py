@@ -308,6 +308,7 @@ class ConsoleRuntime:
         for listener in self._state_listeners:
             self.writer.on_state(listener)
         self.writer.on_state(self._after_events)
+        self.writer.on_trouble(self._journal_trouble)
         self._show_intake_trouble(state)  # as the journal left it; the bridges update it
         self.head = HeadKeeper(
             journal,
@@ -420,6 +421,16 @@ class ConsoleRuntime:
                 except Exception:
                     log.exception("writing the journal head at stop failed")
             await self.writer.journal.close()
+
+    def _journal_trouble(self, why: str | None) -> None:
+        said = None
+        if why is not None:
+            said = (
+                f"! Journalen kan ikke skrives ({why}). Innkommende venter hos megleren og "
+                "tas inn når det går igjen; det dere gjør nå, blir ikke utført. Frigjør plass "
+                "på disken (eller rett feilen) – konsollen prøver selv igjen."
+            )
+        self._concern("journal", said)
 
     def _loop_crashed(self, name: str, error: str | None) -> None:
         self._concern(f"loop:{name}", None if error is None else f"{name}: {error}")

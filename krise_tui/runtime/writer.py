@@ -34,6 +34,8 @@ INBOUND_BATCH = 500
 """At most this many bus messages per journal transaction."""
 
 StateListener = Callable[[IncidentState, list[EventBase]], object]
+TroubleListener = Callable[[str | None], object]
+"""Told why the journal cannot be written (a full disk…), and ``None`` once it can."""
 ContextFactory = Callable[[str | None], Context]
 Ack = Callable[[], object]
 """Acknowledge a bus message to the broker (called once it is journaled)."""
@@ -88,10 +90,30 @@ class JournalWriter:
         self._queue: asyncio.Queue[Inbound] = asyncio.Queue()
         self._last_snapshot = last_snapshot
         self.rejected_inbound = 0
+        self.trouble: str | None = None
+        """Why the last write failed, until one succeeds (None: writing works)."""
+        self._trouble_listeners: list[TroubleListener] = []
 
     def on_state(self, listener: StateListener) -> None:
         """Call ``listener(state, new_events)`` after every journaled change."""
         self._listeners.append(listener)
+
+    def on_trouble(self, listener: TroubleListener) -> None:
+        """Call ``listener(why)`` when writing the journal starts failing (a full disk, a
+        read-only file system…) and ``listener(None)`` when it works again: nothing is
+        lost meanwhile (the broker keeps what is not acknowledged), but nothing new is
+        recorded or acted on either, and the people at the console must know."""
+        self._trouble_listeners.append(listener)
+
+    def _set_trouble(self, why: str | None) -> None:
+        if why == self.trouble:
+            return
+        self.trouble = why
+        for listener in list(self._trouble_listeners):
+            try:
+                listener(why)
+            except Exception:
+                log.exception("journal trouble listener failed")
 
     async def submit(self, command: object, *, actor: str | None = None) -> Decision:
         """Decide, journal, fold, notify — one command.
@@ -215,20 +237,32 @@ class JournalWriter:
         ``ahead``: already holding them)."""
         try:
             seqs = await self.journal.append(events, playbook_hash=self._playbook_hash())
-        except BaseException:
+        except BaseException as exc:
             if ahead:  # the working copy is ahead of the disk: drop it
                 self._working = None
+            if isinstance(exc, Exception):
+                self._set_trouble(f"{exc}" or type(exc).__name__)
             raise
+        self._set_trouble(None)
         fold(events, self.state)
         if not ahead and self._working is not None:
             fold(events, self._working)
         await self._maybe_snapshot(seqs[-1])
 
     async def _maybe_snapshot(self, seq: int) -> None:
-        """Snapshot now and then so a restart folds only the newest events."""
+        """Snapshot now and then so a restart folds only the newest events.
+
+        A snapshot that cannot be written (the disk is full: a snapshot is the largest
+        write there is, so it is the first to fail) costs a slower restart, nothing else:
+        the events it would cover are committed, and the command that happened to cross
+        the interval has succeeded. It is logged and tried again an interval later.
+        """
         if seq - self._last_snapshot < SNAPSHOT_EVERY or self.state.event_count != seq:
             return  # not due, or another writer shares this journal: its fold is not ours
-        await self.journal.save_snapshot(self.state, seq)
+        try:
+            await self.journal.save_snapshot(self.state, seq)
+        except Exception:
+            log.exception("snapshot at seq %d not written (the journal itself is intact)", seq)
         self._last_snapshot = seq
 
     def _notify(self, events: list[EventBase]) -> None:
