@@ -367,6 +367,53 @@ async def test_deliver_once_keeps_the_doubt_through_a_definite_failure(tmp_path:
     assert await ledger.get("k") == "sms-1"
 
 
+async def test_a_full_disk_under_the_ledger_is_a_failure_to_record_not_an_adapter_bug(
+    tmp_path: Path,
+) -> None:
+    """SQLite's errors are not OSErrors: with the disk full, deliver_once let them out,
+    and the bridge took them for a bug in the adapter, a final failure. A post that had
+    gone out was reported failed for good (and a re-send of an e-mail sends it twice);
+    one that could not be recorded before sending was never retried. (SQLite's page
+    limit stands in for the full disk: the same SQLITE_FULL error.)"""
+    ledger = Ledger(tmp_path / "ledger.sqlite3")
+    await ledger.record("warm", LedgerEntry(AttemptState.DELIVERED, remote_id="1"))
+    con = ledger._con
+    assert con is not None
+
+    def disk_full() -> None:
+        pages = con.execute("PRAGMA page_count").fetchone()[0]
+        con.execute(f"PRAGMA max_page_count = {pages}")
+
+    sent: list[str] = []
+
+    async def send_then_full(repeat: bool) -> DeliveryResult:
+        sent.append("k")
+        disk_full()  # the disk fills while the platform takes the post
+        return DeliveryResult.delivered("p" * 20_000)  # a row that needs new pages
+
+    delivered = await deliver_once(ledger, "k", send=send_then_full)
+    assert delivered.ok and sent == ["k"]  # it went out: said so, not "failed"
+    assert delivered.reason is not None and "could not be written" in delivered.reason
+    assert "database or disk is full" in delivered.reason
+    entry = await ledger.entry("k")
+    assert entry is not None and entry.state is AttemptState.IN_FLIGHT  # checked next time
+
+    async def never(repeat: bool) -> DeliveryResult:
+        raise AssertionError("sent although the attempt could not be recorded")
+
+    refused = await deliver_once(ledger, "n" * 20_000, send=never)
+    assert not refused.ok and not refused.permanent  # a transient failure: retried
+    assert refused.reason is not None
+    assert refused.reason.startswith("cannot record the attempt before sending: ledger ")
+    con.execute("PRAGMA max_page_count = 1000000")  # space again
+    retried = await deliver_once(ledger, "n" * 20_000, send=lambda repeat: _delivered("post-2"))
+    assert retried.ok and await ledger.get("n" * 20_000) == "post-2"
+
+
+async def _delivered(remote_id: str) -> DeliveryResult:
+    return DeliveryResult.delivered(remote_id)
+
+
 async def test_deliver_once_writes_the_intent_before_sending(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     seen: list[LedgerEntry | None] = []

@@ -817,6 +817,12 @@ class LedgerEntry:
         )
 
 
+class LedgerUnavailable(OSError):
+    """The ledger's database cannot be read or written now (a full disk, an I/O error,
+    a lock held too long): as an OSError, :func:`deliver_once` handles it as it does any
+    failure to record, never as a bug in the adapter."""
+
+
 class Ledger:
     """A write-ahead ledger of delivery attempts: idempotency key → :class:`LedgerEntry`.
 
@@ -953,7 +959,10 @@ class Ledger:
         async with self._io:
             if self.db_path is None:
                 return self._get(key)
-            return await asyncio.to_thread(self._get, key)
+            try:
+                return await asyncio.to_thread(self._get, key)
+            except sqlite3.Error as exc:
+                raise LedgerUnavailable(f"ledger {self.db_path} cannot be read: {exc}") from exc
 
     async def get(self, key: str) -> str | None:
         """The remote id recorded for a delivered ``key`` (``""`` when it has none), or
@@ -968,8 +977,13 @@ class Ledger:
         async with self._io:
             if self.db_path is None:
                 self._put(key, entry)
-            else:
+                return
+            try:
                 await asyncio.to_thread(self._put, key, entry)
+            except sqlite3.Error as exc:
+                # sqlite3's errors are not OSErrors: a full disk here was taken for a
+                # bug in the adapter (a final failure, though the post had gone out).
+                raise LedgerUnavailable(f"ledger {self.db_path} cannot be written: {exc}") from exc
 
     async def put(self, key: str, remote_id: str) -> None:
         """Record ``key`` as delivered with ``remote_id``."""
