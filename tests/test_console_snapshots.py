@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from krise_tui.bus.envelope import Signer
 from krise_tui.clock import FixedClock
@@ -28,7 +29,7 @@ from krise_tui.console.screens.start import SignInScreen
 from krise_tui.core.features.rumours import RegisterRumour
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import eventually
-from tests.corekit import publish_via
+from tests.corekit import bus, publish_via
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = datetime(2026, 11, 27, 13, 42, tzinfo=UTC)
@@ -128,3 +129,28 @@ def test_view(
     settings = settings_for(make_settings, lang)
     asyncio.run(prepare(settings, signer))
     assert snap_compare(console(settings, signer), terminal_size=(80, 24), run_before=shown(key))
+
+
+async def test_the_roll_call_in_english_names_staff_without_a_department_in_english(
+    make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    """Terminals outside the org file's roster (a non-strict roster: drills, the demo)
+    are counted under no department, which the English roll-call called "(uten
+    avdeling)"."""
+    settings = settings_for(make_settings, "en").model_copy(update={"strict_roster": False})
+    await prepare(settings, signer)
+    app = console(settings, signer)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await shown("s")(pilot)
+        await app.runtime.submit(
+            bus("krise/v1/eksempel/presence/staff/sim-00001", {"status": "online"}), actor="bus"
+        )
+        await pilot.pause()
+        app.mark_dirty()
+        app._maybe_redraw()
+        await pilot.pause()
+        table = app.screen.query_one("#departments", DataTable)
+        names = [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+        assert "(no department)" in names, names
+        assert not any("uten" in name for name in names)
+        await pilot.press("ctrl+q")

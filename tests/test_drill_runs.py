@@ -588,3 +588,7 @@ def test_krise_demo_hands_the_console_a_plan_for_the_flood(tiny: Path) -> None:
     args = parser.parse_args(["demo", "--no-script", "--scenario", str(tiny)])
     assert args.func(args) == 0
     assert plans[1].response is None and plans[1].loaded.scenario.id == "liten-flom"
+    assert plans[1].settings.lang == "nb"
+    args = parser.parse_args(["demo", "--lang", "en"])  # was refused: "unrecognized"
+    assert args.func(args) == 0
+    assert plans[2].settings.lang == "en"

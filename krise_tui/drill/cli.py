@@ -145,6 +145,7 @@ def add_demo_parser(
         "--no-script", action="store_true", help="you are the leadership: nothing scripted"
     )
     p.add_argument("--headless", action="store_true", help="no screen: print the timeline")
+    p.add_argument("--lang", choices=["nb", "en"], help="the console's language (default nb)")
     p.set_defaults(func=functools.partial(run_demo, console=console))
 
 
@@ -401,11 +402,13 @@ def run_demo(
     from krise_tui.config import load_settings
     from krise_tui.drill.demo import plan_demo
 
+    base = load_settings()
     plan = plan_demo(
-        load_settings(),
+        base,
         scenario=args.scenario,
         response=None if args.no_script else "god",
         speed=args.speed,
+        lang=getattr(args, "lang", None) or base.lang,  # --lang, else KRISE_LANG / krise.toml
     )
     return console(plan)
 

@@ -19,7 +19,7 @@ from krise_tui.console.screens.base import ViewScreen
 from krise_tui.console.text import PlainTable, rollcall_counts, staff_word
 from krise_tui.core.features.freeze import RemindUnacknowledged
 from krise_tui.core.kernel import Rejection
-from krise_tui.core.rollcall import StaffStatus
+from krise_tui.core.rollcall import NO_DEPARTMENT, StaffStatus
 from krise_tui.files import atomic_write
 
 ORDER = {StaffStatus.PENDING: 0, StaffStatus.OFFLINE: 1, StaffStatus.ACKED: 2}
@@ -56,7 +56,8 @@ class StaffScreen(ViewScreen):
     def department_names(self) -> dict[str, str]:
         """Department id -> its name in the UI's language (from the org file)."""
         org = self.rt.org
-        return {} if org is None else {g.id: g.name for g in org.staff_groups}
+        names = {NO_DEPARTMENT: self.tr("(uten avdeling)", "(no department)")}
+        return names if org is None else names | {g.id: g.name for g in org.staff_groups}
 
     def refresh_body(self) -> None:
         rt, tr = self.rt, self.tr
