@@ -188,6 +188,45 @@ async def test_the_author_approving_their_own_message_is_asked_why(
         await pilot.press("n", "ctrl+q")
 
 
+async def test_a_full_disk_is_in_the_banner_until_the_approval_goes_through(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    """The disk fills up while a message waits for approval (SQLite's page limit stands in
+    for it). The banner says the journal cannot be written and that the approval failed;
+    with room again, the approval goes through and both are gone (the action's failure
+    stayed in the banner for good)."""
+    import sqlite3
+
+    runtime = _sample_console(mosquitto, make_settings, signer)
+    app = ConsoleApp(runtime)
+    async with app.run_test(size=(120, 40)) as pilot:
+        approve = await _to_approval(pilot, app, "jon")
+        assert runtime.journal is not None
+
+        def pages(con: sqlite3.Connection, limit: int | None) -> None:
+            if limit is None:
+                limit = con.execute("PRAGMA page_count").fetchone()[0]
+            con.execute(f"PRAGMA max_page_count = {limit}")
+
+        await runtime.journal._call(pages, None)
+        approve.query_one("#approver", Select).value = "siri"
+        approve.query_one("#passphrase", Input).value = "passord-siri"
+        approve.query_one("#passphrase", Input).focus()
+        await pilot.press("enter")
+
+        await step(lambda: "✗ approve: database or disk is full" in banner(app), what="failed")
+        assert "Journalen kan ikke skrives (database or disk is full)" in banner(app)
+        assert not runtime.state.messages.versions
+        await runtime.journal._call(pages, 1_000_000)
+        approve.query_one("#passphrase", Input).value = "passord-siri"
+        approve.query_one("#passphrase", Input).focus()
+        await pilot.press("enter")
+        await step(lambda: isinstance(app.screen, ConfirmScreen), what="approved")
+        await step(lambda: "✗" not in banner(app), what="the failure cleared")
+        assert "Journalen" not in banner(app)
+        await pilot.press("n", "ctrl+q")
+
+
 async def test_a_drill_s_console_asks_the_police_as_an_exercise(
     mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
 ) -> None:

@@ -229,9 +229,14 @@ class ConsoleApp(App[None]):
             self.push_screen(StartScreen(), lambda _ok: self.mark_dirty())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """One place for worker failures: show them, keep running."""
+        """One place for worker failures: show them, keep running. The failure stays in
+        the banner until the same action next succeeds (a full disk's error is not left
+        standing once the disk has room and the approval went through)."""
+        name = event.worker.name
         if event.state is WorkerState.ERROR and event.worker.error is not None:
-            self._set_banner("worker", f"✗ {event.worker.name}: {event.worker.error}")
+            self._set_banner(f"worker:{name}", f"✗ {name}: {event.worker.error}")
+        elif event.state is WorkerState.SUCCESS and f"worker:{name}" in self._banner_parts:
+            self._set_banner(f"worker:{name}", None)
 
     async def on_unmount(self) -> None:
         if self._on_stopping is not None:

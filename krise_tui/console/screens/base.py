@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from textual.app import ComposeResult
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static
+from textual.worker import Worker
 
 from krise_tui.console.i18n import Tr, translate_bindings
 
@@ -35,6 +36,12 @@ class Localised:
     def tr(self) -> Tr:
         """Texts in the console's language."""
         return self.app.tr
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A worker's state reaches only the node that runs it (the message does not
+        bubble): a screen's failed action (an approval when the disk is full) vanished
+        without a word. Hand it to the app, the one place that shows failures."""
+        self.app.on_worker_state_changed(event)
 
 
 class ViewScreen(Localised, Screen[None]):
