@@ -561,7 +561,9 @@ def cmd_journal_show(args: argparse.Namespace) -> int:
                     # Posts are residents' text: nothing in one may act on this terminal
                     # or start a line of its own.
                     said = printable(describe(event, args.lang or "nb"))
-                    print(f"{row.seq:>6}  {row.ts[:19]}  {said}")
+                    # UTC, and marked so: the console shows the municipality's wall time,
+                    # and an unmarked 10:00 here read as an hour before the console's 11:00.
+                    print(f"{row.seq:>6}  {row.ts[:19]}Z  {said}")
 
     try:
         asyncio.run(run())

@@ -613,4 +613,7 @@ def test_journal_show_json_gives_one_object_per_event(
     assert main(["journal", "show", str(path), "--json", "--tail", "2"]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
     assert main(["journal", "show", str(path), "--tail", str(len(events))]) == 0
-    assert "Innlegg (facebook)" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "Innlegg (facebook)" in text
+    first = text.splitlines()[0].split()
+    assert first[0] == "1" and first[1] == rows[0]["time"][:19] + "Z"  # UTC, said so
