@@ -8,6 +8,8 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from krise_tui.bus.envelope import Signer
 from krise_tui.config import Settings
 from krise_tui.console.app import ConsoleApp
@@ -100,18 +102,31 @@ async def test_restart_with_the_same_playbook_journals_no_new_activation(
     assert sum(getattr(e, "type", "") == "freeze.changed" for e in events) == 1
 
 
+@pytest.mark.parametrize(
+    ("lang", "waiting", "none_loaded"),
+    [
+        ("nb", "Dreieboka har feil", "ingen gyldig dreiebok"),
+        ("en", "The playbook has problems", "no valid playbook"),
+    ],
+)
 async def test_console_shows_playbook_errors_and_keeps_running(
-    tmp_path: Path, make_settings: Callable[..., Settings], signer: Signer
+    tmp_path: Path,
+    make_settings: Callable[..., Settings],
+    signer: Signer,
+    lang: str,
+    waiting: str,
+    none_loaded: str,
 ) -> None:
     playbook = tmp_path / "broken.yaml"
     playbook.write_text("id: flom\ntitle: {nb: Flom}\nunknown_key: 1\n", encoding="utf-8")
-    runtime = ConsoleRuntime(make_settings(None, playbook=playbook), signer=signer, start_bus=False)
+    settings = make_settings(None, playbook=playbook, lang=lang)
+    runtime = ConsoleRuntime(settings, signer=signer, start_bus=False)
     app = ConsoleApp(runtime)
     async with app.run_test(size=(100, 30)) as pilot:
         banner = app.banner_text
-        await eventually(lambda: "Dreieboka har feil" in banner(), what="banner")
+        await eventually(lambda: waiting in banner(), what="banner")
         assert "broken.yaml:1:1: missing required key" in banner()
-        assert "ingen gyldig dreiebok" in banner()
+        assert none_loaded in banner()
         assert not runtime.state.is_open  # not opened as a generic incident on a broken one
         await pilot.press("ctrl+q")
 
@@ -133,12 +148,15 @@ async def test_a_broken_playbook_at_first_start_opens_nothing_until_it_is_fixed(
     try:
         assert not runtime.state.is_open  # not a generic "Hendelse" with no freeze
         assert "playbook-wait" in runtime.concerns
+        english = runtime.concern("playbook-wait", "en") or ""
+        assert english.startswith("The playbook has errors: the incident opens when")
         playbook.write_text(good, encoding="utf-8")
         await eventually(lambda: runtime.state.is_open, what="opened once the playbook is valid")
         assert runtime.state.incident.title == "Flom og jordskred"
         # The playbook's freeze on activation follows as its own journaled decision.
         await eventually(lambda: runtime.state.freeze.active, what="the playbook's freeze")
         assert "playbook-wait" not in runtime.concerns
+        assert runtime.concern("playbook-wait", "en") is None
     finally:
         await runtime.stop()
     # A later start keeps the playbook's incident (nothing generic was journaled first).
@@ -175,3 +193,27 @@ async def test_the_operator_may_open_without_a_valid_playbook_and_activate_it_la
         await eventually(lambda: runtime.state.freeze.active, what="the playbook's freeze")
     finally:
         await runtime.stop()
+
+
+async def test_the_console_in_english_says_its_concerns_in_english(
+    tmp_path: Path, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    """The runtime's concerns (a playbook to fix, a journal that cannot be written, an
+    intake in trouble) were shown in bokmål whatever the console's language."""
+    playbook = tmp_path / "flom.yaml"
+    good = (ROOT / "playbooks" / "flom-og-skred.yaml").read_text(encoding="utf-8")
+    playbook.write_text(good.replace("deadlines:", "dedlines:"), encoding="utf-8")
+    settings = make_settings(
+        None,
+        org_file=ROOT / "playbooks" / "orgs" / "eksempel.yaml",
+        playbook=playbook,
+        operator="lise",
+        lang="en",
+    )
+    runtime = ConsoleRuntime(settings, signer=signer, start_bus=False)
+    app = ConsoleApp(runtime, ask_start=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await eventually(lambda: "playbook-wait" in runtime.concerns, what="the concern")
+        await eventually(lambda: "The playbook has errors: the incident" in app.banner_text())
+        assert "Dreieboka har feil:" not in app.banner_text()
+        await pilot.press("ctrl+q")  # at once: the sign-in screen may be on its way

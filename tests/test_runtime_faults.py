@@ -309,6 +309,8 @@ async def test_a_full_journal_is_said_nothing_is_lost_and_intake_resumes(
             await eventually(lambda: "journal" in runtime.concerns, what="the banner")
             said = runtime.concerns["journal"]
             assert "Journalen kan ikke skrives (database or disk is full)" in said
+            english = runtime.concern("journal", "en") or ""
+            assert english.startswith("! The journal cannot be written (database or disk")
             assert not any(k.startswith("testchan:under-") for k in runtime.state.inbound.posts)
             with pytest.raises(sqlite3.OperationalError, match="full"):
                 await runtime.submit(Freeze("Flom"))  # the operator's command fails loudly

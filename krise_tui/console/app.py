@@ -186,12 +186,12 @@ class ConsoleApp(App[None]):
         rt.on_state(self._on_state)
         rt.on_link(lambda state, detail: self.call_next(self._link_changed, state, detail))
         rt.on_playbook(lambda problems: self.call_next(self._playbook_reloaded, problems))
-        rt.on_concern(lambda name, text: self.call_next(self._set_banner, f"c:{name}", text))
+        rt.on_concern(lambda name, _text: self.call_next(self._show_concern, name))
         await rt.start()
         if self._on_started is not None:
             await self._on_started(rt)
-        for name, text in rt.concerns.items():
-            self._set_banner(f"c:{name}", text)
+        for name in list(rt.concerns):
+            self._show_concern(name)
         self._recurrence_banner(rt.state)
         if rt.playbook_problems:
             self._playbook_reloaded(rt.playbook_problems)
@@ -344,6 +344,10 @@ class ConsoleApp(App[None]):
                     title=tr("Dreiebok lastet", "Playbook loaded"),
                 )
         self.mark_dirty()
+
+    def _show_concern(self, name: str) -> None:
+        """The runtime's concern ``name`` as it is now, in the console's language."""
+        self._set_banner(f"c:{name}", self.runtime.concern(name, self.tr.lang))
 
     def _set_banner(self, part: str, text: str | None) -> None:
         """Each part of the banner is set or cleared on its own: one never hides another."""

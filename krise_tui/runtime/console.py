@@ -163,7 +163,9 @@ class ConsoleRuntime:
         self.link_state = LinkState.CONNECTING
         self.link_detail = ""
         self.concerns: dict[str, str] = {}
-        """What needs attention now (loop crashes, a waiting playbook…): shown in banners."""
+        """What needs attention now (loop crashes, a waiting playbook…), in bokmål: shown
+        in banners (:meth:`concern` gives the English where there is one)."""
+        self._concerns_en: dict[str, str] = {}
         self.stopped = asyncio.Event()
         """Set when the runtime asks to be stopped (a loop that keeps crashing)."""
         self._state_listeners: list[StateListener] = []
@@ -248,11 +250,20 @@ class ConsoleRuntime:
         """Call ``listener(concern, text | None)`` when something needs attention."""
         self._concern_listeners.append(listener)
 
-    def _concern(self, name: str, text: str | None) -> None:
+    def concern(self, name: str, lang: str = "nb") -> str | None:
+        """What concern ``name`` says now, in ``lang`` (bokmål when it has no English)."""
+        text = self.concerns.get(name)
+        if text is not None and lang == "en":
+            return self._concerns_en.get(name, text)
+        return text
+
+    def _concern(self, name: str, text: str | None, en: str | None = None) -> None:
         if text:
             self.concerns[name] = text
+            self._concerns_en[name] = en or text
         else:
             self.concerns.pop(name, None)
+            self._concerns_en.pop(name, None)
         for listener in list(self._concern_listeners):
             try:
                 listener(name, text)
@@ -261,11 +272,12 @@ class ConsoleRuntime:
 
     def _intake_trouble(self, channel: str, source: str, problem: str | None) -> None:
         # The text may carry a remote server's words: one line, printable, bounded.
-        said = None
+        said = en = None
         if problem is not None:
             line = "".join(c if c.isprintable() else " " for c in " ".join(problem.split()))
             said = f"Innkommende på {channel}: {line[:MAX_TROUBLE]}"
-        self._concern(f"intake:{channel}:{source}", said)
+            en = f"Inbound on {channel}: {line[:MAX_TROUBLE]}"
+        self._concern(f"intake:{channel}:{source}", said, en)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -423,14 +435,19 @@ class ConsoleRuntime:
             await self.writer.journal.close()
 
     def _journal_trouble(self, why: str | None) -> None:
-        said = None
+        said = en = None
         if why is not None:
             said = (
                 f"! Journalen kan ikke skrives ({why}). Innkommende venter hos megleren og "
                 "tas inn når det går igjen; det dere gjør nå, blir ikke utført. Frigjør plass "
                 "på disken (eller rett feilen) – konsollen prøver selv igjen."
             )
-        self._concern("journal", said)
+            en = (
+                f"! The journal cannot be written ({why}). Inbound waits at the broker and "
+                "comes in when it works again; what you do now is not carried out. Free "
+                "space on the disk (or fix the fault) – the console retries by itself."
+            )
+        self._concern("journal", said, en)
 
     def _loop_crashed(self, name: str, error: str | None) -> None:
         self._concern(f"loop:{name}", None if error is None else f"{name}: {error}")
@@ -452,6 +469,8 @@ class ConsoleRuntime:
                 "playbook-wait",
                 "Dreieboka har feil: hendelsen åpnes når den er rettet, eller når dere velger "
                 "å åpne uten dreiebok.",
+                "The playbook has errors: the incident opens when it is fixed, or when you "
+                "choose to open without a playbook.",
             )
             log.error("the playbook has problems: the incident is not opened until it is fixed")
             return

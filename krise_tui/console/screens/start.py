@@ -56,7 +56,10 @@ class SignInScreen(Dialog):
     def on_mount(self) -> None:
         super().on_mount()
         configured = self.rt.settings.operator
-        people = self.query_one("#people", OptionList)
+        found = self.query("#people")
+        if not found:  # ctrl+q while the console started: the app went before the screen
+            return
+        people = found.first(OptionList)
         if configured:
             try:
                 people.highlighted = people.get_option_index(configured)
