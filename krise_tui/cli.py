@@ -32,7 +32,7 @@ from krise_tui.bus.broker import (
     write_password_file,
 )
 from krise_tui.bus.envelope import KeyFileError, write_key_pair
-from krise_tui.config import Settings, load_settings
+from krise_tui.config import ConfigFileError, Settings, load_settings
 from krise_tui.files import UnreadableInput, create_private, read_text_input
 from krise_tui.journal.store import JournalError
 from krise_tui.playbook.loader import PlaybookError
@@ -578,6 +578,17 @@ def cmd_journal_show(args: argparse.Namespace) -> int:
 # --- parser ------------------------------------------------------------------------------
 
 
+def _validation_lines(exc: ValidationError) -> str:
+    """One line per wrong setting: where, what, the value given (no links to pydantic's
+    documentation: the reader is the municipality's IT, not a pydantic user)."""
+    lines = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(settings)"
+        given = f" (given: {printable(repr(error['input']))[:80]})" if "input" in error else ""
+        lines.append(f"  {where}: {error['msg']}{given}")
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="krise",
@@ -761,7 +772,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"krise: {exc}", file=sys.stderr)
         return 1
     except ValidationError as exc:
-        print(f"krise: invalid configuration:\n{exc}", file=sys.stderr)
+        print(f"krise: invalid configuration:\n{_validation_lines(exc)}", file=sys.stderr)
+        return 1
+    except ConfigFileError as exc:
+        print(f"krise: invalid configuration: {exc}", file=sys.stderr)
         return 1
     except PlaybookError as exc:
         for problem in exc.problems:

@@ -9,6 +9,7 @@ starts one itself (see :mod:`krise_tui.bus.broker`).
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -165,9 +166,35 @@ class Settings(BaseSettings):
         return self.data_dir / "broker"
 
 
+class ConfigFileError(ValueError):
+    """The configuration file cannot be read or is not TOML (names the file and where)."""
+
+
+def check_config_file(path: Path) -> None:
+    """Raise :class:`ConfigFileError` when ``path`` exists and is not readable TOML.
+
+    pydantic-settings let ``tomllib``'s error out as a traceback without the file's name.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    except IsADirectoryError:
+        raise ConfigFileError(f"{path}: is a directory, not a configuration file") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(f"{path}: not UTF-8 text (at byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigFileError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    try:
+        tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigFileError(f"{path}: not valid TOML: {exc}") from None
+
+
 def load_settings(**overrides: Any) -> Settings:
     """Load settings from file and environment, with ``overrides`` on top."""
     config_path = os.environ.get("KRISE_CONFIG")
     if config_path and not Path(config_path).exists():
         raise FileNotFoundError(f"KRISE_CONFIG names {config_path}, which does not exist")
+    check_config_file(Path(config_path or DEFAULT_CONFIG_FILE))
     return Settings(**overrides)

@@ -54,6 +54,43 @@ def test_missing_config_file_named_by_env_is_a_clear_error(
     assert "KRISE_CONFIG names" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b'org = "hattfjelldal"\n[broker\nport = 1883\n', "not valid TOML: "),
+        (b"org_file = [\n", "not valid TOML: Invalid value (at end of document)"),
+        ('org_name = "Bø kommune"\n'.encode("latin-1"), "not UTF-8 text (at byte 13)"),
+    ],
+)
+def test_a_broken_config_file_is_named_not_a_traceback(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    content: bytes,
+    said: str,
+) -> None:
+    """tomllib's error came out as a traceback that named neither the file nor krise."""
+    cfg = tmp_path / "krise.toml"
+    cfg.write_bytes(content)
+    monkeypatch.setenv("KRISE_CONFIG", str(cfg))
+    assert main(["keys", "init", "--dir", str(tmp_path / "k")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"krise: invalid configuration: {cfg}: ") and said in err
+    assert "Traceback" not in err and not (tmp_path / "k").exists()
+
+
+def test_a_wrong_setting_is_one_line_naming_it_and_the_value(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("KRISE_BROKER__PORT", "abc")
+    assert main(["keys", "init", "--dir", str(tmp_path / "k")]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "krise: invalid configuration:\n  broker.port: Input should be a valid integer, "
+        "unable to parse string as an integer (given: 'abc')\n"
+    )
+
+
 def test_cli_lists_subcommands_and_version(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         main(["--help"])
