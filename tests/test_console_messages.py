@@ -214,7 +214,8 @@ async def test_a_full_disk_is_in_the_banner_until_the_approval_goes_through(
         approve.query_one("#passphrase", Input).focus()
         await pilot.press("enter")
 
-        await step(lambda: "✗ approve: database or disk is full" in banner(app), what="failed")
+        failed = "✗ Godkjenningen feilet: database or disk is full"
+        await step(lambda: failed in banner(app), what="failed")
         assert "Journalen kan ikke skrives (database or disk is full)" in banner(app)
         assert not runtime.state.messages.versions
         await runtime.journal._call(pages, 1_000_000)

@@ -31,7 +31,7 @@ from textual.theme import Theme
 from textual.worker import Worker, WorkerState
 
 from krise_tui.bus.session import LinkState
-from krise_tui.console.i18n import Tr, binding_text, translate_bindings
+from krise_tui.console.i18n import Tr, action_failed, binding_text, translate_bindings
 from krise_tui.console.screens.base import Dialog, ViewScreen
 from krise_tui.console.screens.dialogs import ConfirmScreen, FreezeRequest, FreezeScreen
 from krise_tui.console.screens.help import HelpScreen, binding_lines
@@ -234,7 +234,8 @@ class ConsoleApp(App[None]):
         standing once the disk has room and the approval went through)."""
         name = event.worker.name
         if event.state is WorkerState.ERROR and event.worker.error is not None:
-            self._set_banner(f"worker:{name}", f"✗ {name}: {event.worker.error}")
+            said = action_failed(name, event.worker.error, self.tr.lang)
+            self._set_banner(f"worker:{name}", said)
         elif event.state is WorkerState.SUCCESS and f"worker:{name}" in self._banner_parts:
             self._set_banner(f"worker:{name}", None)
 

@@ -84,6 +84,36 @@ BINDING_EN: dict[str, str] = {
 """Binding descriptions: bokmål → English."""
 
 
+ACTIONS: dict[str, tuple[str, str]] = {
+    "answer": ("Svaret", "The answer"),
+    "approve": ("Godkjenningen", "The approval"),
+    "checklist": ("Sjekklisten", "The checklist"),
+    "export-rollcall": ("Eksporten av oppropet", "The roll-call export"),
+    "freeze": ("Frysen", "The freeze"),
+    "open-incident": ("Starten av hendelsen", "Starting the incident"),
+    "publish-version": ("Publiseringen", "Publishing"),
+    "questions-action": ("Handlingen på spørsmål", "The questions action"),
+    "questions-op": ("Handlingen på spørsmål", "The questions action"),
+    "remind": ("Påminnelsen", "The reminder"),
+    "request-approval": ("Forespørselen om godkjenning", "The request for approval"),
+    "retry": ("Den nye sendingen", "The re-send"),
+    "rumours-action": ("Handlingen på rykter", "The rumours action"),
+    "save-cap": ("Lagringen av CAP-forespørselen", "Saving the CAP request"),
+    "save-draft": ("Lagringen av utkastet", "Saving the draft"),
+    "save-sitrep": ("Situasjonsrapporten", "The situation report"),
+    "sign-in": ("Innloggingen", "Signing in"),
+    "start-runtime": ("Oppstarten", "Start-up"),
+}
+"""A failed action (a Textual worker's name) in words, for the banner."""
+
+
+def action_failed(name: str, error: object, lang: str) -> str:
+    """``✗ Godkjenningen feilet: …`` / ``✗ The approval failed: …`` (the worker's own
+    name when it has no words yet)."""
+    nb, en = ACTIONS.get(name, (name, name))
+    return f"✗ {en} failed: {error}" if lang == "en" else f"✗ {nb} feilet: {error}"
+
+
 def binding_text(description: str, lang: str) -> str:
     """A binding's description in ``lang``."""
     return BINDING_EN.get(description, description) if lang == "en" else description
