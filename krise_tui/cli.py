@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import logging.handlers
 import os
 import secrets
 import sys
@@ -65,6 +66,22 @@ class InertFormatter(logging.Formatter):
         return printable(super().formatException(ei), one_line=False)
 
 
+LOG_MAX_BYTES = 20 * 1024 * 1024
+"""``krise.log`` is rotated at this size, keeping :data:`LOG_BACKUPS` older files: a flood
+of poison on the bus (each refusal is logged, and journaled) must not fill the disk the
+journal needs."""
+LOG_BACKUPS = 5
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotating log whose every file is created readable by its owner only (the log can
+    hold citizens' posts; the standard handler creates each new file by the umask)."""
+
+    def _open(self) -> Any:
+        fd = os.open(self.baseFilename, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        return os.fdopen(fd, "a", encoding=self.encoding, errors=self.errors)
+
+
 def _setup_logging(settings: Settings, *, to_file: bool) -> None:
     level = os.environ.get("KRISE_LOG_LEVEL", "INFO").upper()
     handler: logging.Handler
@@ -72,7 +89,9 @@ def _setup_logging(settings: Settings, *, to_file: bool) -> None:
         # The log can hold citizens' posts: readable by its owner only.
         log_file = settings.data_dir / "krise.log"
         create_private(log_file)
-        handler = logging.FileHandler(log_file)
+        handler = PrivateRotatingFileHandler(
+            log_file, maxBytes=LOG_MAX_BYTES, backupCount=LOG_BACKUPS, encoding="utf-8"
+        )
         handler.setFormatter(InertFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     else:
         handler = logging.StreamHandler()

@@ -157,3 +157,26 @@ def test_the_log_shows_residents_text_inert_and_on_its_line(tmp_path: Path) -> N
     lines = log.splitlines()
     assert lines[0].endswith("WARNING krise: rejected post: " + printable(HOSTILE))
     assert "failed" in lines[1] and lines[-1] == "ValueError: bad \\x1b[2J"
+
+
+def test_the_log_is_rotated_and_every_file_stays_private(tmp_path: Path) -> None:
+    """A flood of refusals (each one logged) grew krise.log without end, on the disk the
+    journal needs; a rotated file is made by the umask unless told otherwise."""
+    script = (
+        "import logging, os\n"
+        "os.umask(0o022)\n"
+        "from krise_tui import cli\n"
+        "from krise_tui.config import load_settings\n"
+        "cli.LOG_MAX_BYTES, cli.LOG_BACKUPS = 20_000, 2\n"
+        f"cli._setup_logging(load_settings(data_dir={str(tmp_path)!r}), to_file=True)\n"
+        "for i in range(2000):\n"
+        "    logging.getLogger('krise').warning('rejected bus message %d: %s', i, 'x' * 40)\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True, cwd=tmp_path)
+    logs = sorted(tmp_path.glob("krise.log*"))
+    assert [p.name for p in logs] == ["krise.log", "krise.log.1", "krise.log.2"]
+    assert all(p.stat().st_size <= 20_000 for p in logs)
+    assert all(p.stat().st_mode & 0o777 == 0o600 for p in logs), [
+        oct(p.stat().st_mode) for p in logs
+    ]
+    assert "rejected bus message 1999:" in logs[0].read_text(encoding="utf-8")
