@@ -11,6 +11,8 @@ import json
 import logging
 import signal
 from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +29,7 @@ from krise_tui.core.features.freeze import (
 )
 from krise_tui.core.features.inbound import InboundRejected, PostReceived
 from krise_tui.core.features.outbox import OutboxSuperseded
-from krise_tui.journal.store import Journal
+from krise_tui.journal.store import Journal, JournalUnavailable
 from krise_tui.runtime import ConsoleRuntime
 from krise_tui.staff.runtime import StaffRuntime
 from tests.conftest import client_for, eventually
@@ -312,7 +314,7 @@ async def test_a_full_journal_is_said_nothing_is_lost_and_intake_resumes(
             english = runtime.concern("journal", "en") or ""
             assert english.startswith("! The journal cannot be written (database or disk")
             assert not any(k.startswith("testchan:under-") for k in runtime.state.inbound.posts)
-            with pytest.raises(sqlite3.OperationalError, match="full"):
+            with pytest.raises(JournalUnavailable, match="full"):
                 await runtime.submit(Freeze("Flom"))  # the operator's command fails loudly
             assert runtime.state.freeze.current is None
             await runtime.journal._call(limit, 1_000_000)  # space again
@@ -330,3 +332,76 @@ async def test_a_full_journal_is_said_nothing_is_lost_and_intake_resumes(
         events = await journal.read_events()
     ids = [e.post.id for e in events if isinstance(e, PostReceived)]
     assert sorted(ids) == sorted(["før", *(f"under-{i}" for i in range(40))])  # once each
+
+
+async def test_a_long_full_disk_does_not_stop_the_console(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    """With the journal unwritable, every loop that journals something (the timers'
+    reminders, the outbox's confirmations) failed, and a loop that keeps failing is
+    given up on: after five failures in a minute the console stopped itself, in the
+    middle of the incident, for a disk that would have room again in a moment. A loop
+    that fails because the journal cannot be written now waits for it instead."""
+    import sqlite3
+
+    from krise_tui.clock import FixedClock
+    from tests.corekit import NOW
+
+    clock = FixedClock(NOW)
+    runtime = await started(mosquitto, make_settings, signer, timer_interval=0.05, clock=clock)
+    runtime.supervisor.max_crashes = 2  # gives up at once on a loop that really fails
+    assert runtime.journal is not None
+
+    def limit(con: sqlite3.Connection, pages: int | None) -> None:
+        if pages is None:
+            pages = con.execute("PRAGMA page_count").fetchone()[0]
+        con.execute(f"PRAGMA max_page_count = {int(pages)}")
+
+    try:
+        await runtime.submit(Freeze("Flom"))
+        await runtime.journal._call(limit, None)  # the disk is full from now on
+        clock.set(NOW + timedelta(hours=1))  # reminders are due: the timers must journal
+        await eventually(lambda: "journal" in runtime.concerns, what="the journal's banner")
+        await asyncio.sleep(2.0)  # many ticks, each of them failing to journal
+        assert not runtime.stopped.is_set(), runtime.concerns.get("fatal")
+        assert not any(name.startswith("loop:") for name in runtime.concerns)
+        await runtime.journal._call(limit, 1_000_000)  # room again
+        await eventually(lambda: bool(runtime.state.freeze.reminders), what="the reminders")
+        await eventually(lambda: "journal" not in runtime.concerns, what="the banner cleared")
+    finally:
+        await runtime.stop()
+
+
+async def test_a_head_copy_that_cannot_be_written_does_not_stop_the_console(
+    mosquitto: MosquittoBroker,
+    make_settings: Callable[..., Settings],
+    signer: Signer,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A copy of the signed head kept elsewhere (a removed USB stick, a full share) made
+    the head's loop fail at every write, and the console gave up on it and stopped."""
+    gone = tmp_path / "usb" / "journal.head"
+    (tmp_path / "usb").write_text("not a directory")  # the copy cannot be written there
+    runtime = ConsoleRuntime(
+        console_settings(make_settings, mosquitto.endpoint, journal_head_copies=[gone]),
+        signer=signer,
+    )
+    runtime.supervisor.max_crashes = 2
+    await runtime.start()
+    try:
+        with caplog.at_level(logging.WARNING):
+            await runtime.submit(Freeze("Flom"))
+            await asyncio.sleep(1.5)
+        assert not runtime.stopped.is_set(), runtime.concerns.get("fatal")
+        assert any("journal.head" in r.getMessage() for r in caplog.records)
+        said = runtime.concerns["journal-head"]
+        assert said.startswith(f"Journalens signerte hode kan ikke skrives til {gone} (")
+        beside = runtime.settings.journal_path.with_name("journal.sqlite3.head")
+        assert beside.exists()  # the head beside the journal is written all the same
+        (tmp_path / "usb").unlink()  # the stick is back: the next head goes there too
+        await runtime.submit(LiftFreeze("Over"))
+        await eventually(lambda: gone.exists(), what="the head copy")
+        await eventually(lambda: "journal-head" not in runtime.concerns, what="cleared")
+    finally:
+        await runtime.stop()

@@ -259,6 +259,12 @@ class JournalError(Exception):
     """The journal file cannot be used (wrong format, newer schema, unreadable)."""
 
 
+class JournalUnavailable(OSError):
+    """The journal cannot be written now (the disk is full, a read-only or failing file
+    system, a lock held too long): nothing was written, and writing may work again
+    later. An OSError: it is the machine's condition, not a fault in krise."""
+
+
 def directory_problem(path: Path) -> str | None:
     """What is wrong when ``path`` (given as a journal) is a directory; None otherwise."""
     if not path.is_dir():
@@ -475,7 +481,10 @@ class Journal:
         if not events:
             return []
         rows = event_rows(events, playbook_hash)
-        return await self._call(_append, rows)
+        try:
+            return await self._call(_append, rows)
+        except sqlite3.OperationalError as exc:  # rolled back: nothing of it is on disk
+            raise JournalUnavailable(str(exc)) from exc
 
     async def save_snapshot(self, state: IncidentState, seq: int) -> None:
         """Store ``state`` as folded up to ``seq`` so a restart need not fold everything.

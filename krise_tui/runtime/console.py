@@ -56,7 +56,7 @@ from krise_tui.core.policy import MessagePolicy
 from krise_tui.core.rollcall import RollCall, StaffStatus, roll_call
 from krise_tui.core.state import IncidentState
 from krise_tui.journal.head import head_path
-from krise_tui.journal.store import Journal, JournalError
+from krise_tui.journal.store import Journal, JournalError, JournalUnavailable
 from krise_tui.playbook.loader import Problem, load_org
 from krise_tui.playbook.models import Org, Playbook
 from krise_tui.runtime.bridges import BridgeHost, Readiness
@@ -149,7 +149,9 @@ class ConsoleRuntime:
         self.playbooks = PlaybookService(None, None, self._playbook_valid)
         self.brokers = BrokerSupervisor(self.settings)
         self.bridge_host = BridgeHost(None, self.settings.data_dir, in_process=False)
-        self.supervisor = Supervisor(on_crash=self._loop_crashed, on_fatal=self._fatal)
+        self.supervisor = Supervisor(
+            on_crash=self._loop_crashed, on_fatal=self._fatal, transient=(JournalUnavailable,)
+        )
         self.writer: JournalWriter | None = None
         self.head: HeadKeeper | None = None
         self.intake_gauge: IntakeGauge | None = None
@@ -328,6 +330,7 @@ class ConsoleRuntime:
             key_id=self.signer.key_id,
             paths=[head_path(s.journal_path), *s.journal_head_copies],
             clock=self.clock,
+            on_trouble=self._head_trouble,
         )
         self.writer.on_state(self.head.touch)
         self.supervisor.spawn("journal-head", self.head.run)
@@ -448,6 +451,13 @@ class ConsoleRuntime:
                 "space on the disk (or fix the fault) – the console retries by itself."
             )
         self._concern("journal", said, en)
+
+    def _head_trouble(self, where: str | None) -> None:
+        self._concern(
+            "journal-head",
+            None if where is None else f"Journalens signerte hode kan ikke skrives til {where}",
+            None if where is None else f"The journal's signed head cannot be written to {where}",
+        )
 
     def _loop_crashed(self, name: str, error: str | None) -> None:
         self._concern(f"loop:{name}", None if error is None else f"{name}: {error}")

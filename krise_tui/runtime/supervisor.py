@@ -31,6 +31,8 @@ class _Loop:
     restart: bool
     essential: bool = True
     crashes: list[float] = field(default_factory=list)
+    waits: list[float] = field(default_factory=list)
+    """When it last failed transiently (within the window): its backoff grows with them."""
     task: asyncio.Task[None] | None = None
 
 
@@ -44,7 +46,12 @@ class Supervisor:
         window: float = 60.0,
         on_crash: CrashListener | None = None,
         on_fatal: Callable[[str], object] | None = None,
+        transient: tuple[type[BaseException], ...] = (),
     ) -> None:
+        self.transient = transient
+        """Failures of the machine, not of the loop (the journal cannot be written while
+        the disk is full): the loop waits and tries again for as long as they last, and
+        they never count toward giving it up; their cause is reported elsewhere."""
         self.max_crashes = max_crashes
         """Crashes within :attr:`window` seconds after which a loop is given up on."""
         self.window = window
@@ -87,6 +94,12 @@ class Supervisor:
                 await loop.factory()
             except asyncio.CancelledError:
                 raise
+            except self.transient as exc:
+                log.warning("%s waits: %s: %s", loop.name, type(exc).__name__, exc)
+                now = time.monotonic()
+                loop.waits = [t for t in loop.waits if now - t < self.window] + [now]
+                await asyncio.sleep(backoff_delay(len(loop.waits), base=0.5, cap=10.0))
+                continue
             except Exception as exc:
                 text = f"{type(exc).__name__}: {exc}"
                 log.error("%s crashed: %s", loop.name, text, exc_info=exc)

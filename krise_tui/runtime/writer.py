@@ -338,6 +338,7 @@ class HeadKeeper:
         paths: list[Path],
         clock: Clock,
         interval: float = HEAD_INTERVAL,
+        on_trouble: TroubleListener | None = None,
     ) -> None:
         self.journal = journal
         self._sign = sign
@@ -347,6 +348,9 @@ class HeadKeeper:
         self.interval = interval
         self._dirty = asyncio.Event()
         self.written: SignedHead | None = None
+        self._on_trouble = on_trouble
+        self.trouble: str | None = None
+        """The places the last head could not be written to, and why (None: all)."""
 
     def touch(self, *_: object) -> None:
         """Something was committed: write a new head soon."""
@@ -362,7 +366,23 @@ class HeadKeeper:
             key_id=self._key_id,
             sign=self._sign,
         )
-        await asyncio.to_thread(write_head, head, self.paths)
+        failed = []
+        for path in self.paths:  # each on its own: a copy that fails stops no other
+            try:
+                await asyncio.to_thread(write_head, head, [path])
+            except OSError as exc:
+                failed.append(f"{path} ({exc.strerror or exc})")
+        trouble = "; ".join(failed) or None
+        if trouble is not None:
+            # Tried again at the next commit; the journal itself is written (a head that
+            # lags behind is what `krise journal verify` reports, not a broken chain).
+            self._dirty.set()
+        if trouble != self.trouble:
+            self.trouble = trouble
+            if trouble is not None:
+                log.warning("the journal's signed head could not be written to %s", trouble)
+            if self._on_trouble is not None:
+                self._on_trouble(trouble)
         self.written = head
         return head
 
