@@ -617,3 +617,37 @@ def test_journal_show_json_gives_one_object_per_event(
     assert "Innlegg (facebook)" in text
     first = text.splitlines()[0].split()
     assert first[0] == "1" and first[1] == rows[0]["time"][:19] + "Z"  # UTC, said so
+
+
+async def test_a_refused_write_is_unavailable_and_a_broken_journal_is_not(
+    tmp_path: Path,
+) -> None:
+    """The machine refusing a write (a full disk: SQLite's page limit stands in) is
+    JournalUnavailable, which the console waits out; a journal that is broken (a table
+    gone) is not, and fails as it did."""
+    from krise_tui.core.features.incident import OpenIncident
+    from krise_tui.journal.store import JournalUnavailable
+    from tests.corekit import make_ctx, run
+
+    state = IncidentState()
+    events = run(state, OpenIncident("Flom"), make_ctx("ola")).events
+    async with await Journal.open(tmp_path / "j.sqlite3") as journal:
+        await journal.append(events)
+
+        def full(con: sqlite3.Connection) -> None:
+            pages = con.execute("PRAGMA page_count").fetchone()[0]
+            con.execute(f"PRAGMA max_page_count = {pages}")
+
+        await journal._call(full)
+        big = [e.model_copy(update={"id": f"e{i}"}) for i, e in enumerate(events * 200)]
+        with pytest.raises(JournalUnavailable, match="database or disk is full"):
+            await journal.append(big)
+
+        def run_sql(con: sqlite3.Connection, sql: str) -> None:
+            con.execute(sql).fetchall()  # done with: no statement left open
+
+        await journal._call(run_sql, "PRAGMA max_page_count = 1000000")
+        await journal._call(run_sql, "DROP TABLE events")
+        with pytest.raises(sqlite3.OperationalError, match="no such table") as caught:
+            await journal.append(events)
+        assert not isinstance(caught.value, JournalUnavailable)

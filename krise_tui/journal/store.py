@@ -259,6 +259,18 @@ class JournalError(Exception):
     """The journal file cannot be used (wrong format, newer schema, unreadable)."""
 
 
+UNAVAILABLE: Final = (
+    "SQLITE_FULL",
+    "SQLITE_IOERR",
+    "SQLITE_READONLY",
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_CANTOPEN",
+    "SQLITE_PROTOCOL",
+)
+"""SQLite's (extended) error names that mean the machine refuses the write now."""
+
+
 class JournalUnavailable(OSError):
     """The journal cannot be written now (the disk is full, a read-only or failing file
     system, a lock held too long): nothing was written, and writing may work again
@@ -484,7 +496,9 @@ class Journal:
         try:
             return await self._call(_append, rows)
         except sqlite3.OperationalError as exc:  # rolled back: nothing of it is on disk
-            raise JournalUnavailable(str(exc)) from exc
+            if getattr(exc, "sqlite_errorname", "").startswith(UNAVAILABLE):
+                raise JournalUnavailable(str(exc)) from exc
+            raise
 
     async def save_snapshot(self, state: IncidentState, seq: int) -> None:
         """Store ``state`` as folded up to ``seq`` so a restart need not fold everything.
