@@ -113,6 +113,7 @@ async def test_the_whole_flow_with_keys_alone(
         assert "Les mer" in compose.query_one("#body-nb", TextArea).text
         await pilot.press("ctrl+g")
         await step(lambda: isinstance(app.screen, ApproveScreen), what="approval")
+        await pilot.pause()  # its widgets mounted before they are set
         approve = app.screen
         approve.query_one("#approver", Select).value = "kari"
         await pilot.pause()
@@ -158,6 +159,7 @@ async def test_the_whole_flow_with_keys_alone(
         view = await questions_at(pilot, app, batch_id)
         await pilot.press("a")
         await step(lambda: isinstance(app.screen, AnswerScreen), what="answer dialog")
+        await pilot.pause()  # its widgets mounted before they are set
         answer = app.screen
         await pilot.press(*"Strømmen er tilbake i sentrum innen kl. 18.")
         await pilot.press("shift+tab")  # the question as the website's Q&A page shows it
@@ -213,6 +215,7 @@ async def test_the_whole_flow_with_keys_alone(
         await pilot.press(*"Ryktet stemmer ikke. Les mer på https://www.test.kommune.no")
         await pilot.press("ctrl+g")
         await step(lambda: isinstance(app.screen, ApproveScreen), what="approve it")
+        await pilot.pause()  # its widgets mounted before they are set
         app.screen.query_one("#approver", Select).value = "kari"
         await pilot.pause()
         await pilot.press(*PASSPHRASES["kari"], "enter")

@@ -46,6 +46,7 @@ async def test_compose_lint_approve_publish_and_ledger(
         assert "KRISE_FACEBOOK_TOKEN" in banner(app)  # which secret is missing, by name
         await pilot.press("n")
         await step(lambda: isinstance(app.screen, ComposeScreen), what="compose")
+        await pilot.pause()  # its widgets mounted before they are set
         screen = app.screen
         assert isinstance(screen, ComposeScreen)
         screen.query_one("#template", Select).value = "forste-melding"
@@ -63,6 +64,7 @@ async def test_compose_lint_approve_publish_and_ledger(
         await step(lambda: "✓ ingen funn" in lint(), what=f"clean lint, not {lint()}")
         await pilot.press("ctrl+g")
         await step(lambda: isinstance(app.screen, ApproveScreen), what="approval")
+        await pilot.pause()  # its widgets mounted before they are set
         approve = app.screen
         assert isinstance(approve, ApproveScreen)
         approve.query_one("#approver", Select).value = "siri"
@@ -116,6 +118,7 @@ async def _to_approval(pilot: Any, app: ConsoleApp, author: str) -> ApproveScree
     screen.query_one("#body-nb", TextArea).text = "Les mer på https://www.eksempel.kommune.no"
     await pilot.press("ctrl+g")
     await step(lambda: isinstance(app.screen, ApproveScreen), what="approval")
+    await pilot.pause()  # its widgets mounted before they are set
     approve = app.screen
     assert isinstance(approve, ApproveScreen)
     return approve
