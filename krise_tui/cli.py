@@ -808,6 +808,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+    except OSError as exc:
+        # A file the command was told to write or read cannot be (a directory that is
+        # a file, a full disk, no permission): said with its name, not a traceback.
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"krise: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -217,6 +217,25 @@ def test_a_directory_given_as_a_journal_is_named_with_the_journal_inside(
     assert not (tmp_path / "out").exists()
 
 
+def test_an_output_that_cannot_be_written_is_named_not_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--noark5 DIR` or `--html FILE` where a file stands in the way (or the disk is
+    full, or no permission) ended in a Python traceback."""
+    path, _ = asyncio.run(signed_journal(tmp_path))
+    blocker = tmp_path / "usb"
+    blocker.write_text("a file, not a directory", encoding="utf-8")
+    for argv in (
+        ["journal", "export", str(path), "--noark5", str(blocker / "arkiv")],
+        ["sitrep", "--journal", str(path), "--html", str(blocker / "rapport.html")],
+    ):
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith(f"krise: {blocker}/") and err.rstrip().endswith(
+            ": Not a directory"
+        ), err
+
+
 def test_a_journal_that_is_not_there_is_exit_2_never_broken(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
