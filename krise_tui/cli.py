@@ -66,6 +66,8 @@ class InertFormatter(logging.Formatter):
         return printable(super().formatException(ei), one_line=False)
 
 
+LINT_LIMIT = 16 * 1024 * 1024
+"""The longest text ``krise lint`` reads: far beyond any message, short of a device."""
 LOG_MAX_BYTES = 20 * 1024 * 1024
 """``krise.log`` is rotated at this size, keeping :data:`LOG_BACKUPS` older files: a flood
 of poison on the bus (each refusal is logged, and journaled) must not fill the disk the
@@ -370,7 +372,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from krise_tui.rules.lint import MessageVariant, lint_message
 
     try:
-        _, text = read_text_input(args.file)
+        _, text = read_text_input(args.file, limit=LINT_LIMIT)
     except UnreadableInput as exc:  # exit 2: 1 means blocked
         print(f"krise lint: {exc}", file=sys.stderr)
         return 2

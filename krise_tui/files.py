@@ -75,28 +75,49 @@ class UnreadableInput(ValueError):
     and says why."""
 
 
+INPUT_LIMIT = 256 * 1024 * 1024
+"""The most a command-line input file may hold (bytes): a device or a wrong file that
+never ends (``/dev/zero``, a growing log) is refused instead of filling the memory."""
+
+
 def read_text_input(
-    path: str | Path | None, *, kind: str = "text file", stdin_name: str = "stdin"
+    path: str | Path | None,
+    *,
+    kind: str = "text file",
+    stdin_name: str = "stdin",
+    limit: int = INPUT_LIMIT,
 ) -> tuple[str, str]:
     """``(name, text)`` of the file ``path`` given on a command line (None or ``-``:
     standard input), read as UTF-8 (a byte-order mark dropped).
 
     Raises :class:`UnreadableInput` saying what is wrong: no such file, a directory (not
-    a ``kind``), unreadable, or not UTF-8 (the reason and the byte).
+    a ``kind``), unreadable, larger than ``limit`` bytes, or not UTF-8 (the reason and
+    the byte).
     """
     stdin = path is None or str(path) == "-"
     name = stdin_name if stdin else str(path)
     try:
-        data = sys.stdin.buffer.read() if stdin else Path(str(path)).read_bytes()
+        if stdin:
+            data = sys.stdin.buffer.read(limit + 1)
+        else:
+            with Path(str(path)).open("rb") as handle:
+                data = handle.read(limit + 1)
     except FileNotFoundError:
         raise UnreadableInput(f"{name}: no such file") from None
     except IsADirectoryError:
         raise UnreadableInput(f"{name}: is a directory, not a {kind}") from None
     except OSError as exc:
         raise UnreadableInput(f"{name}: cannot read ({exc.strerror or exc})") from None
+    if len(data) > limit:
+        raise UnreadableInput(f"{name}: more than {_size(limit)}: not a {kind}?")
     try:
         return name, data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise UnreadableInput(
             f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})"
         ) from None
+
+
+def _size(n: int) -> str:
+    """``16 MB`` (binary megabytes, as the limits are set)."""
+    return f"{n / (1024 * 1024):g} MB" if n >= 1024 * 1024 else f"{n} bytes"

@@ -70,6 +70,7 @@ def test_a_text_that_cannot_be_read_is_exit_2_not_blocked(tmp_path: Path) -> Non
         ((str(tmp_path / "nope.txt"),), "", "nope.txt: no such file"),
         ((str(tmp_path),), "", "is a directory, not a text file"),
         ((str(latin1),), "", "latin1.txt: not UTF-8 text"),
+        (("/dev/zero",), "", "/dev/zero: more than 16 MB: not a text file?"),  # hung before
     ]
     for args, text, message in cases:
         out = run_lint(text, *args)
