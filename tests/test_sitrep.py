@@ -307,6 +307,10 @@ def test_english_report() -> None:
     headlines = [span for span in tree.iter("span") if span.get("lang") == "nb"]
     assert {text_of(span) for span in headlines} >= {"Flomvarsel", "Dammen står"}
     assert check_html(html) == []
+    # A terminal outside the departments is counted under a name in English too.
+    extra = sitrep_html(state, **options(lang="en", roster={**ROSTER, "vikar-1": None}))
+    departments = [row[0] for row in tables(strict_html(extra))["Roll-call per department"]]
+    assert "(no department)" in departments and "(uten avdeling)" not in departments
 
 
 def test_hostile_texts_stay_text_in_html() -> None:

@@ -41,7 +41,7 @@ from krise_tui.core.features.questions import Batch, Question, post_of
 from krise_tui.core.features.rumours import OWNER_WORDS, Rumour, RumourState, state_text
 from krise_tui.core.kernel import EventBase
 from krise_tui.core.policy import MessagePolicy
-from krise_tui.core.rollcall import StaffStatus, roll_call
+from krise_tui.core.rollcall import NO_DEPARTMENT, StaffStatus, roll_call
 from krise_tui.core.state import IncidentState
 from krise_tui.timefmt import DEFAULT_TIMEZONE, format_datetime, format_time, iso_local, local_time
 from krise_tui.wire.delivery import ReceiptStatus
@@ -198,6 +198,7 @@ _WORDS: dict[str, tuple[str, str]] = {
     "rollcall": ("Opprop per avdeling", "Roll-call per department"),
     "no_rollcall": ("Ingen ansatte i omfanget.", "No staff in scope."),
     "department": ("Avdeling", "Department"),
+    "no_department": ("(uten avdeling)", "(no department)"),
     "acked": ("Kvittert", "Acknowledged"),
     "pending": ("Ikke kvittert", "Not acknowledged"),
     "offline": ("Frakoblet", "Offline"),
@@ -876,7 +877,7 @@ def build_sitrep(
     w = _Words(lang)
     clock = _Clock(tz, lang, now)
     people = operators or {}
-    depts = department_names or {}
+    depts = {NO_DEPARTMENT: w("no_department"), **(department_names or {})}
     title = w("title")
     if state.incident.exercise:  # a drill's report is never mistaken for an incident's
         title += " (ØVELSE)" if lang == "nb" else " (EXERCISE)"
