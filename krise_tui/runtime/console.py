@@ -39,7 +39,7 @@ from krise_tui.bus.session import BusSession, LinkState, SessionConfig
 from krise_tui.config import Settings
 from krise_tui.core.engine import ReceiveFromBus
 from krise_tui.core.features.freeze import ReassertFreeze
-from krise_tui.core.features.inbound import PresenceChanged
+from krise_tui.core.features.inbound import InboundRejected, PresenceChanged
 from krise_tui.core.features.incident import ActivatePlaybook, OpenIncident, SignIn
 from krise_tui.core.features.messages import (
     ApproveDraft,
@@ -61,6 +61,7 @@ from krise_tui.playbook.loader import Problem, load_org
 from krise_tui.playbook.models import Org, Playbook
 from krise_tui.runtime.bridges import BridgeHost, Readiness
 from krise_tui.runtime.brokers import BrokerSupervisor
+from krise_tui.runtime.flood import FloodWatch, flood_text
 from krise_tui.runtime.identity import OperatorIdentity
 from krise_tui.runtime.outbox import OutboxScheduler
 from krise_tui.runtime.pacing import IntakeGauge
@@ -164,6 +165,9 @@ class ConsoleRuntime:
         self.session: BusSession | None = None
         self.link_state = LinkState.CONNECTING
         self.link_detail = ""
+        self.flood_watch = FloodWatch()
+        """Refused bus messages per topic, for the flood concern (:mod:`.flood`)."""
+        self._flood_recheck: asyncio.TimerHandle | None = None
         self.concerns: dict[str, str] = {}
         """What needs attention now (loop crashes, a waiting playbook…), in bokmål: shown
         in banners (:meth:`concern` gives the English where there is one)."""
@@ -415,6 +419,8 @@ class ConsoleRuntime:
         """Stop cleanly: presence offline, loops ended, bridges and broker stopped."""
         if self._reassert_check is not None:
             self._reassert_check.cancel()
+        if self._flood_recheck is not None:
+            self._flood_recheck.cancel()
         await self.bridge_host.stop()
         if self.session is not None:
             await self.session.stop()
@@ -659,6 +665,29 @@ class ConsoleRuntime:
             self.outbox.wake()
         if any(isinstance(e, PresenceChanged) and e.role == "bridge" for e in events):
             self._show_intake_trouble(state)
+        refused = [e.topic for e in events if isinstance(e, InboundRejected)]
+        for topic in refused:
+            self.flood_watch.refused(topic)
+        if refused or "flood" in self.concerns:
+            self._show_flood()
+
+    def _show_flood(self) -> None:
+        """Say a flood of refusals while it lasts; look again a window later (a flood
+        that stops sends nothing more that would clear it)."""
+        flooding = self.flood_watch.flooding()
+        if not flooding:
+            self._concern("flood", None)
+            return
+        nb, en = flood_text(flooding, self.flood_watch.window)
+        self._concern("flood", nb, en)
+        if self._flood_recheck is None or self._flood_recheck.cancelled():
+            loop = asyncio.get_running_loop()
+
+            def again() -> None:
+                self._flood_recheck = None
+                self._show_flood()
+
+            self._flood_recheck = loop.call_later(self.flood_watch.window / 4, again)
 
     def _show_intake_trouble(self, state: IncidentState) -> None:
         """Each bridge's intake trouble as the journal has it (from its presence), one
