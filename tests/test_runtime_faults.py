@@ -366,7 +366,9 @@ async def test_a_long_full_disk_does_not_stop_the_console(
         assert not runtime.stopped.is_set(), runtime.concerns.get("fatal")
         assert not any(name.startswith("loop:") for name in runtime.concerns)
         await runtime.journal._call(limit, 1_000_000)  # room again
-        await eventually(lambda: bool(runtime.state.freeze.reminders), what="the reminders")
+        await eventually(  # the timers wait between tries, up to 10 s: not a hot spin
+            lambda: bool(runtime.state.freeze.reminders), what="the reminders", timeout=30
+        )
         await eventually(lambda: "journal" not in runtime.concerns, what="the banner cleared")
     finally:
         await runtime.stop()
