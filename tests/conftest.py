@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -42,6 +43,31 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     empty.write_text("", encoding="utf-8")
     monkeypatch.setenv("KRISE_CONFIG", str(empty))
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+
+
+def disk_full(con: sqlite3.Connection, *, spare_pages: int = 0) -> None:
+    """A full disk under this SQLite connection: SQLite's page limit stands in for it
+    (the same SQLITE_FULL error, through the same code): the database may grow by at
+    most ``spare_pages`` pages. Run it on the connection's own thread."""
+    pages = con.execute("PRAGMA page_count").fetchone()[0]
+    con.execute(f"PRAGMA max_page_count = {pages + spare_pages}").fetchall()
+
+
+def disk_room(con: sqlite3.Connection) -> None:
+    """Room on the disk again after :func:`disk_full`."""
+    con.execute("PRAGMA max_page_count = 1000000").fetchall()
+
+
+def writes_refused(con: sqlite3.Connection) -> None:
+    """Every write through this connection refused (SQLITE_READONLY, as when the file
+    system has been remounted read-only after an error). Unlike :func:`disk_full`, a
+    small write that would fit in a page already there is refused too."""
+    con.execute("PRAGMA query_only = ON").fetchall()
+
+
+def writes_allowed(con: sqlite3.Connection) -> None:
+    """Writes work again after :func:`writes_refused`."""
+    con.execute("PRAGMA query_only = OFF").fetchall()
 
 
 async def eventually(

@@ -41,6 +41,7 @@ from krise_tui.channels.base import (
     version_marker,
 )
 from krise_tui.rules.sms import sms_info
+from tests.conftest import disk_full, disk_room
 from tests.fakes import sample_message, version_id_for
 
 LINK = "https://www.hattfjelldal.kommune.no/krise"
@@ -380,15 +381,11 @@ async def test_a_full_disk_under_the_ledger_is_a_failure_to_record_not_an_adapte
     con = ledger._con
     assert con is not None
 
-    def disk_full() -> None:
-        pages = con.execute("PRAGMA page_count").fetchone()[0]
-        con.execute(f"PRAGMA max_page_count = {pages}")
-
     sent: list[str] = []
 
     async def send_then_full(repeat: bool) -> DeliveryResult:
         sent.append("k")
-        disk_full()  # the disk fills while the platform takes the post
+        disk_full(con)  # the disk fills while the platform takes the post
         return DeliveryResult.delivered("p" * 20_000)  # a row that needs new pages
 
     delivered = await deliver_once(ledger, "k", send=send_then_full)
@@ -405,7 +402,7 @@ async def test_a_full_disk_under_the_ledger_is_a_failure_to_record_not_an_adapte
     assert not refused.ok and not refused.permanent  # a transient failure: retried
     assert refused.reason is not None
     assert refused.reason.startswith("cannot record the attempt before sending: ledger ")
-    con.execute("PRAGMA max_page_count = 1000000")  # space again
+    disk_room(con)
     retried = await deliver_once(ledger, "n" * 20_000, send=lambda repeat: _delivered("post-2"))
     assert retried.ok and await ledger.get("n" * 20_000) == "post-2"
 

@@ -17,7 +17,7 @@ from krise_tui.console.screens.messages import ApproveScreen, ComposeScreen, Mes
 from krise_tui.core.features.messages import DeliveryStatus
 from krise_tui.core.kernel import Accepted
 from krise_tui.runtime import ConsoleRuntime
-from tests.conftest import eventually
+from tests.conftest import eventually, writes_allowed, writes_refused
 from tests.consolekit import WAIT, banner, ready, status
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -191,37 +191,31 @@ async def test_the_author_approving_their_own_message_is_asked_why(
         await pilot.press("n", "ctrl+q")
 
 
-async def test_a_full_disk_is_in_the_banner_until_the_approval_goes_through(
+async def test_an_unwritable_journal_is_in_the_banner_until_the_approval_goes_through(
     mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
 ) -> None:
-    """The disk fills up while a message waits for approval (SQLite's page limit stands in
-    for it). The banner says the journal cannot be written and that the approval failed;
-    with room again, the approval goes through and both are gone (the action's failure
+    """The journal's disk refuses writes while a message waits for approval (read-only
+    after an error; a full disk alike, but a small write may still fit in a page already
+    there). The banner says the journal cannot be written and that the approval failed;
+    writable again, the approval goes through and both are gone (the action's failure
     stayed in the banner for good)."""
-    import sqlite3
-
     runtime = _sample_console(mosquitto, make_settings, signer)
     app = ConsoleApp(runtime)
     async with app.run_test(size=(120, 40)) as pilot:
         approve = await _to_approval(pilot, app, "jon")
         assert runtime.journal is not None
 
-        def pages(con: sqlite3.Connection, limit: int | None) -> None:
-            if limit is None:
-                limit = con.execute("PRAGMA page_count").fetchone()[0]
-            con.execute(f"PRAGMA max_page_count = {limit}")
-
-        await runtime.journal._call(pages, None)
+        await runtime.journal._call(writes_refused)
         approve.query_one("#approver", Select).value = "siri"
         approve.query_one("#passphrase", Input).value = "passord-siri"
         approve.query_one("#passphrase", Input).focus()
         await pilot.press("enter")
 
-        failed = "✗ Godkjenningen feilet: database or disk is full"
+        failed = "✗ Godkjenningen feilet: attempt to write a readonly database"
         await step(lambda: failed in banner(app), what="failed")
-        assert "Journalen kan ikke skrives (database or disk is full)" in banner(app)
+        assert "Journalen kan ikke skrives (attempt to write a readonly database)" in banner(app)
         assert not runtime.state.messages.versions
-        await runtime.journal._call(pages, 1_000_000)
+        await runtime.journal._call(writes_allowed)
         approve.query_one("#passphrase", Input).value = "passord-siri"
         approve.query_one("#passphrase", Input).focus()
         await pilot.press("enter")

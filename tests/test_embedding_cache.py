@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from krise_tui.runtime.embedding import EmbeddingCache
+from tests.conftest import disk_full, disk_room
 
 
 class CountingEncoder:
@@ -42,8 +43,7 @@ def test_a_full_disk_under_the_cache_does_not_stop_batching(
     encoder = CountingEncoder()
     cache = EmbeddingCache(tmp_path / "v.sqlite3", encoder)
     cache(["Er vannet trygt?"])
-    pages = cache._db.execute("PRAGMA page_count").fetchone()[0]
-    cache._db.execute(f"PRAGMA max_page_count = {pages}")
+    disk_full(cache._db)
     texts = [f"Spørsmål nummer {i} om flommen i sentrum" for i in range(400)]
     with caplog.at_level(logging.WARNING):
         vectors = cache(texts)
@@ -51,7 +51,7 @@ def test_a_full_disk_under_the_cache_does_not_stop_batching(
     assert np.array_equal(vectors, encoder(texts))
     said = [r.getMessage() for r in caplog.records if "embedding cache" in r.getMessage()]
     assert len(said) == 1 and "cannot be written: database or disk is full" in said[0]
-    cache._db.execute("PRAGMA max_page_count = 1000000")  # room again: stored
+    disk_room(cache._db)  # room again: stored
     cache(texts)
     before = len(encoder.encoded)
     assert np.array_equal(cache(texts), vectors) and len(encoder.encoded) == before

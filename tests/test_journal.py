@@ -31,6 +31,7 @@ from krise_tui.journal.store import (
     verify_file,
 )
 from krise_tui.journal.verify import verify_with_head
+from tests.conftest import disk_full, disk_room
 from tests.corekit import every_kind_of_event
 
 T0 = datetime(2026, 11, 27, 10, 0, tzinfo=UTC)
@@ -653,11 +654,7 @@ async def test_a_refused_write_is_unavailable_and_a_broken_journal_is_not(
     async with await Journal.open(tmp_path / "j.sqlite3") as journal:
         await journal.append(events)
 
-        def full(con: sqlite3.Connection) -> None:
-            pages = con.execute("PRAGMA page_count").fetchone()[0]
-            con.execute(f"PRAGMA max_page_count = {pages}")
-
-        await journal._call(full)
+        await journal._call(disk_full)
         big = [e.model_copy(update={"id": f"e{i}"}) for i, e in enumerate(events * 200)]
         with pytest.raises(JournalUnavailable, match="database or disk is full"):
             await journal.append(big)
@@ -665,7 +662,7 @@ async def test_a_refused_write_is_unavailable_and_a_broken_journal_is_not(
         def run_sql(con: sqlite3.Connection, sql: str) -> None:
             con.execute(sql).fetchall()  # done with: no statement left open
 
-        await journal._call(run_sql, "PRAGMA max_page_count = 1000000")
+        await journal._call(disk_room)
         await journal._call(run_sql, "DROP TABLE events")
         with pytest.raises(sqlite3.OperationalError, match="no such table") as caught:
             await journal.append(events)

@@ -32,7 +32,14 @@ from krise_tui.core.features.outbox import OutboxSuperseded
 from krise_tui.journal.store import Journal, JournalUnavailable
 from krise_tui.runtime import ConsoleRuntime
 from krise_tui.staff.runtime import StaffRuntime
-from tests.conftest import client_for, eventually
+from tests.conftest import (
+    client_for,
+    disk_full,
+    disk_room,
+    eventually,
+    writes_allowed,
+    writes_refused,
+)
 from tests.corekit import console_settings, signed
 
 ORG = "test"
@@ -288,15 +295,8 @@ async def test_a_full_journal_is_said_nothing_is_lost_and_intake_resumes(
     the console could tell: the writer only logged and retried. Now the banner says so
     while it lasts; nothing is acknowledged meanwhile, so every post comes in once it
     can be written, exactly once."""
-    import sqlite3
-
     runtime = await started(mosquitto, make_settings, signer)
     assert runtime.journal is not None
-
-    def limit(con: sqlite3.Connection, pages: int | None) -> None:
-        if pages is None:
-            pages = con.execute("PRAGMA page_count").fetchone()[0]
-        con.execute(f"PRAGMA max_page_count = {int(pages)}")
 
     try:
         async with client_for(mosquitto.endpoint, "bridge-testchan") as bridge:
@@ -304,9 +304,10 @@ async def test_a_full_journal_is_said_nothing_is_lost_and_intake_resumes(
                 topics.channel_in(ORG, "testchan"), json.dumps({"id": "før", "text": "x"}), qos=1
             )
             await eventually(lambda: "testchan:før" in runtime.state.inbound.posts, what="post")
-            await runtime.journal._call(limit, None)  # the disk is full from now on
+            await runtime.journal._call(disk_full)  # the disk is full from now on
             for i in range(40):
-                body = json.dumps({"id": f"under-{i}", "text": "Er vannet trygt? " * 40})
+                # Longer than a page: a post never fits in room left in a page already there.
+                body = json.dumps({"id": f"under-{i}", "text": "Er vannet trygt? " * 300})
                 await bridge.publish(topics.channel_in(ORG, "testchan"), body, qos=1)
             await eventually(lambda: "journal" in runtime.concerns, what="the banner")
             said = runtime.concerns["journal"]
@@ -317,7 +318,7 @@ async def test_a_full_journal_is_said_nothing_is_lost_and_intake_resumes(
             with pytest.raises(JournalUnavailable, match="full"):
                 await runtime.submit(Freeze("Flom"))  # the operator's command fails loudly
             assert runtime.state.freeze.current is None
-            await runtime.journal._call(limit, 1_000_000)  # space again
+            await runtime.journal._call(disk_room)  # space again
             await eventually(
                 lambda: (
                     sum(k.startswith("testchan:under-") for k in runtime.state.inbound.posts) == 40
@@ -335,15 +336,18 @@ async def test_a_full_journal_is_said_nothing_is_lost_and_intake_resumes(
 
 
 async def test_a_long_full_disk_does_not_stop_the_console(
-    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+    mosquitto: MosquittoBroker,
+    make_settings: Callable[..., Settings],
+    signer: Signer,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """With the journal unwritable, every loop that journals something (the timers'
-    reminders, the outbox's confirmations) failed, and a loop that keeps failing is
-    given up on: after five failures in a minute the console stopped itself, in the
-    middle of the incident, for a disk that would have room again in a moment. A loop
-    that fails because the journal cannot be written now waits for it instead."""
-    import sqlite3
-
+    """With the journal unwritable (a full disk; here writes are refused outright, so
+    that not even a reminder's small row slips into a page already there), every loop
+    that journals something (the timers' reminders, the outbox's confirmations) failed,
+    and a loop that keeps failing is given up on: after five failures in a minute the
+    console stopped itself, in the middle of the incident, for a disk that would have
+    room again in a moment. A loop that fails because the journal cannot be written now
+    waits for it instead."""
     from krise_tui.clock import FixedClock
     from tests.corekit import NOW
 
@@ -352,20 +356,17 @@ async def test_a_long_full_disk_does_not_stop_the_console(
     runtime.supervisor.max_crashes = 2  # gives up at once on a loop that really fails
     assert runtime.journal is not None
 
-    def limit(con: sqlite3.Connection, pages: int | None) -> None:
-        if pages is None:
-            pages = con.execute("PRAGMA page_count").fetchone()[0]
-        con.execute(f"PRAGMA max_page_count = {int(pages)}")
-
+    caplog.set_level(logging.WARNING)
     try:
         await runtime.submit(Freeze("Flom"))
-        await runtime.journal._call(limit, None)  # the disk is full from now on
+        await runtime.journal._call(writes_refused)  # the disk refuses writes from now on
         clock.set(NOW + timedelta(hours=1))  # reminders are due: the timers must journal
         await eventually(lambda: "journal" in runtime.concerns, what="the journal's banner")
-        await asyncio.sleep(2.0)  # many ticks, each of them failing to journal
+        waits = lambda: sum("timers waits" in r.getMessage() for r in caplog.records)  # noqa: E731
+        await eventually(lambda: waits() >= 3, what="three failed tries", timeout=30)
         assert not runtime.stopped.is_set(), runtime.concerns.get("fatal")
         assert not any(name.startswith("loop:") for name in runtime.concerns)
-        await runtime.journal._call(limit, 1_000_000)  # room again
+        await runtime.journal._call(writes_allowed)  # writable again
         await eventually(  # the timers wait between tries, up to 10 s: not a hot spin
             lambda: bool(runtime.state.freeze.reminders), what="the reminders", timeout=30
         )
@@ -389,12 +390,23 @@ async def test_a_head_copy_that_cannot_be_written_does_not_stop_the_console(
         console_settings(make_settings, mosquitto.endpoint, journal_head_copies=[gone]),
         signer=signer,
     )
-    runtime.supervisor.max_crashes = 2
+    runtime.supervisor.max_crashes = 2  # a loop that really fails is given up at once
     await runtime.start()
+    assert runtime.head is not None
+    writes = 0
+    write = runtime.head.write
+
+    async def counted() -> object:  # the real write, counted
+        nonlocal writes
+        writes += 1
+        return await write()
+
+    runtime.head.write = counted  # type: ignore[method-assign]
     try:
         with caplog.at_level(logging.WARNING):
             await runtime.submit(Freeze("Flom"))
-            await asyncio.sleep(1.5)
+            # Tried again and again: given up after two failures, it would stop here.
+            await eventually(lambda: writes >= 3, what="three writes of the head")
         assert not runtime.stopped.is_set(), runtime.concerns.get("fatal")
         assert any("journal.head" in r.getMessage() for r in caplog.records)
         said = runtime.concerns["journal-head"]

@@ -21,7 +21,7 @@ from krise_tui.core.state import IncidentState, fold, state_hash
 from krise_tui.journal.store import Journal, verify_file
 from krise_tui.runtime.outbox import OutboxScheduler
 from krise_tui.runtime.writer import JournalWriter
-from tests.conftest import eventually
+from tests.conftest import disk_full, eventually
 from tests.corekit import POLICY, WEB, make_ctx, opened, publish_text
 
 CHANNELS = MessagePolicy(
@@ -194,7 +194,6 @@ async def test_a_snapshot_that_cannot_be_written_fails_no_command(
     is) does not. The command that crossed the snapshot interval was committed, yet its
     caller got the error and nobody heard of its events (the outbox would not have sent
     what it asked for until a restart). Now only the snapshot is missing."""
-    import sqlite3
 
     from krise_tui.runtime import writer as writer_module
 
@@ -211,11 +210,7 @@ async def test_a_snapshot_that_cannot_be_written_fails_no_command(
                 Accepted,
             )
 
-        def nearly_full(con: sqlite3.Connection) -> None:
-            pages = con.execute("PRAGMA page_count").fetchone()[0]
-            con.execute(f"PRAGMA max_page_count = {pages + 3}")
-
-        await journal._call(nearly_full)
+        await journal._call(lambda con: disk_full(con, spare_pages=3))  # rows, no snapshot
         before = writer.state.event_count
         for n in range(8):  # crosses seq 10: a snapshot is due, and cannot be written
             assert isinstance(await writer.submit(draft(n)), Accepted)
