@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
 
 from krise_tui.core.kernel import Accepted, Context, Decision, EventBase, Rejection
 from krise_tui.core.registry import Feature
@@ -46,10 +46,11 @@ class Target(StrEnum):
 RETAINED_TARGETS = frozenset({Target.FREEZE, Target.MESSAGE})
 
 
-class Publish(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class Publish:
     """What to publish: the runtime turns it into a topic and a signed envelope."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    __pydantic_config__: ClassVar[ConfigDict] = ConfigDict(extra="forbid")
 
     target: Target
     channel: str | None = None
