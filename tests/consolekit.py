@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import DataTable, Input, OptionList, Static
 
 from krise_tui.console.app import ConsoleApp
@@ -31,6 +32,15 @@ def text_of(node: Any) -> str:
     return str(node.render())
 
 
+def showing(app: ConsoleApp, kind: type[Screen[Any]]) -> bool:
+    """The view in front is a ``kind`` and mounted: its widgets are there to query.
+
+    A pushed screen composes and mounts its widgets a moment after it is in front; a
+    screen is mounted only once all of them are (and its ``on_mount`` has run).
+    """
+    return isinstance(app.screen, kind) and app.screen.is_mounted
+
+
 def status(app: ConsoleApp) -> str:
     """The status line of the view in front."""
     for screen in reversed(app.screen_stack):
@@ -48,7 +58,7 @@ def banner(app: ConsoleApp) -> str:
 async def sign_in(pilot: Pilot[Any], app: ConsoleApp, who: str) -> None:
     """Pick ``who`` in the sign-in list with the arrow keys, type the passphrase, Enter."""
     await eventually(
-        lambda: isinstance(app.screen, SignInScreen) and bool(app.screen.query("#people")),
+        lambda: showing(app, SignInScreen) and bool(app.screen.query("#people")),
         what="the sign-in screen",
         timeout=WAIT,
     )
@@ -72,7 +82,7 @@ async def sign_in(pilot: Pilot[Any], app: ConsoleApp, who: str) -> None:
 async def start_incident(pilot: Pilot[Any], app: ConsoleApp, title: str | None = None) -> None:
     """On the start screen: keep or type the title, Enter."""
     await eventually(
-        lambda: isinstance(app.screen, StartScreen) and bool(app.screen.query("#title")),
+        lambda: showing(app, StartScreen) and bool(app.screen.query("#title")),
         what="the start screen",
         timeout=WAIT,
     )
@@ -107,7 +117,7 @@ async def ready(
 async def questions_at(pilot: Pilot[Any], app: ConsoleApp, batch_id: str) -> QuestionsScreen:
     """The questions view in front (``q``), its cursor on ``batch_id``'s row (arrow keys)."""
     await pilot.press("q")
-    await eventually(lambda: isinstance(app.screen, QuestionsScreen), what="questions view")
+    await eventually(lambda: showing(app, QuestionsScreen), what="questions view")
     view = app.screen
     assert isinstance(view, QuestionsScreen)
     view.query_one("#batches", DataTable).focus()

@@ -42,6 +42,7 @@ from tests.consolekit import (
     WAIT,
     questions_at,
     ready,
+    showing,
     sign_in,
     status,
     text_of,
@@ -72,7 +73,7 @@ async def test_sign_in_is_proven_and_journaled_and_a_wrong_passphrase_is_refused
     app = ConsoleApp(runtime)
     async with app.run_test(size=(80, 24)) as pilot:
         await step(lambda: app.started, what="console start")
-        await step(lambda: isinstance(app.screen, SignInScreen), what="sign-in")
+        await step(lambda: showing(app, SignInScreen), what="sign-in")
         assert not runtime.signed_in  # the configured operator is only preselected
         await pilot.press(*"feil", "enter")  # focus is on the passphrase: ola is preselected
         await step(lambda: bool(app._notifications), what="a refusal")
@@ -102,7 +103,7 @@ async def test_the_whole_flow_with_keys_alone(
         )
         # compose: focus starts in the headline; letters are text, not view keys
         await pilot.press("n")
-        await step(lambda: isinstance(app.screen, ComposeScreen), what="composer")
+        await step(lambda: showing(app, ComposeScreen), what="composer")
         compose = app.screen
         await pilot.press(*"Rv73 er stengt")
         assert compose.query_one("#headline-nb", Input).value == "Rv73 er stengt"
@@ -112,14 +113,14 @@ async def test_the_whole_flow_with_keys_alone(
         assert app.screen is compose
         assert "Les mer" in compose.query_one("#body-nb", TextArea).text
         await pilot.press("ctrl+g")
-        await step(lambda: isinstance(app.screen, ApproveScreen), what="approval")
+        await step(lambda: showing(app, ApproveScreen), what="approval")
         await pilot.pause()  # its widgets mounted before they are set
         approve = app.screen
         approve.query_one("#approver", Select).value = "kari"
         await pilot.pause()
         assert app.focused is approve.query_one("#passphrase", Input)
         await pilot.press(*PASSPHRASES["kari"], "enter")
-        await step(lambda: isinstance(app.screen, ConfirmScreen), what="confirmation")
+        await step(lambda: showing(app, ConfirmScreen), what="confirmation")
         question = text_of(app.screen.query_one("#question", Label))
         assert "Publiser versjon" in question and "til 2 kanaler" in question
         await pilot.press("j")
@@ -131,16 +132,16 @@ async def test_the_whole_flow_with_keys_alone(
             what="delivered",
         )
         await pilot.press("m")
-        await step(lambda: isinstance(app.screen, MessagesScreen), what="messages view")
+        await step(lambda: showing(app, MessagesScreen), what="messages view")
         table = app.screen.query_one("#deliveries", DataTable)
         await step(lambda: table.row_count == 2, what="ledger rows")
         assert [str(table.get_row_at(i)[0]) for i in range(2)] == ["nettside", "ansatte"]
         assert all(str(table.get_row_at(i)[1]) == "✓ levert" for i in range(2))
         # freeze, with the expiry in the header
         await pilot.press("f")
-        await step(lambda: isinstance(app.screen, FreezeScreen), what="freeze dialog")
+        await step(lambda: showing(app, FreezeScreen), what="freeze dialog")
         await pilot.press(*"Flom i sentrum", "tab", "tab", *"30", "enter")
-        await step(lambda: isinstance(app.screen, ConfirmScreen), what="confirm freeze")
+        await step(lambda: showing(app, ConfirmScreen), what="confirm freeze")
         await pilot.press("j")
         await step(lambda: runtime.state.freeze.active, what="frozen")
         await step(lambda: "FRYS ● 0/3 kvittert til" in status(app), what="header")
@@ -158,7 +159,7 @@ async def test_the_whole_flow_with_keys_alone(
         batch_id = qs().resolve(qs().questions["sms:a1"].batch_id or "")
         view = await questions_at(pilot, app, batch_id)
         await pilot.press("a")
-        await step(lambda: isinstance(app.screen, AnswerScreen), what="answer dialog")
+        await step(lambda: showing(app, AnswerScreen), what="answer dialog")
         await pilot.pause()  # its widgets mounted before they are set
         answer = app.screen
         await pilot.press(*"Strømmen er tilbake i sentrum innen kl. 18.")
@@ -167,7 +168,7 @@ async def test_the_whole_flow_with_keys_alone(
         answer.query_one("#approver", Select).value = "kari"
         await pilot.pause()
         await pilot.press(*PASSPHRASES["kari"], "enter")
-        await step(lambda: isinstance(app.screen, ConfirmScreen), what="confirm answer")
+        await step(lambda: showing(app, ConfirmScreen), what="confirm answer")
         assert "til 2 spørre(re)" in text_of(app.screen.query_one("#question", Label))
         await pilot.press("j")
         await step(lambda: qs().batches[batch_id].answered, what="answered")
@@ -179,9 +180,9 @@ async def test_the_whole_flow_with_keys_alone(
         assert "Når kommer strømmen tilbake?" in page and "innen kl. 18" in page
         # a rumour: registered, checked, found false, corrected by an approved message
         await pilot.press("r")
-        await step(lambda: isinstance(app.screen, RumoursScreen), what="rumours view")
+        await step(lambda: showing(app, RumoursScreen), what="rumours view")
         await pilot.press("i", *"Demningen har brast", "enter")
-        await step(lambda: isinstance(app.screen, ChoiceScreen), what="fact owner")
+        await step(lambda: showing(app, ChoiceScreen), what="fact owner")
         await pilot.press("enter")  # the municipality owns these facts
         rumours = lambda: runtime.state.rumours.rumours  # noqa: E731
 
@@ -206,20 +207,20 @@ async def test_the_whole_flow_with_keys_alone(
         await pilot.press("enter")  # nobody else
         await step(lambda: rumours()["r1"].state is RumourState.CHECKING, what="checking")
         await pilot.press("v", "enter")  # the first verdict offered: false
-        await step(lambda: isinstance(app.screen, PromptScreen), what="source")
+        await step(lambda: showing(app, PromptScreen), what="source")
         await pilot.press(*"Teknisk vakt har sjekket demningen", "enter")
         await step(lambda: rumours()["r1"].state is RumourState.FALSE, what="false")
         await pilot.press("w")
-        await step(lambda: isinstance(app.screen, ComposeScreen), what="correction")
+        await step(lambda: showing(app, ComposeScreen), what="correction")
         await pilot.press(*"Demningen holder", "tab")
         await pilot.press(*"Ryktet stemmer ikke. Les mer på https://www.test.kommune.no")
         await pilot.press("ctrl+g")
-        await step(lambda: isinstance(app.screen, ApproveScreen), what="approve it")
+        await step(lambda: showing(app, ApproveScreen), what="approve it")
         await pilot.pause()  # its widgets mounted before they are set
         app.screen.query_one("#approver", Select).value = "kari"
         await pilot.pause()
         await pilot.press(*PASSPHRASES["kari"], "enter")
-        await step(lambda: isinstance(app.screen, ConfirmScreen), what="confirm it")
+        await step(lambda: showing(app, ConfirmScreen), what="confirm it")
         await pilot.press("j")
         await step(lambda: rumours()["r1"].state is RumourState.CORRECTED, what="corrected")
         version = rumours()["r1"].correction_version or ""
@@ -241,29 +242,29 @@ async def test_the_whole_flow_with_keys_alone(
         assert isinstance(again, Accepted), again  # (or the matcher linked it first)
         await step(lambda: runtime.state.rumours.alerts == ["r1"], what="the recurrence")
         await pilot.press("o")
-        await step(lambda: isinstance(app.screen, OverviewScreen), what="overview")
+        await step(lambda: showing(app, OverviewScreen), what="overview")
         banner = app.screen.query_one(".banner", Static)
         await step(
             lambda: "⚠ Korrigert rykte er tilbake: «Demningen har brast» (r1)" in text_of(banner),
             what="the recurrence on the overview's banner",
         )
         await pilot.press("r")
-        await step(lambda: isinstance(app.screen, RumoursScreen), what="back to rumours")
+        await step(lambda: showing(app, RumoursScreen), what="back to rumours")
         await pilot.press("a")
         await step(lambda: "tilbake" not in app.banner_text(), what="the alert marked seen")
         # the journal view: search, and Enter opens an event
         await pilot.press("j")
-        await step(lambda: isinstance(app.screen, JournalScreen), what="journal view")
+        await step(lambda: showing(app, JournalScreen), what="journal view")
         await pilot.press("slash", *"frys", "enter")
         journal = app.screen.query_one("#journal", DataTable)
         await step(lambda: journal.row_count >= 1, what="search hits")
         assert all("rys" in str(journal.get_row_at(i)[3]).lower() for i in range(journal.row_count))
         journal.focus()
         await pilot.press("enter")
-        await step(lambda: isinstance(app.screen, EventScreen), what="event opened")
+        await step(lambda: showing(app, EventScreen), what="event opened")
         await pilot.press("escape")
         await pilot.press("question_mark")
-        await step(lambda: isinstance(app.screen, HelpScreen), what="help")
+        await step(lambda: showing(app, HelpScreen), what="help")
         await pilot.press("escape")
         await pilot.press("ctrl+q")
     types = await journal_types(runtime)

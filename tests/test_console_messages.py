@@ -18,7 +18,7 @@ from krise_tui.core.features.messages import DeliveryStatus
 from krise_tui.core.kernel import Accepted
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import eventually, writes_allowed, writes_refused
-from tests.consolekit import WAIT, banner, ready, status
+from tests.consolekit import WAIT, banner, ready, showing, status
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,7 +45,7 @@ async def test_compose_lint_approve_publish_and_ledger(
         assert "Kanaler uten bro" in banner(app)  # the connect did not hide it
         assert "KRISE_FACEBOOK_TOKEN" in banner(app)  # which secret is missing, by name
         await pilot.press("n")
-        await step(lambda: isinstance(app.screen, ComposeScreen), what="compose")
+        await step(lambda: showing(app, ComposeScreen), what="compose")
         await pilot.pause()  # its widgets mounted before they are set
         screen = app.screen
         assert isinstance(screen, ComposeScreen)
@@ -63,7 +63,7 @@ async def test_compose_lint_approve_publish_and_ledger(
         screen.query_one("#body-en", TextArea).text = ""
         await step(lambda: "✓ ingen funn" in lint(), what=f"clean lint, not {lint()}")
         await pilot.press("ctrl+g")
-        await step(lambda: isinstance(app.screen, ApproveScreen), what="approval")
+        await step(lambda: showing(app, ApproveScreen), what="approval")
         await pilot.pause()  # its widgets mounted before they are set
         approve = app.screen
         assert isinstance(approve, ApproveScreen)
@@ -77,7 +77,7 @@ async def test_compose_lint_approve_publish_and_ledger(
         approve.query_one("#passphrase", Input).value = "passord-siri"
         approve.query_one("#passphrase", Input).focus()
         await pilot.press("enter")
-        await step(lambda: isinstance(app.screen, ConfirmScreen), what="confirm")
+        await step(lambda: showing(app, ConfirmScreen), what="confirm")
         question = str(app.screen.query_one("#question").render())
         assert "Publiser versjon" in question and "til 5 kanaler" in question
         await pilot.press("j")
@@ -87,7 +87,7 @@ async def test_compose_lint_approve_publish_and_ledger(
             lambda: ledger["ansatte"].status is DeliveryStatus.DELIVERED, what="staff delivered"
         )
         await pilot.press("m")
-        await step(lambda: isinstance(app.screen, MessagesScreen), what="ledger")
+        await step(lambda: showing(app, MessagesScreen), what="ledger")
         table = app.screen.query_one("#deliveries", DataTable)
         await step(lambda: table.row_count == 5, what="a row per channel")
         rows = {str(table.get_row_at(i)[0]): str(table.get_row_at(i)[1])
@@ -99,7 +99,7 @@ async def test_compose_lint_approve_publish_and_ledger(
         assert "KRISE_FACEBOOK_TOKEN" in rows["facebook"]
         assert "kan ikke startes" not in rows["ansatte"] + rows["nettside"]
         await pilot.press("u")  # update: the editor opens with the published text
-        await step(lambda: isinstance(app.screen, ComposeScreen), what="update editor")
+        await step(lambda: showing(app, ComposeScreen), what="update editor")
         update = app.screen
         assert isinstance(update, ComposeScreen) and update.status == "updated"
         assert update.supersedes == runtime.state.messages.published_version
@@ -112,12 +112,12 @@ async def _to_approval(pilot: Any, app: ConsoleApp, author: str) -> ApproveScree
     """Sign in as ``author``, write a clean message, and hand it over for approval."""
     await ready(pilot, app, author)
     await pilot.press("n")
-    await step(lambda: isinstance(app.screen, ComposeScreen), what="compose")
+    await step(lambda: showing(app, ComposeScreen), what="compose")
     screen = app.screen
     screen.query_one("#headline-nb", Input).value = "Flom i sentrum"
     screen.query_one("#body-nb", TextArea).text = "Les mer på https://www.eksempel.kommune.no"
     await pilot.press("ctrl+g")
-    await step(lambda: isinstance(app.screen, ApproveScreen), what="approval")
+    await step(lambda: showing(app, ApproveScreen), what="approval")
     await pilot.pause()  # its widgets mounted before they are set
     approve = app.screen
     assert isinstance(approve, ApproveScreen)
@@ -160,7 +160,7 @@ async def test_approval_by_another_person_has_no_break_glass_field(
         assert not runtime.identity._failures.get("siri")  # no failed attempt counted
         assert not runtime.state.messages.versions
         await pilot.press(*"passord-siri", "enter")
-        await step(lambda: isinstance(app.screen, ConfirmScreen), what="approved")
+        await step(lambda: showing(app, ConfirmScreen), what="approved")
         version = next(iter(runtime.state.messages.versions.values()))
         assert version.approver == "siri" and version.break_glass_reason is None
         await pilot.press("n", "ctrl+q")
@@ -185,7 +185,7 @@ async def test_the_author_approving_their_own_message_is_asked_why(
         await pilot.press(*"Jon er utilgjengelig")
         approve.query_one("#passphrase", Input).value = "passord-siri"
         await pilot.press("enter")  # Enter in the reason field approves too
-        await step(lambda: isinstance(app.screen, ConfirmScreen), what="approved")
+        await step(lambda: showing(app, ConfirmScreen), what="approved")
         version = next(iter(runtime.state.messages.versions.values()))
         assert version.break_glass_reason == "Jon er utilgjengelig"
         await pilot.press("n", "ctrl+q")
@@ -219,7 +219,7 @@ async def test_an_unwritable_journal_is_in_the_banner_until_the_approval_goes_th
         approve.query_one("#passphrase", Input).value = "passord-siri"
         approve.query_one("#passphrase", Input).focus()
         await pilot.press("enter")
-        await step(lambda: isinstance(app.screen, ConfirmScreen), what="approved")
+        await step(lambda: showing(app, ConfirmScreen), what="approved")
         await step(lambda: "✗" not in banner(app), what="the failure cleared")
         assert "Journalen" not in banner(app)
         await pilot.press("n", "ctrl+q")
@@ -251,7 +251,7 @@ async def test_a_drill_s_console_asks_the_police_as_an_exercise(
         )
         assert isinstance(published, Accepted), published
         await pilot.press("c")
-        await step(lambda: isinstance(app.screen, ConfirmScreen), what="confirm the request")
+        await step(lambda: showing(app, ConfirmScreen), what="confirm the request")
         await pilot.press("j")
         saved = lambda: sorted(settings.data_dir.glob("cap-anmodning-*.xml"))  # noqa: E731
         await step(lambda: saved(), what="the request saved")

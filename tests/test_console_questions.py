@@ -21,7 +21,7 @@ from krise_tui.console.screens.dialogs import ChoiceScreen
 from krise_tui.core.features.messages import DeliveryStatus
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import client_for, eventually
-from tests.consolekit import WAIT, questions_at, ready, text_of
+from tests.consolekit import WAIT, questions_at, ready, showing, text_of
 from tests.corekit import TEST_ORG, answer_via, console_settings
 from tests.fakes import running
 
@@ -178,7 +178,7 @@ async def test_a_batch_like_an_anticipated_question_is_merged_into_it_with_one_k
             what="the hint",
         )
         await pilot.press("g")
-        await eventually(lambda: isinstance(app.screen, ChoiceScreen), what="the batches")
+        await eventually(lambda: showing(app, ChoiceScreen), what="the batches")
         choices = app.screen.query_one("#choices", OptionList)
         first = str(choices.get_option_at_index(0).prompt)
         assert first.startswith("≈ q-ma-jeg-evakuere: ")

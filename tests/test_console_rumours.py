@@ -21,7 +21,7 @@ from krise_tui.console.screens.questions import QuestionsScreen
 from krise_tui.console.screens.rumours import POST_PREFIX, RumoursScreen
 from krise_tui.runtime import ConsoleRuntime
 from tests.conftest import client_for, eventually
-from tests.consolekit import WAIT, ready, text_of
+from tests.consolekit import WAIT, ready, showing, text_of
 from tests.corekit import console_settings
 
 POSTS = (
@@ -51,7 +51,7 @@ async def test_a_rumour_is_registered_from_its_post_in_either_view(
 
         # The rumours view lists them; Tab to the list, pick the first post, `i`.
         await pilot.press("r")
-        await eventually(lambda: isinstance(app.screen, RumoursScreen), what="rumours view")
+        await eventually(lambda: showing(app, RumoursScreen), what="rumours view")
         listed = app.screen.query_one("#sightings", DataTable)
         keys = [f"{POST_PREFIX}sms:{p}" for p, _ in POSTS]
         await eventually(
@@ -62,13 +62,13 @@ async def test_a_rumour_is_registered_from_its_post_in_either_view(
         await pilot.pause()
         listed.move_cursor(row=listed.get_row_index(keys[0]))
         await pilot.press("i")
-        await eventually(lambda: isinstance(app.screen, PromptScreen), what="the claim")
+        await eventually(lambda: showing(app, PromptScreen), what="the claim")
         prompt = app.screen
         assert "lenkes som første treff" in prompt.title_text
         assert prompt.query_one("#answer", Input).value == POSTS[0][1]  # to start from
         prompt.query_one("#answer", Input).value = "Demningen ved Storvatnet har brast"
         await pilot.press("enter")
-        await eventually(lambda: isinstance(app.screen, ChoiceScreen), what="the fact owner")
+        await eventually(lambda: showing(app, ChoiceScreen), what="the fact owner")
         await pilot.press("enter")
         await eventually(lambda: "r1" in rumours, what="registered")
         first = rumours["r1"]
@@ -85,7 +85,7 @@ async def test_a_rumour_is_registered_from_its_post_in_either_view(
 
         # In the questions view: the other post, `i` on it.
         await pilot.press("q")
-        await eventually(lambda: isinstance(app.screen, QuestionsScreen), what="questions view")
+        await eventually(lambda: showing(app, QuestionsScreen), what="questions view")
         view = app.screen
         assert isinstance(view, QuestionsScreen)
         posts = view.query_one("#posts", DataTable)
@@ -94,16 +94,16 @@ async def test_a_rumour_is_registered_from_its_post_in_either_view(
         await pilot.pause()
         posts.move_cursor(row=posts.get_row_index("sms:r2"))
         await pilot.press("i")
-        await eventually(lambda: isinstance(app.screen, PromptScreen), what="the claim")
+        await eventually(lambda: showing(app, PromptScreen), what="the claim")
         await pilot.press("enter")  # the post's words as they are
-        await eventually(lambda: isinstance(app.screen, ChoiceScreen), what="the fact owner")
+        await eventually(lambda: showing(app, ChoiceScreen), what="the fact owner")
         await pilot.press("enter")
         await eventually(lambda: "r2" in rumours, what="registered from the questions view")
         assert rumours["r2"].claim == POSTS[1][1]
         assert [s.post_key for s in rumours["r2"].sightings] == ["sms:r2"]
         # The overview counts down to each correction deadline, naming the claim.
         await pilot.press("o")
-        await eventually(lambda: isinstance(app.screen, OverviewScreen), what="overview")
+        await eventually(lambda: showing(app, OverviewScreen), what="overview")
         deadlines = app.screen.query_one("#ov-deadlines", Static)
         await eventually(
             lambda: "! rykte «Demningen ved Storvatnet har brast» om " in text_of(deadlines),
