@@ -21,6 +21,7 @@ from krise_tui.core.features.incident import IncidentOpened
 from krise_tui.core.ids import new_id
 from krise_tui.core.kernel import EventBase
 from krise_tui.core.state import IncidentState, fold, state_from_json, state_hash, state_to_json
+from krise_tui.journal import store
 from krise_tui.journal.head import head_path, make_head, write_head
 from krise_tui.journal.store import (
     Journal,
@@ -72,6 +73,30 @@ async def test_restart_folds_to_the_same_state(tmp_path: Path) -> None:
     assert state_hash(restored) == state_hash(live)
     assert restored.messages.current is not None
     assert verify_file(path).ok
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7])
+async def test_loading_in_chunks_read_ahead_gives_every_event_once_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Chunks are read ahead while one is parsed: none is lost, doubled or out of place,
+    from the start or from the middle, and rows appended while reading come last."""
+    monkeypatch.setattr(store, "READ_CHUNK", chunk)
+    path = tmp_path / "j.sqlite3"
+    live, events = await write_scenario(path)
+    ids = [e.id for e in events]
+    async with await Journal.open(path) as journal:
+        assert state_hash(await journal.load_state(use_snapshot=False)) == state_hash(live)
+        assert [e.id for e in await journal.read_events()] == ids
+        assert [e.id for e in await journal.read_events(after_seq=5)] == ids[5:]
+        assert await journal.read_events(after_seq=len(ids)) == []
+        later = [e.model_copy(update={"id": new_id()}) for e in events[:2]]
+        seen: list[str] = []
+        async for part in journal._chunks(0):
+            if not seen:  # appended after the first chunk was read: read too, at the end
+                await journal.append(later)
+            seen += [e.id for e in part]
+        assert seen == ids + [e.id for e in later]
 
 
 async def test_a_snapshot_after_every_kind_of_event_restores_the_whole_state(

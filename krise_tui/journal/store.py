@@ -32,6 +32,7 @@ import contextlib
 import gc
 import hashlib
 import sqlite3
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,6 +92,8 @@ SNAPSHOT_EVERY = 5000
 
 READ_CHUNK = 5000
 """Rows read, parsed (one validation call) and folded at a time when loading."""
+READ_AHEAD = 2
+"""Chunks read ahead of the one being parsed (each a few megabytes of JSON at most)."""
 
 
 @contextlib.contextmanager
@@ -393,15 +396,33 @@ def _newest_snapshot(con: sqlite3.Connection) -> tuple[int, bytes, str] | None:
     return None if row is None else (int(row[0]), bytes(row[1]), str(row[2]))
 
 
-def _read_chunk(con: sqlite3.Connection, after: int, limit: int) -> tuple[int, bytes | None]:
-    """The bodies after ``after`` as one JSON array (one validation call parses them)."""
-    rows = con.execute(
-        "SELECT seq, CAST(body AS BLOB) FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-        (after, limit),
-    ).fetchall()
-    if not rows:
-        return after, None
-    return int(rows[-1][0]), b"[" + b",".join([r[1] for r in rows]) + b"]"
+_CHUNK_SQL: Final = (
+    "SELECT count(*), group_concat(seq), CAST('[' || group_concat(body, ',') || ']' AS BLOB)"
+    " FROM (SELECT seq, body FROM events WHERE seq > ? AND seq <= ? ORDER BY seq)"
+)
+
+
+def _read_range(con: sqlite3.Connection, after: int, upto: int) -> bytes | None:
+    """The bodies with ``after < seq <= upto`` as one JSON array (None when there are none).
+
+    SQLite builds the array itself, in one step during which it lets go of the
+    interpreter lock, so the next chunk is read while this one is parsed (fetched row by
+    row, the reading thread took the lock back for every row, and waited for the parser
+    each time). The rows come in seq order (a range of the primary key, read in order);
+    the seqs that come with them are checked, as a journal folded in another order would
+    be another state.
+    """
+    count, seqs, blob = con.execute(_CHUNK_SQL, (after, upto)).fetchone()
+    if not count:
+        return None
+    order = [int(seq) for seq in seqs.split(",")]
+    if order != sorted(order):
+        raise JournalError(f"the rows after seq {after} were read out of order")
+    return bytes(blob)
+
+
+def _top_seq(con: sqlite3.Connection) -> int:
+    return int(con.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
 
 
 def _fetch(con: sqlite3.Connection, sql: str, params: tuple[Any, ...]) -> list[Any]:
@@ -533,20 +554,26 @@ class Journal:
     async def _chunks(self, after_seq: int) -> AsyncIterator[list[EventBase]]:
         """The events after ``after_seq``, one parsed chunk at a time.
 
-        The next chunk is read on the journal's thread while this one is parsed and
-        folded here (SQLite lets go of the interpreter lock while it reads).
+        The next :data:`READ_AHEAD` chunks are read on the journal's thread while this one
+        is parsed and folded here. Rows appended meanwhile come after the last chunk.
         """
-        pending = asyncio.ensure_future(self._call(_read_chunk, after_seq, READ_CHUNK))
-        try:
-            while True:
-                last, blob = await pending
-                if blob is None:
-                    return
-                pending = asyncio.ensure_future(self._call(_read_chunk, last, READ_CHUNK))
-                yield EVENT_LIST_ADAPTER.validate_json(blob)
-        finally:
-            if not pending.done():
-                pending.cancel()
+        after = after_seq
+        while (top := await self._call(_top_seq)) > after:
+            ranges = deque((lo, min(lo + READ_CHUNK, top)) for lo in range(after, top, READ_CHUNK))
+            reads: deque[asyncio.Future[bytes | None]] = deque()
+            try:
+                while ranges or reads:
+                    while ranges and len(reads) <= READ_AHEAD:
+                        reads.append(
+                            asyncio.ensure_future(self._call(_read_range, *ranges.popleft()))
+                        )
+                    blob = await reads.popleft()
+                    if blob is not None:
+                        yield EVENT_LIST_ADAPTER.validate_json(blob)
+            finally:
+                for read in reads:
+                    read.cancel()
+            after = top
 
     async def load_state(self, *, use_snapshot: bool = True) -> IncidentState:
         """Restart = open and fold: the state exactly as it was.
