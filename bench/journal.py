@@ -42,7 +42,8 @@ memory cold.
 
 For the restart and the fold, ``#`` lines on stderr also give the process CPU time (on a
 busy machine the wall time is mostly waiting for a core), and what the first burst of
-bus messages after a restart pays once (the writer's working copy of the state).
+bus messages after a restart pays once (the writer's working copy of the state), and
+what the journal of 100,000 events takes on disk.
 """
 
 from __future__ import annotations
@@ -439,6 +440,7 @@ def timed(fn: Callable[[], float]) -> tuple[float, float]:
 async def bench_restart(events: list[EventBase], directory: Path) -> None:
     path = directory / "fold.sqlite3"
     live_hash = await write_journal(events, path)
+    print_size(path, len(events))
     for name, load, tail_only in (
         ("journal_restart_worst_tail", restart, True),
         (f"journal_full_fold_{len(events) // 1000}k", full_fold, False),
@@ -463,6 +465,21 @@ async def bench_restart(events: list[EventBase], directory: Path) -> None:
             file=sys.stderr,
         )
     await first_burst_after_restart(path)
+
+
+def print_size(path: Path, n: int) -> None:
+    """Print (not a figure) what the journal of ``n`` events takes on disk, and of that
+    the events' text and the snapshots (only the newest is kept)."""
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        pages = con.execute("PRAGMA page_count").fetchone()[0]
+        size = pages * con.execute("PRAGMA page_size").fetchone()[0]
+        bodies = con.execute("SELECT sum(length(body)) FROM events").fetchone()[0]
+        kept, states = con.execute("SELECT count(*), sum(length(state)) FROM snapshots").fetchone()
+    print(
+        f"# journal of {n} events: {size / 1e6:.0f} MB on disk, of which event bodies "
+        f"{bodies / 1e6:.0f} MB and {kept} snapshot(s) {states / 1e6:.0f} MB",
+        file=sys.stderr,
+    )
 
 
 async def first_burst_after_restart(path: Path) -> None:

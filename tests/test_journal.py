@@ -125,6 +125,48 @@ async def test_a_snapshot_after_every_kind_of_event_restores_the_whole_state(
     assert verify_file(path).ok
 
 
+async def test_a_new_snapshot_replaces_the_older_ones_so_the_file_grows_with_the_events(
+    tmp_path: Path,
+) -> None:
+    """Every snapshot holds the whole state: kept, they grew the file with the square of
+    the incident. Only the newest is kept; its pages are reused by the next one."""
+    from krise_tui.core.features.incident import OpenIncident
+    from tests.corekit import bus, make_ctx, run
+
+    ctx = make_ctx("bus")
+    live, opening = IncidentState(), []
+    run(live, OpenIncident("Flom i sentrum"), make_ctx("ola"), events=opening)
+    path = tmp_path / "j.sqlite3"
+    text = "Er drikkevannet trygt i Storgata nå som flommen har nådd sentrum? " * 3
+    async with await Journal.open(path) as journal:
+        await journal.append(opening)
+        for burst in range(25):
+            events: list[EventBase] = []
+            for k in range(20):
+                post = {"id": f"p{burst}-{k}", "text": f"{text} ({burst}/{k})", "author": "@per"}
+                run(live, bus("krise/v1/test/channel/facebook/in", post), ctx, events=events)
+            seqs = await journal.append(events)
+            await journal.save_snapshot(live, seqs[-1])
+        assert await journal.latest_snapshot_seq() == live.event_count
+        assert await journal.load_state() == live
+    con = sqlite3.connect(path)
+    try:
+        kept = con.execute("SELECT seq, length(state) FROM snapshots").fetchall()
+        events_bytes = con.execute("SELECT sum(length(body)) FROM events").fetchone()[0]
+        pages, page_size = (
+            con.execute("PRAGMA page_count").fetchone()[0],
+            con.execute("PRAGMA page_size").fetchone()[0],
+        )
+    finally:
+        con.close()
+    assert [seq for seq, _ in kept] == [live.event_count]
+    newest = kept[0][1]
+    # Kept, the 25 snapshots would take about 13 times the newest; here the file holds
+    # the rows (body, hashes, index) and at most the newest and the one it replaced.
+    assert pages * page_size < 3 * events_bytes + 3 * newest, (pages * page_size, newest)
+    assert verify_file(path).ok
+
+
 def test_every_kind_of_event_is_journaled_as_the_text_pydantic_writes() -> None:
     """The journal writes bodies with orjson for speed: byte for byte pydantic's text, so
     the body of every kind of event reads back as the same event."""
