@@ -20,6 +20,7 @@ from krise_tui.rules.idnumbers import (
     find_id_numbers,
     has_account_layout,
     mask_id_numbers,
+    override_allowed,
 )
 from tests.test_idnumbers import (
     D_HAND,
@@ -59,6 +60,40 @@ def in_script(digits: str, zero: int) -> str:
 
 def with_table(digits: str, table: str) -> str:
     return "".join(table[int(d)] for d in digits)
+
+
+# Letters a reader takes for 0 and 1 (after NFKC), in Latin, Greek and Cyrillic.
+LOOKALIKE_ZEROS = "Oo\u039f\u03bf\u041e\u043e"
+LOOKALIKE_ONES = "lI|\u0399\u0406\u04c0\u04cf"
+
+
+def readable_digits(text: str) -> int:
+    """How many characters of ``text`` a reader could take for a digit: the digits, and
+    the letters that pass for 0 and 1 (an upper bound: next to a digit or not)."""
+    normal = unicodedata.normalize("NFKC", text)
+    return sum(ch.isdecimal() or ch in LOOKALIKE_ZEROS + LOOKALIKE_ONES for ch in normal)
+
+
+def lookalike_digits(written: str) -> str:
+    return "".join(
+        LOOKALIKE_TABLE.get(ch, ch) for ch in written if ch.isdigit() or ch in LOOKALIKE_TABLE
+    )
+
+
+LOOKALIKE_TABLE = dict.fromkeys(LOOKALIKE_ZEROS, "0") | dict.fromkeys(LOOKALIKE_ONES, "1")
+
+
+def letters_for(digits: str, zero: str, one: str, *, most: int = 2) -> str:
+    """``digits`` with up to ``most`` of its 0s and 1s written as the letters ``zero``
+    and ``one`` (as typists did), from the left."""
+    out, swapped = [], 0
+    for d in digits:
+        if d in "01" and swapped < most:
+            out.append(zero if d == "0" else one)
+            swapped += 1
+        else:
+            out.append(d)
+    return "".join(out)
 
 
 def between(digits: str, gap: str) -> str:
@@ -148,6 +183,13 @@ DISGUISES: dict[str, Callable[[str], str]] = {
     "full-width with a no-break space": lambda d: (
         in_script(d[:6], 0xFF10) + "\u00a0" + in_script(d[6:], 0xFF10)
     ),
+    "letters O and l for 0 and 1": lambda d: letters_for(d, "O", "l"),
+    "letters o and I for 0 and 1": lambda d: letters_for(d, "o", "I"),
+    "three letters for digits": lambda d: letters_for(d, "O", "l", most=3),
+    "Cyrillic O and palochka": lambda d: letters_for(d, "\u041e", "\u04c0"),
+    "Greek omicron and iota": lambda d: letters_for(d, "\u039f", "\u0399"),
+    "full-width O and l": lambda d: letters_for(d, "\uff2f", "\uff4c"),
+    "letters and a separator": lambda d: letters_for(f"{d[:6]} {d[6:]}", "O", "I"),
 }
 GLUE: dict[str, tuple[str, str]] = {
     "spaces": ("Ola ", " ringte"),
@@ -265,10 +307,10 @@ def test_any_disguise_of_any_number_is_found(
     assert (masked, count) == (f"{prefix}{digits[:6]}*****{suffix}", 1)
 
 
-# Text that a reader cannot read a digit in; filler between numbers also holds a word, so
-# that two numbers never join into one chain of digit groups.
+# Text that a reader cannot read a digit in (nor a letter that passes for one); filler
+# between numbers also holds a word, so that two numbers never join into one chain.
 NO_DIGITS = st.text(
-    st.characters(exclude_categories=["Cs"]).filter(lambda ch: not folded_digits(ch)),
+    st.characters(exclude_categories=["Cs"]).filter(lambda ch: not readable_digits(ch)),
     max_size=20,
 )
 FILLER = st.tuples(NO_DIGITS, NO_DIGITS).map(lambda ab: f"{ab[0]} og {ab[1]}")
@@ -302,7 +344,7 @@ DENSE = st.lists(
 
 
 def at_most_ten_digits(segment: str) -> bool:
-    return len(folded_digits(segment)) <= 10
+    return readable_digits(segment) <= 10
 
 
 @settings(max_examples=400, deadline=None)
@@ -335,6 +377,28 @@ def test_a_longer_digit_run_is_never_cut_into_an_id_number(
     assert find_id_numbers(text) == []
 
 
+def test_letters_for_digits_are_masked_and_never_overridden() -> None:
+    text = "Pasienten (fnr 17O5723488l) er flyttet."
+    [found] = find_id_numbers(text)
+    assert text[found.start : found.end] == "17O5723488l"
+    assert found.digits(text) == FNR and not found.account_layout
+    assert mask_id_numbers(text) == ("Pasienten (fnr 170572*****) er flyttet.", 1)
+    # An account number written with a letter in it is a disguise: a hard block.
+    written = letters_for("1503.12.34567", "O", "l", most=1)
+    allowed, _ = override_allowed(lookalike_digits(written), "Innsamlingskonto", written=written)
+    assert not allowed
+
+
+@given(id_numbers(), st.sampled_from(LOOKALIKE_ZEROS), st.sampled_from(LOOKALIKE_ONES))
+def test_any_number_with_letters_for_digits_is_found(
+    number: tuple[str, IdKind, int], zero: str, one: str
+) -> None:
+    digits, kind, _ = number
+    written = letters_for(digits, zero, one)
+    [found] = find_id_numbers(f"Nr {written}.")
+    assert found.kind is kind and found.digits(f"Nr {written}.") == digits
+
+
 # --- look-alikes that must pass ------------------------------------------------------------
 
 
@@ -349,6 +413,10 @@ def test_a_longer_digit_run_is_never_cut_into_an_id_number(
         "Sendt 2026-11-27T10:00:00-00:00.",
         "Åpent 08.00–16.00, 17.–21. mai.",
         "Beløp kr 1 234 567 890,50.",
+        # Letters are read as digits only where they touch one, and never alone.
+        "Oslo 1705723488, I 2 uker, lOl.",
+        "Rom O 17057234 88 l",
+        "Ordre 17O5723488123, kode 1705723488l2.",
     ],
 )
 def test_look_alikes_pass(text: str) -> None:

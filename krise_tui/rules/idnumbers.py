@@ -26,6 +26,13 @@ of the original text at a time:
   items (``12, 34``) and clock times (``12:30``).
 - Everything else (letters, ``+``, ``,``, ``(``, a character with a number inside such
   as ``½`` or ``⑴``) ends a group and a chain of groups.
+- Letters that pass for digits, as typists have always used them: ``O`` and ``o`` for 0,
+  ``l``, ``I`` and ``|`` for 1, in Latin, Greek and Cyrillic (``О``, ``Ο``, ``І``, ``Ӏ``)
+  and full width. A second pass reads them as those digits, but only where they touch a
+  digit (directly, or through other such letters that do): ``17O57234881`` and
+  ``l7057234881`` are the number a reader sees, ``Oslo`` or ``I 2 uker`` are words. A
+  candidate read this way needs at least :data:`MIN_REAL_DIGITS` real digits, and is
+  a disguise, so it can never be overridden as a bank account number.
 
 What counts as a candidate:
 
@@ -94,6 +101,8 @@ ACCOUNT_LAYOUT = (4, 2, 5)
 KEPT_DIGITS = 6
 """Digits a redacted or masked number keeps: the date part (DDMMYY)."""
 MASK = "*"
+MIN_REAL_DIGITS = 8
+"""Real digits a candidate with letters read as digits must have (at most three letters)."""
 
 # How account numbers are written (the override only accepts this plain layout).
 _SPACE = "[ \t\u00a0\u2007\u2009\u202f]"
@@ -159,6 +168,29 @@ def _fold_char(ch: str) -> str:
 # ASCII text is the common case: a table lookup instead of NFKC per character.
 _ASCII_FOLD = {chr(i): _fold_char(chr(i)) for i in range(128)}
 
+# Letters that pass for digits (compared after NFKC, so full-width forms count too).
+_LOOKALIKE_DIGITS = {
+    "O": "0",
+    "o": "0",
+    "\u039f": "0",  # Greek capital omicron
+    "\u03bf": "0",  # Greek small omicron
+    "\u041e": "0",  # Cyrillic capital O
+    "\u043e": "0",  # Cyrillic small o
+    "l": "1",
+    "I": "1",
+    "|": "1",
+    "\u0399": "1",  # Greek capital iota
+    "\u0406": "1",  # Cyrillic capital Byelorussian-Ukrainian I
+    "\u04c0": "1",  # Cyrillic palochka
+    "\u04cf": "1",  # Cyrillic small palochka
+}
+
+
+@lru_cache(maxsize=1024)
+def _lookalike_digit(ch: str) -> str | None:
+    """The digit ``ch`` passes for (``O`` → ``0``, ``l`` → ``1``), or None."""
+    return _LOOKALIKE_DIGITS.get(unicodedata.normalize("NFKC", ch))
+
 
 @dataclass(frozen=True)
 class _Folded:
@@ -183,8 +215,49 @@ def _fold(text: str) -> _Folded:
 
 
 def _digits_of(text: str) -> str:
-    """The decimal digits of ``text`` as ASCII, in order, as the matcher reads them."""
-    return "".join(token for ch in text if (token := _fold_char(ch)).isdigit())
+    """The decimal digits of ``text`` as ASCII, in order, as the matcher reads them
+    (a letter passing for a digit included: only ever called on a finding's span)."""
+    out: list[str] = []
+    for ch in text:
+        token = _fold_char(ch)
+        if token.isdigit():
+            out.append(token)
+        elif token == _OTHER and (digit := _lookalike_digit(ch)) is not None:
+            out.append(digit)
+    return "".join(out)
+
+
+_NEAR_DIGIT = re.compile(rf"{_OTHER}+(?=[0-9])|(?<=[0-9]){_OTHER}+")
+
+
+def _read_lookalikes(text: str, folded: _Folded) -> str | None:
+    """``folded.text`` with the letters that pass for digits and touch a digit read as
+    those digits (see the module's notes); None when there are none.
+
+    Each letter is one _OTHER token of the folded text, so positions (and the way back
+    to the original text) stay as they are. From each side of a run of _OTHER tokens
+    that touches a digit, letters are taken while they pass for digits.
+    """
+    folded_text = folded.text
+    found: dict[int, str] = {}
+    for run in _NEAR_DIGIT.finditer(folded_text):
+        start, end = run.span()
+        if end < len(folded_text) and folded_text[end].isdigit():
+            for k in range(end - 1, start - 1, -1):
+                if (digit := _lookalike_digit(text[folded.origin[k]])) is None:
+                    break
+                found[k] = digit
+        if start > 0 and folded_text[start - 1].isdigit():
+            for k in range(start, end):
+                if (digit := _lookalike_digit(text[folded.origin[k]])) is None:
+                    break
+                found[k] = digit
+    if not found:
+        return None
+    chars = list(folded_text)
+    for k, digit in found.items():
+        chars[k] = digit
+    return "".join(chars)
 
 
 # --- kinds and control digits -------------------------------------------------------------
@@ -388,28 +461,47 @@ def find_id_numbers(text: str) -> list[IdNumberFinding]:
     folded = _fold(text)
     newlines = [i for i, ch in enumerate(text) if ch == "\n"] if "\n" in text else []
     findings: list[IdNumberFinding] = []
-    for chain in _chains(folded.text):
-        for i, j in _candidates(chain):
-            digits = "".join(group.digits for group in chain[i : j + 1])
-            rule = control_rule(digits)
-            kind = kind_of(digits) if rule is not None else None
-            if rule is None or kind is None:
-                continue
-            start = folded.origin[chain[i].start]
-            end = _end_with_marks(text, folded.origin[chain[j].end - 1] + 1)
-            findings.append(
-                IdNumberFinding(
-                    start=start,
-                    end=end,
-                    line=bisect_right(newlines, start - 1) + 1,
-                    kind=kind,
-                    rule=rule,
-                    redacted=redact(digits),
-                    account_layout=has_account_layout(text[start:end]),
-                )
-            )
+    spans: set[tuple[int, int]] = set()
+    passes = [folded.text]
+    if (read := _read_lookalikes(text, folded)) is not None:
+        passes.append(read)
+    for n, folded_text in enumerate(passes):
+        for chain in _chains(folded_text):
+            for i, j in _candidates(chain):
+                first, last = chain[i].start, chain[j].end
+                if n and (
+                    (first, last) in spans
+                    or sum(c.isdigit() for c in folded.text[first:last]) < MIN_REAL_DIGITS
+                ):
+                    continue  # found plainly, or mostly letters
+                finding = _finding(text, folded, chain[i : j + 1], newlines)
+                if finding is not None:
+                    findings.append(finding)
+                    spans.add((first, last))
     findings.sort(key=lambda f: (f.start, f.end))
     return findings
+
+
+def _finding(
+    text: str, folded: _Folded, groups: list[_Group], newlines: list[int]
+) -> IdNumberFinding | None:
+    """The ID number ``groups`` (11 digits) make, if they make one."""
+    digits = "".join(group.digits for group in groups)
+    rule = control_rule(digits)
+    kind = kind_of(digits) if rule is not None else None
+    if rule is None or kind is None:
+        return None
+    start = folded.origin[groups[0].start]
+    end = _end_with_marks(text, folded.origin[groups[-1].end - 1] + 1)
+    return IdNumberFinding(
+        start=start,
+        end=end,
+        line=bisect_right(newlines, start - 1) + 1,
+        kind=kind,
+        rule=rule,
+        redacted=redact(digits),
+        account_layout=has_account_layout(text[start:end]),
+    )
 
 
 def mask_id_numbers(text: str) -> tuple[str, int]:
