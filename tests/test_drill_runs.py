@@ -17,7 +17,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import redirect_stderr
 from dataclasses import replace
 from datetime import timedelta
@@ -29,7 +29,7 @@ import pytest
 from krise_tui.bus import topics
 from krise_tui.bus.login import resolve_login
 from krise_tui.channels.base import EXERCISE_LABEL
-from krise_tui.config import BrokerSettings
+from krise_tui.config import BrokerSettings, Settings
 from krise_tui.core.features.messages import (
     DraftSaved,
     DraftVariant,
@@ -400,6 +400,25 @@ async def test_a_paused_drill_stands_still_and_a_jump_plays_to_the_end(
     result = await asyncio.wait_for(task, 120)
     assert result.end - result.start >= timedelta(minutes=30)
     assert any(e.kind == "posts" for e in entries)
+
+
+def test_demos_started_in_the_same_second_get_a_journal_each(
+    tiny: Path, tmp_path: Path, make_settings: Callable[..., Settings]
+) -> None:
+    """The demo's directory was named for the minute: a demo started again within it
+    (after a crash, say) opened the first one's journal, found its bridges journaled as
+    online, and refused to start."""
+    base = make_settings(data_dir=tmp_path / "data")
+    first = plan_demo(base, scenario=tiny)
+    (first.directory / "journal.sqlite3").write_bytes(b"the first demo's")
+    second = plan_demo(base, scenario=tiny)
+    third = plan_demo(base, scenario=tiny)
+    directories = {first.directory, second.directory, third.directory}
+    assert len(directories) == 3
+    for directory in directories:
+        assert directory.parent == base.data_dir / "demo" and directory.is_dir()
+    assert not list(second.directory.iterdir()) and not list(third.directory.iterdir())
+    assert second.settings.journal_path.parent == second.directory
 
 
 async def test_the_demo_plays_beside_a_running_console(tiny: Path, workdir: Path) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,13 +77,34 @@ def plan_demo(
     """
     path = scenario or SCENARIO_DIR / DEMO_SCENARIO
     loaded = load_scenario(path)
-    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    started = datetime.now(UTC)
+    now = started.replace(second=0, microsecond=0)
     if directory is None:
         root = base.data_dir if base is not None else Path.cwd()
-        directory = root / "demo" / now.strftime("%Y%m%dT%H%M%SZ")
+        directory = fresh_directory(root / "demo", started)
     settings = drill_settings(loaded, directory, lang=lang)
     clock = VirtualClock(now, speed=speed, paused=True)  # the player starts it at T+0
     return DemoPlan(loaded, settings, clock, directory, response)
+
+
+def fresh_directory(parent: Path, now: datetime) -> Path:
+    """A new, empty directory under ``parent`` named for ``now`` (``-2``, ``-3`` … when
+    that name is taken), created here so that no other demo can have it.
+
+    Two demos started in the same second (or a demo started again at once after a crash)
+    must not share a journal: the second would carry on the first one's incident, with
+    its bridges and staff journaled as online, and refuse to start.
+    """
+    parent.mkdir(parents=True, exist_ok=True)
+    stem = now.strftime("%Y%m%dT%H%M%SZ")
+    for n in itertools.count(1):
+        candidate = parent / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            candidate.mkdir(mode=0o700)
+        except FileExistsError:
+            continue
+        return candidate
+    raise AssertionError("unreachable")
 
 
 @dataclass
