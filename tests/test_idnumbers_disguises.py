@@ -399,6 +399,42 @@ def test_any_number_with_letters_for_digits_is_found(
     assert found.kind is kind and found.digits(f"Nr {written}.") == digits
 
 
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        (
+            "Pasient født 17.05.1972, personnummer 34881.",
+            "Pasient født 17.05.1972, personnummer *****.",
+        ),
+        ("Født 17/5/72, pnr: 34881", "Født 17/5/72, pnr: *****"),
+        ("Født 170572 p.nr. 34881", "Født 170572 p.nr. *****"),
+        ("f. 17. mai 1972 – pers.nr 34881", "f. 17. mai 1972 – pers.nr *****"),
+        ("Personnummeret er 34881, født 17.05.72", "Personnummeret er *****, født 17.05.72"),
+        ("født 17.05.72 (pnr 34881, født 17.05.72)", "født 17.05.72 (pnr *****, født 17.05.72)"),
+    ],
+)
+def test_a_personnummer_written_apart_from_the_birth_date_is_found(text: str, masked: str) -> None:
+    [found] = find_id_numbers(text)
+    assert found.apart and found.kind is IdKind.FODSELSNUMMER
+    assert text[found.start : found.end] == "34881" and found.redacted == "170572 *****"
+    assert mask_id_numbers(text) == (masked, 1)
+    allowed, _ = override_allowed(found.digits(text), "Innsamlingskonto")
+    assert not allowed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Født 17.05.72 og postnummer 34881.",  # not said to be the personnummer
+        "Født 17.05.72, pnr 34882.",  # the control digits fail
+        "Møtet 17.05.2026, saksnummer 34881.",
+        "Pnr 34881. Mange ord senere, langt unna i teksten, står datoen 17.05.72.",
+    ],
+)
+def test_a_date_and_five_digits_not_named_a_personnummer_pass(text: str) -> None:
+    assert find_id_numbers(text) == []
+
+
 # --- look-alikes that must pass ------------------------------------------------------------
 
 

@@ -46,6 +46,12 @@ What counts as a candidate:
   a glued prefix is a common way to get a number past a reviewer, so the control
   digits decide, not the neighbours.
 
+The personnummer written apart from the birth date is joined to it when the text says
+what the five digits are: a date (``17.05.72``, ``17/5/1972``, ``170572``,
+``17. mai 1972``), then within a few words ``personnummer``, ``pnr``, ``pers.nr`` or
+``individnummer`` and five digits, or the other way round (``pnr 34881, født
+17.05.72``). Together they must pass as below; only the five digits are masked.
+
 Which candidates are ID numbers (first match wins, so each number has one kind):
 
 - ``FH-nummer``: first digit 8 or 9 (no date inside).
@@ -321,9 +327,14 @@ class IdNumberFinding:
     """The first six digits (ASCII) and five stars, e.g. ``010190 *****``."""
     account_layout: bool
     """Written plainly in 4.2.5 groups, as bank account numbers are (``1503.12.34567``)."""
+    apart: bool = False
+    """The personnummer (the last five digits) written apart from the birth date, named
+    as such (``født 17.05.72, personnummer 34881``): the span is those five digits only,
+    and :meth:`digits` gives only them (so it can never be overridden)."""
 
     def digits(self, text: str) -> str:
-        """The 11 digits (ASCII) of this finding, read from the ``text`` it was found in."""
+        """The 11 digits (ASCII) of this finding, read from the ``text`` it was found in
+        (the five of a personnummer written :attr:`apart`)."""
         return _digits_of(text[self.start : self.end])
 
 
@@ -478,8 +489,72 @@ def find_id_numbers(text: str) -> list[IdNumberFinding]:
                 if finding is not None:
                     findings.append(finding)
                     spans.add((first, last))
+    findings += [
+        f
+        for f in _apart(text, newlines)
+        if not any(f.start < g.end and g.start < f.end for g in findings)
+    ]
     findings.sort(key=lambda f: (f.start, f.end))
     return findings
+
+
+_MONTHS = {
+    "januar": 1, "jan": 1, "februar": 2, "feb": 2, "mars": 3, "mar": 3, "april": 4,
+    "apr": 4, "mai": 5, "juni": 6, "jun": 6, "juli": 7, "jul": 7, "august": 8, "aug": 8,
+    "september": 9, "sept": 9, "sep": 9, "oktober": 10, "okt": 10, "november": 11,
+    "nov": 11, "desember": 12, "des": 12,
+}  # fmt: skip
+_DATE = (
+    r"(?<![0-9])(?:(?P<d1>[0-9]{1,2})[./-](?P<m1>[0-9]{1,2})[./-](?P<y1>[0-9]{4}|[0-9]{2})"
+    r"|(?P<d2>[0-9]{1,2})\.?\s*(?P<month>"
+    + "|".join(sorted(_MONTHS, key=len, reverse=True))
+    + r")\.?\s*(?P<y2>[0-9]{4}|[0-9]{2})"
+    r"|(?P<d3>[0-9]{2})(?P<m3>[0-9]{2})(?P<y3>[0-9]{2}))(?![0-9])"
+)
+_PERSONNUMMER = (
+    r"\b(?:personnummer(?:et)?|personnr|pers\.?\s?nr|p\.?nr|individnummer(?:et)?|individnr)"
+    r"\.?[\s:=-]*(?:er\s+)?(?<![0-9])(?P<five>[0-9]{5})(?![0-9])"
+)
+_GAP = r"[^0-9]{0,40}?"
+_APART = (
+    re.compile(_DATE + _GAP + _PERSONNUMMER, re.IGNORECASE),
+    re.compile(_PERSONNUMMER + _GAP + _DATE, re.IGNORECASE),
+)
+
+
+def _apart(text: str, newlines: list[int]) -> list[IdNumberFinding]:
+    """Personnummer written apart from the birth date (see the module's notes)."""
+    lowered = text.lower()  # every name for it has "nr" or "nummer" in it: most texts have none
+    if ("nr" not in lowered and "nummer" not in lowered) or not any(c.isdigit() for c in text):
+        return []
+    found: list[IdNumberFinding] = []
+    for pattern in _APART:
+        for match in pattern.finditer(text):
+            day = match["d1"] or match["d2"] or match["d3"]
+            month_name = match["month"]
+            month = _MONTHS[month_name.lower()] if month_name else int(match["m1"] or match["m3"])
+            year = match["y1"] or match["y2"] or match["y3"]
+            digits = f"{int(day):02}{month:02}{year[-2:]}{match['five']}"
+            rule = control_rule(digits)
+            kind = kind_of(digits) if rule is not None else None
+            if rule is None or kind is None:
+                continue
+            start, end = match.span("five")
+            if any(f.start == start for f in found):
+                continue  # dated before and after: one number
+            found.append(
+                IdNumberFinding(
+                    start=start,
+                    end=end,
+                    line=bisect_right(newlines, start - 1) + 1,
+                    kind=kind,
+                    rule=rule,
+                    redacted=redact(digits),
+                    account_layout=False,
+                    apart=True,
+                )
+            )
+    return found
 
 
 def _finding(
@@ -521,18 +596,20 @@ def mask_id_numbers(text: str) -> tuple[str, int]:
     found = find_id_numbers(text)
     if not found:
         return text, 0
-    places: list[tuple[int, int]] = []
+    places: list[tuple[int, int, bool]] = []  # start, end, only a personnummer apart
     for finding in found:  # sorted by start
         if places and finding.start < places[-1][1]:
-            places[-1] = (places[-1][0], max(places[-1][1], finding.end))
+            start, end, apart = places[-1]
+            places[-1] = (start, max(end, finding.end), apart and finding.apart)
         else:
-            places.append((finding.start, finding.end))
+            places.append((finding.start, finding.end, finding.apart))
     out: list[str] = []
     pos = 0
-    for start, end in places:
+    for start, end, apart in places:
         digits = _digits_of(text[start:end])
+        kept = 0 if apart else KEPT_DIGITS  # the date is written apart: it stays there
         out.append(text[pos:start])
-        out.append(digits[:KEPT_DIGITS] + MASK * (len(digits) - KEPT_DIGITS))
+        out.append(digits[:kept] + MASK * (len(digits) - kept))
         pos = end
     out.append(text[pos:])
     return "".join(out), len(places)
