@@ -40,7 +40,7 @@ async def test_a_misused_staff_password_flooding_its_topic_is_said_and_journaled
     The console said nothing: now the banner names the topic while it lasts."""
     async with running_console(mosquitto, make_settings, signer) as runtime:
         now = [0.0]  # the watch's own clock: the test says when a minute has passed
-        runtime.flood_watch = FloodWatch(threshold=50, clock=lambda: now[0])
+        runtime.attention.flood_watch = FloodWatch(threshold=50, clock=lambda: now[0])
         topic = topics.staff_ack("test", "ansatt-002")
         async with client_for(mosquitto.endpoint, "ansatt-002") as intruder:
             for i in range(60):

@@ -615,17 +615,17 @@ def test_a_servers_words_reach_the_banner_as_one_bounded_printable_line(
     make_settings: Callable[..., Settings], signer: Signer
 ) -> None:
     from krise_tui.runtime import ConsoleRuntime
-    from krise_tui.runtime.console import MAX_TROUBLE
+    from krise_tui.runtime.concerns import MAX_TROUBLE
 
     runtime = ConsoleRuntime(make_settings(None), signer=signer, start_bus=False)
     heard: list[tuple[str, str | None]] = []
     runtime.on_concern(lambda name, text: heard.append((name, text)))
     hostile = "login refused: \x1b[2J\x1b[31mFAKE\nSECOND LINE\x07 " + "x" * 1000
-    runtime._intake_trouble("epost", "e-mail imap://h:993/INBOX", hostile)
+    runtime.attention.intake_trouble("epost", "e-mail imap://h:993/INBOX", hostile)
     ((name, text),) = heard
     assert name == "intake:epost:e-mail imap://h:993/INBOX" and text is not None
     assert text.startswith("Innkommende på epost: login refused:")
     assert text.isprintable() and "FAKE SECOND LINE" in text
     assert len(text) == len("Innkommende på epost: ") + MAX_TROUBLE
-    runtime._intake_trouble("epost", "e-mail imap://h:993/INBOX", None)
+    runtime.attention.intake_trouble("epost", "e-mail imap://h:993/INBOX", None)
     assert heard[-1] == (name, None) and runtime.concerns == {}

@@ -11,6 +11,8 @@ service                       job
 :class:`Timers`               freeze expiry, reminders, deliveries with no receipt
 :class:`OperatorIdentity`     who is at the console; approvers' passphrases
 :class:`Supervisor`           every long-lived loop: crash → ERROR + banner → restart
+:class:`Concerns`             what needs attention now: the banners' words
+:class:`FreezeNoticeGuard`    the broker's retained freeze notice is the newest
 ============================  =============================================================
 
 :class:`ConsoleRuntime` wires them and is what the Textual console (and
@@ -27,19 +29,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from krise_tui.bus import topics
-from krise_tui.bus.envelope import (
-    Signer,
-    Verifier,
-    VerifyStatus,
-    load_private_key,
-    write_key_pair,
-)
+from krise_tui.bus.envelope import Signer, Verifier, load_private_key, write_key_pair
 from krise_tui.bus.login import BrokerInfo, Login
 from krise_tui.bus.session import BusSession, LinkState, SessionConfig
 from krise_tui.config import Settings
 from krise_tui.core.engine import ReceiveFromBus
-from krise_tui.core.features.freeze import ReassertFreeze
-from krise_tui.core.features.inbound import InboundRejected, PresenceChanged
 from krise_tui.core.features.incident import ActivatePlaybook, OpenIncident, SignIn
 from krise_tui.core.features.messages import (
     ApproveDraft,
@@ -48,7 +42,6 @@ from krise_tui.core.features.messages import (
     SaveDraft,
     lint_draft,
 )
-from krise_tui.core.features.outbox import Target
 from krise_tui.core.features.questions import ApproveAnswer
 from krise_tui.core.ids import Clock, SystemClock, new_id
 from krise_tui.core.kernel import BusSource, Context, Decision, EventBase, Rejection
@@ -61,7 +54,8 @@ from krise_tui.playbook.loader import Problem, load_org
 from krise_tui.playbook.models import Org, Playbook
 from krise_tui.runtime.bridges import BridgeHost, Readiness
 from krise_tui.runtime.brokers import BrokerSupervisor
-from krise_tui.runtime.flood import FloodWatch, flood_text
+from krise_tui.runtime.concerns import ConcernListener, Concerns
+from krise_tui.runtime.freezeguard import FreezeNoticeGuard
 from krise_tui.runtime.identity import OperatorIdentity
 from krise_tui.runtime.outbox import OutboxScheduler
 from krise_tui.runtime.pacing import IntakeGauge
@@ -75,14 +69,6 @@ from krise_tui.runtime.writer import HeadKeeper, JournalWriter, StateListener
 log = logging.getLogger(__name__)
 
 LinkListener = Callable[[LinkState, str], object]
-ConcernListener = Callable[[str, str | None], object]
-"""``(concern, text or None when it is cleared)``: what the console's banner shows."""
-
-MAX_TROUBLE = 300
-"""Characters of an intake's trouble shown in the banner (the log has all of it)."""
-
-REASSERT_AFTER_CONNECT = 3.0
-"""Seconds after connecting to check that the broker holds our newest freeze notice."""
 
 
 def roster_from_org(org: Org) -> dict[str, str | None] | None:
@@ -118,11 +104,6 @@ def source_for(topic: str) -> BusSource:
     )
 
 
-def _log_failure(task: asyncio.Task[object]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("%s failed", task.get_name(), exc_info=task.exception())
-
-
 @dataclass
 class ConsoleRuntime:
     """The console's engine room (see the module docstring for its services)."""
@@ -150,8 +131,12 @@ class ConsoleRuntime:
         self.playbooks = PlaybookService(None, None, self._playbook_valid)
         self.brokers = BrokerSupervisor(self.settings)
         self.bridge_host = BridgeHost(None, self.settings.data_dir, in_process=False)
+        self.attention = Concerns()
+        """What needs attention now (loop crashes, a waiting playbook…): the banners."""
         self.supervisor = Supervisor(
-            on_crash=self._loop_crashed, on_fatal=self._fatal, transient=(JournalUnavailable,)
+            on_crash=self.attention.loop_crashed,
+            on_fatal=self._fatal,
+            transient=(JournalUnavailable,),
         )
         self.writer: JournalWriter | None = None
         self.head: HeadKeeper | None = None
@@ -165,21 +150,11 @@ class ConsoleRuntime:
         self.session: BusSession | None = None
         self.link_state = LinkState.CONNECTING
         self.link_detail = ""
-        self.flood_watch = FloodWatch()
-        """Refused bus messages per topic, for the flood concern (:mod:`.flood`)."""
-        self._flood_recheck: asyncio.TimerHandle | None = None
-        self.concerns: dict[str, str] = {}
-        """What needs attention now (loop crashes, a waiting playbook…), in bokmål: shown
-        in banners (:meth:`concern` gives the English where there is one)."""
-        self._concerns_en: dict[str, str] = {}
+        self.freeze_guard: FreezeNoticeGuard | None = None
         self.stopped = asyncio.Event()
         """Set when the runtime asks to be stopped (a loop that keeps crashing)."""
         self._state_listeners: list[StateListener] = []
         self._link_listeners: list[LinkListener] = []
-        self._concern_listeners: list[ConcernListener] = []
-        self._own_verifier: Verifier | None = None
-        self._reassert_check: asyncio.TimerHandle | None = None
-        self._seen_retained_freeze = False
         self._empty = IncidentState()
 
     # --- views' access ----------------------------------------------------------------
@@ -254,36 +229,16 @@ class ConsoleRuntime:
 
     def on_concern(self, listener: ConcernListener) -> None:
         """Call ``listener(concern, text | None)`` when something needs attention."""
-        self._concern_listeners.append(listener)
+        self.attention.on_change(listener)
+
+    @property
+    def concerns(self) -> Mapping[str, str]:
+        """What needs attention now, in bokmål (see :class:`Concerns`)."""
+        return self.attention.now
 
     def concern(self, name: str, lang: str = "nb") -> str | None:
         """What concern ``name`` says now, in ``lang`` (bokmål when it has no English)."""
-        text = self.concerns.get(name)
-        if text is not None and lang == "en":
-            return self._concerns_en.get(name, text)
-        return text
-
-    def _concern(self, name: str, text: str | None, en: str | None = None) -> None:
-        if text:
-            self.concerns[name] = text
-            self._concerns_en[name] = en or text
-        else:
-            self.concerns.pop(name, None)
-            self._concerns_en.pop(name, None)
-        for listener in list(self._concern_listeners):
-            try:
-                listener(name, text)
-            except Exception:
-                log.exception("concern listener failed")
-
-    def _intake_trouble(self, channel: str, source: str, problem: str | None) -> None:
-        # The text may carry a remote server's words: one line, printable, bounded.
-        said = en = None
-        if problem is not None:
-            line = "".join(c if c.isprintable() else " " for c in " ".join(problem.split()))
-            said = f"Innkommende på {channel}: {line[:MAX_TROUBLE]}"
-            en = f"Inbound on {channel}: {line[:MAX_TROUBLE]}"
-        self._concern(f"intake:{channel}:{source}", said, en)
+        return self.attention.text(name, lang)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -326,15 +281,16 @@ class ConsoleRuntime:
         for listener in self._state_listeners:
             self.writer.on_state(listener)
         self.writer.on_state(self._after_events)
-        self.writer.on_trouble(self._journal_trouble)
-        self._show_intake_trouble(state)  # as the journal left it; the bridges update it
+        self.writer.on_state(self.attention.after_events)
+        self.writer.on_trouble(self.attention.journal_trouble)
+        self.attention.show_intake_trouble(state)  # as the journal left it; bridges update it
         self.head = HeadKeeper(
             journal,
             sign=self.signer.sign_bytes,
             key_id=self.signer.key_id,
             paths=[head_path(s.journal_path), *s.journal_head_copies],
             clock=self.clock,
-            on_trouble=self._head_trouble,
+            on_trouble=self.attention.head_trouble,
         )
         self.writer.on_state(self.head.touch)
         self.supervisor.spawn("journal-head", self.head.run)
@@ -378,7 +334,11 @@ class ConsoleRuntime:
         if self.brokers.embedded:
             # A demo or drill room: simulated terminals are not in the org file.
             self.settings = s = s.model_copy(update={"strict_roster": False})
-        self._own_verifier = Verifier([self.signer.public_key], org=s.org)
+        self.freeze_guard = FreezeNoticeGuard(
+            state=lambda: self.state,
+            submit=self.submit,
+            verifier=Verifier([self.signer.public_key], org=s.org),
+        )
         self.session = BusSession(
             SessionConfig(
                 host=login.host,
@@ -417,10 +377,9 @@ class ConsoleRuntime:
 
     async def stop(self) -> None:
         """Stop cleanly: presence offline, loops ended, bridges and broker stopped."""
-        if self._reassert_check is not None:
-            self._reassert_check.cancel()
-        if self._flood_recheck is not None:
-            self._flood_recheck.cancel()
+        if self.freeze_guard is not None:
+            self.freeze_guard.stop()
+        self.attention.close()
         await self.bridge_host.stop()
         if self.session is not None:
             await self.session.stop()
@@ -443,33 +402,8 @@ class ConsoleRuntime:
                     log.exception("writing the journal head at stop failed")
             await self.writer.journal.close()
 
-    def _journal_trouble(self, why: str | None) -> None:
-        said = en = None
-        if why is not None:
-            said = (
-                f"! Journalen kan ikke skrives ({why}). Innkommende venter hos megleren og "
-                "tas inn når det går igjen; det dere gjør nå, blir ikke utført. Frigjør plass "
-                "på disken (eller rett feilen) – konsollen prøver selv igjen."
-            )
-            en = (
-                f"! The journal cannot be written ({why}). Inbound waits at the broker and "
-                "comes in when it works again; what you do now is not carried out. Free "
-                "space on the disk (or fix the fault) – the console retries by itself."
-            )
-        self._concern("journal", said, en)
-
-    def _head_trouble(self, where: str | None) -> None:
-        self._concern(
-            "journal-head",
-            None if where is None else f"Journalens signerte hode kan ikke skrives til {where}",
-            None if where is None else f"The journal's signed head cannot be written to {where}",
-        )
-
-    def _loop_crashed(self, name: str, error: str | None) -> None:
-        self._concern(f"loop:{name}", None if error is None else f"{name}: {error}")
-
     def _fatal(self, reason: str) -> None:
-        self._concern("fatal", reason)
+        self.attention.set("fatal", reason)
         self.stopped.set()
 
     # --- incident and playbook -----------------------------------------------------------
@@ -481,7 +415,7 @@ class ConsoleRuntime:
         s = self.settings
         playbook = self.playbooks.playbook
         if s.playbook is not None and playbook is None and not self.open_without_playbook:
-            self._concern(
+            self.attention.set(
                 "playbook-wait",
                 "Dreieboka har feil: hendelsen åpnes når den er rettet, eller når dere velger "
                 "å åpne uten dreiebok.",
@@ -499,7 +433,7 @@ class ConsoleRuntime:
         decision = await self.submit(OpenIncident(title=title, level=level), actor=self.operator)
         if isinstance(decision, Rejection):
             return decision
-        self._concern("playbook-wait", None)
+        self.attention.set("playbook-wait", None)
         await self._follow_playbook(first=True)
         return decision
 
@@ -663,53 +597,12 @@ class ConsoleRuntime:
     def _after_events(self, state: IncidentState, events: list[EventBase]) -> None:
         if self.outbox is not None:
             self.outbox.wake()
-        if any(isinstance(e, PresenceChanged) and e.role == "bridge" for e in events):
-            self._show_intake_trouble(state)
-        refused = [e.topic for e in events if isinstance(e, InboundRejected)]
-        for topic in refused:
-            self.flood_watch.refused(topic)
-        if refused or "flood" in self.concerns:
-            self._show_flood()
-
-    def _show_flood(self) -> None:
-        """Say a flood of refusals while it lasts; look again a window later (a flood
-        that stops sends nothing more that would clear it)."""
-        flooding = self.flood_watch.flooding()
-        if not flooding:
-            self._concern("flood", None)
-            return
-        nb, en = flood_text(flooding, self.flood_watch.window)
-        self._concern("flood", nb, en)
-        if self._flood_recheck is None or self._flood_recheck.cancelled():
-            loop = asyncio.get_running_loop()
-
-            def again() -> None:
-                self._flood_recheck = None
-                self._show_flood()
-
-            self._flood_recheck = loop.call_later(self.flood_watch.window / 4, again)
-
-    def _show_intake_trouble(self, state: IncidentState) -> None:
-        """Each bridge's intake trouble as the journal has it (from its presence), one
-        concern per source: shown while the bridge says it, cleared when it no longer
-        does or goes offline."""
-        now: dict[str, tuple[str, str, str]] = {}
-        for key, trouble in state.inbound.trouble.items():
-            role, _, member = key.partition("/")
-            if role != "bridge":
-                continue
-            channel = member.removeprefix("bridge-")
-            for source, problem in trouble.items():
-                now[f"intake:{channel}:{source}"] = (channel, source, problem)
-        for name in [n for n in self.concerns if n.startswith("intake:") and n not in now]:
-            self._concern(name, None)
-        for channel, source, problem in now.values():
-            self._intake_trouble(channel, source, problem)
 
     async def _on_bus_message(self, topic: str, payload: bytes, retained: bool) -> None:
         source = source_for(topic)
         if source.kind == "freeze":
-            self._check_retained_freeze(payload)
+            if self.freeze_guard is not None:
+                self.freeze_guard.retained(payload)
             return
         if source.kind in ("message", "channel.out", "staff.remind"):
             return  # our own publishes, seen through the console's wide subscription
@@ -720,50 +613,14 @@ class ConsoleRuntime:
             ack = self.session.defer_ack() if self.session is not None else None
             self.writer.put(ReceiveFromBus(source, payload), ack)
 
-    def _check_retained_freeze(self, payload: bytes) -> None:
-        """Re-assert our newest freeze notice when the broker holds an older one."""
-        self._seen_retained_freeze = True
-        current = self.state.freeze.current
-        if current is None or self._own_verifier is None:
-            return
-        result = self._own_verifier.check(payload, record=False)
-        env = result.envelope
-        if (
-            env is not None
-            and result.status is not VerifyStatus.REJECTED
-            and env.seq >= current.seq
-        ):
-            return
-        self._reassert("found an older or foreign freeze notice on the broker")
-
-    def _reassert(self, why: str) -> None:
-        pending = [e for e in self.state.outbox.pending() if e.publish.target is Target.FREEZE]
-        if pending:
-            return  # the newest notice is on its way already
-        log.warning("freeze notice: %s; publishing the current one again", why)
-        task = asyncio.get_running_loop().create_task(
-            self.submit(ReassertFreeze(), actor="system"), name="reassert-freeze"
-        )
-        task.add_done_callback(_log_failure)
-
-    def _after_connect_check(self) -> None:
-        self._reassert_check = None
-        if not self._seen_retained_freeze and self.state.freeze.current is not None:
-            self._reassert("the broker holds no freeze notice")
-
     def _on_link_state(self, state: LinkState, detail: str) -> None:
         self.link_state = state
         self.link_detail = detail
         if state is LinkState.CONNECTED:
             if self.outbox is not None:
                 self.outbox.wake()
-            self._seen_retained_freeze = False
-            loop = asyncio.get_running_loop()
-            if self._reassert_check is not None:
-                self._reassert_check.cancel()
-            self._reassert_check = loop.call_later(
-                REASSERT_AFTER_CONNECT, self._after_connect_check
-            )
+            if self.freeze_guard is not None:
+                self.freeze_guard.connected()
         for listener in list(self._link_listeners):
             try:
                 listener(state, detail)
