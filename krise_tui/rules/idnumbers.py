@@ -535,25 +535,12 @@ def _apart(text: str, newlines: list[int]) -> list[IdNumberFinding]:
             month = _MONTHS[month_name.lower()] if month_name else int(match["m1"] or match["m3"])
             year = match["y1"] or match["y2"] or match["y3"]
             digits = f"{int(day):02}{month:02}{year[-2:]}{match['five']}"
-            rule = control_rule(digits)
-            kind = kind_of(digits) if rule is not None else None
-            if rule is None or kind is None:
-                continue
             start, end = match.span("five")
             if any(f.start == start for f in found):
                 continue  # dated before and after: one number
-            found.append(
-                IdNumberFinding(
-                    start=start,
-                    end=end,
-                    line=bisect_right(newlines, start - 1) + 1,
-                    kind=kind,
-                    rule=rule,
-                    redacted=redact(digits),
-                    account_layout=False,
-                    apart=True,
-                )
-            )
+            finding = _id_finding(digits, start, end, newlines, account_layout=False, apart=True)
+            if finding is not None:
+                found.append(finding)
     return found
 
 
@@ -561,13 +548,27 @@ def _finding(
     text: str, folded: _Folded, groups: list[_Group], newlines: list[int]
 ) -> IdNumberFinding | None:
     """The ID number ``groups`` (11 digits) make, if they make one."""
+    start = folded.origin[groups[0].start]
+    end = _end_with_marks(text, folded.origin[groups[-1].end - 1] + 1)
     digits = "".join(group.digits for group in groups)
+    layout = has_account_layout(text[start:end])
+    return _id_finding(digits, start, end, newlines, account_layout=layout)
+
+
+def _id_finding(
+    digits: str,
+    start: int,
+    end: int,
+    newlines: list[int],
+    *,
+    account_layout: bool,
+    apart: bool = False,
+) -> IdNumberFinding | None:
+    """The finding at ``start:end`` if ``digits`` (11) are an ID number, else None."""
     rule = control_rule(digits)
     kind = kind_of(digits) if rule is not None else None
     if rule is None or kind is None:
         return None
-    start = folded.origin[groups[0].start]
-    end = _end_with_marks(text, folded.origin[groups[-1].end - 1] + 1)
     return IdNumberFinding(
         start=start,
         end=end,
@@ -575,7 +576,8 @@ def _finding(
         kind=kind,
         rule=rule,
         redacted=redact(digits),
-        account_layout=has_account_layout(text[start:end]),
+        account_layout=account_layout,
+        apart=apart,
     )
 
 
