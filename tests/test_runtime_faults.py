@@ -99,6 +99,36 @@ async def test_poison_never_stalls_intake_and_every_canary_is_journaled(
     assert all("staff/ansatt-001/ack" in r or "channel" in r for r in reasons)
 
 
+async def test_id_numbers_disguised_in_posts_from_the_bus_are_never_journaled(
+    mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
+) -> None:
+    """A bridge password publishing posts with a fødselsnummer typed with letters, or
+    written apart from the birth date: the journal and the state only ever hold them
+    masked."""
+    runtime = await started(mosquitto, make_settings, signer)
+    texts = {
+        "letters": "Mitt fnr er 17O5723488l, ring meg",
+        "apart": "Født 17.05.72, personnummer 34881. Hjelp!",
+    }
+    try:
+        async with client_for(mosquitto.endpoint, "bridge-testchan") as bridge:
+            for key, text in texts.items():
+                body = json.dumps({"id": key, "text": text})
+                await bridge.publish(topics.channel_in(ORG, "testchan"), body, qos=1)
+        await eventually(lambda: len(runtime.state.inbound.posts) == 2, what="both posts")
+    finally:
+        await runtime.stop()
+    path = runtime.settings.journal_path
+    raw = b"".join(p.read_bytes() for p in (path, path.with_name(f"{path.name}-wal")) if p.exists())
+    for secret in (b"17O5723488l", b"34881"):
+        assert secret not in raw
+    async with await Journal.open(runtime.settings.journal_path) as journal:
+        posts = {e.post.id: e for e in await journal.read_events() if isinstance(e, PostReceived)}
+    assert posts["letters"].post.text == "Mitt fnr er 170572*****, ring meg"
+    assert posts["apart"].post.text == "Født 17.05.72, personnummer *****. Hjelp!"
+    assert posts["letters"].masked == posts["apart"].masked == 1
+
+
 async def test_after_an_outage_only_the_newest_retained_notice_goes_out(
     mosquitto: MosquittoBroker, make_settings: Callable[..., Settings], signer: Signer
 ) -> None:
